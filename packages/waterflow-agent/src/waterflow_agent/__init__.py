@@ -1,0 +1,1 @@
+"""Waterflow agent: Temporal activity worker that runs nodes on target servers."""

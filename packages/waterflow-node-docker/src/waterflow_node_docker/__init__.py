@@ -1,0 +1,1 @@
+"""Waterflow nodes docker/exec, docker/compose-up, docker/compose-down."""

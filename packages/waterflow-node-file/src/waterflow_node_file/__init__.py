@@ -1,0 +1,1 @@
+"""Waterflow node file/transfer."""

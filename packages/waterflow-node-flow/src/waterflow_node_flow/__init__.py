@@ -1,0 +1,1 @@
+"""Waterflow workflow-side control-flow nodes flow/condition, flow/loop, flow/sleep."""

@@ -1,0 +1,1 @@
+"""Waterflow nodes exec/shell and exec/script."""

@@ -1,0 +1,1 @@
+"""Waterflow SDK and the waterflow command-line client."""

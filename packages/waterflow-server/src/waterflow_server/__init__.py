@@ -1,0 +1,1 @@
+"""Waterflow server: REST API and interpreter workflow worker."""
