@@ -1,0 +1,60 @@
+"""Durations as users write them: ``500ms``, ``30s``, ``5m``, ``1h30m``, ``2d`` or plain seconds."""
+
+from __future__ import annotations
+
+import math
+import re
+
+_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
+_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+_NUMBER = re.compile(r"\d+(?:\.\d+)?")
+# A year is far beyond any sane step or run timeout; larger values are typos.
+MAX_DURATION_SECONDS = 366 * 86400.0
+
+
+def parse_duration(value: object) -> float:
+    """Return the duration in seconds; raise ``ValueError`` with a user-facing message."""
+    if isinstance(value, bool):
+        raise ValueError("expected a duration such as 30s, 5m or 1h30m")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    elif isinstance(value, str):
+        text = value.strip()
+        if _NUMBER.fullmatch(text):
+            seconds = float(text)
+        else:
+            pos = 0
+            seconds = 0.0
+            units: list[str] = []
+            for match in _PART.finditer(text):
+                if match.start() != pos:
+                    break
+                units.append(match.group(2))
+                seconds += float(match.group(1)) * _SECONDS[match.group(2)]
+                pos = match.end()
+            if not units or pos != len(text) or len(set(units)) != len(units):
+                raise ValueError(f"invalid duration {value!r}: use e.g. 500ms, 30s, 5m, 1h30m or seconds")
+    else:
+        raise ValueError("expected a duration such as 30s, 5m or 1h30m")
+    if math.isnan(seconds) or seconds <= 0:
+        raise ValueError(f"duration {value!r} must be greater than zero")
+    if seconds > MAX_DURATION_SECONDS:
+        raise ValueError(f"duration {value!r} is longer than 366 days")
+    return seconds
+
+
+def format_duration(seconds: float) -> str:
+    """The shortest text that :func:`parse_duration` reads back as ``seconds``."""
+    if seconds < 1:
+        return f"{round(seconds * 1000)}ms"
+    out = ""
+    rest = seconds
+    for unit in ("d", "h", "m"):
+        size = _SECONDS[unit]
+        if rest >= size:
+            count = int(rest // size)
+            out += f"{count}{unit}"
+            rest -= count * size
+    if rest or not out:
+        out += f"{rest:g}s"
+    return out

@@ -1,0 +1,154 @@
+"""The DSL loader on valid workflows: shapes, typing, defaults, inputs, durations, schema."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from waterflow_core.dsl import format_duration, load_workflow, parse_duration, resolve_inputs
+from waterflow_core.dsl.schema import workflow_json_schema
+from waterflow_core.errors import WorkflowValidationError
+
+REPO = Path(__file__).resolve().parents[3]
+DOCS = REPO / "docs"
+
+
+def _doc_yaml_blocks() -> list[tuple[str, str]]:
+    blocks = []
+    for page in sorted(DOCS.rglob("*.md")):
+        for i, match in enumerate(re.finditer(r"```yaml\n(.*?)```", page.read_text(), re.S)):
+            blocks.append((f"{page.relative_to(DOCS)}#{i}", match.group(1)))
+    return blocks
+
+
+DOC_BLOCKS = _doc_yaml_blocks()
+
+
+def test_docs_have_examples() -> None:
+    assert len(DOC_BLOCKS) >= 4
+
+
+@pytest.mark.parametrize(("where", "text"), DOC_BLOCKS, ids=[b[0] for b in DOC_BLOCKS])
+def test_every_yaml_example_in_the_docs_loads(where: str, text: str) -> None:
+    workflow = load_workflow(text, source=where)
+    assert workflow.jobs
+
+
+def test_design_example_types() -> None:
+    text = DOC_BLOCKS[[b[0] for b in DOC_BLOCKS].index("reference/dsl.md#0")][1]
+    wf = load_workflow(text)
+    assert wf.name == "deploy-stack"
+    assert wf.timeout == 7200
+    assert wf.inputs["replicas"].default == 2
+    assert wf.defaults.retry is not None and wf.defaults.retry.max_attempts == 3
+    migrate = wf.jobs["db"].steps[0]
+    assert migrate.retry is not None
+    assert (migrate.retry.max_attempts, migrate.retry.initial_interval, migrate.retry.max_interval) == (5, 2, 60)
+    assert migrate.timeout == 300 and migrate.compensate is not None
+    web = wf.jobs["web"]
+    assert web.needs == ["db"] and web.strategy is not None
+    assert web.strategy.each_server and web.strategy.max_parallel == 1 and web.strategy.fail_fast
+    assert web.steps[1].with_["expect-status"] == ["200"]
+    assert web.steps[2].if_ == "$<< failure() >>"
+
+
+def test_norway_problem_stays_text() -> None:
+    wf = load_workflow(
+        "name: x\nvars: {country: no, version: 1.10, flag: on, nothing: null}\n"
+        "env: {A: yes}\njobs:\n  a:\n    runs-on: local\n    needs: []\n    steps: [{uses: a/b}]\n"
+    )
+    assert wf.vars == {"country": "no", "version": "1.10", "flag": "on", "nothing": "null"}
+    assert wf.env == {"A": "yes"}
+
+
+def test_needs_accepts_a_single_id() -> None:
+    wf = load_workflow(
+        "name: x\njobs:\n  a: {runs-on: l, steps: [{uses: a/b}]}\n  b: {runs-on: l, needs: a, steps: [{uses: a/b}]}\n"
+    )
+    assert wf.jobs["b"].needs == ["a"]
+
+
+def test_expressions_are_case_insensitive_in_references() -> None:
+    load_workflow(
+        "name: x\njobs:\n  a:\n    runs-on: l\n    steps:\n      - {id: Build, uses: a/b}\n"
+        "      - {uses: a/b, if: STEPS.build.OUTCOME == 'success'}\n"
+    )
+
+
+def test_node_checker_errors_are_placed() -> None:
+    seen = []
+
+    def checker(uses: str, with_: dict) -> list:
+        seen.append((uses, with_))
+        return [(("command",), "field required")] if "command" not in with_ else []
+
+    text = "name: x\njobs:\n  a:\n    runs-on: l\n    steps:\n      - uses: exec/shell\n        with: {cwd: /}\n"
+    with pytest.raises(WorkflowValidationError) as info:
+        load_workflow(text, node_checker=checker)
+    assert seen == [("exec/shell", {"cwd": "/"})]
+    [err] = info.value.errors
+    assert (err.line, err.column, err.path) == (7, 15, "jobs.a.steps[0].with.command")
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("500ms", 0.5), ("30s", 30), ("5m", 300), ("1h30m", 5400), ("2d", 172800), ("90", 90), ("0.5", 0.5), (" 1m ", 60)],
+)
+def test_durations(text: str, seconds: float) -> None:
+    assert parse_duration(text) == seconds
+    assert parse_duration(format_duration(seconds)) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "m", "5x", "1m1m", "-1s", "0", "1 h", "1.5.2s", "400d", "nan"])
+def test_bad_durations(text: str) -> None:
+    with pytest.raises(ValueError):
+        parse_duration(text)
+
+
+def test_inputs_are_typed_at_submit() -> None:
+    wf = load_workflow(
+        "name: x\ninputs:\n  v: {required: true}\n  n: {type: number, default: 2}\n"
+        "  b: {type: boolean, default: 'no'}\n  o: {type: object, default: '{\"a\": 1}'}\n"
+        "  r: {options: [eu, us], default: eu}\n"
+        "jobs:\n  a: {runs-on: l, steps: [{uses: a/b}]}\n"
+    )
+    assert resolve_inputs(wf, {"v": "1.0", "n": "3.5"}) == {"v": "1.0", "n": 3.5, "b": False, "o": {"a": 1}, "r": "eu"}
+    with pytest.raises(WorkflowValidationError) as info:
+        resolve_inputs(wf, {"n": "lots", "zz": 1, "r": "asia"})
+    messages = {e.path: e.message for e in info.value.errors}
+    assert set(messages) == {"inputs.v", "inputs.n", "inputs.zz", "inputs.r"}
+    assert "required" in messages["inputs.v"] and "number" in messages["inputs.n"]
+
+
+def test_published_schema_matches_the_models() -> None:
+    published = json.loads((DOCS / "reference" / "workflow.schema.json").read_text())
+    assert published == workflow_json_schema(), "regenerate with: python -m waterflow_core.dsl.schema > docs/reference/workflow.schema.json"
+
+
+def test_schema_describes_the_dsl() -> None:
+    schema = workflow_json_schema()
+    assert schema["required"] == ["name", "jobs"]
+    step = schema["$defs"]["Step"]["properties"]
+    assert {"id", "uses", "with", "if", "timeout", "retry", "continue-on-error", "compensate"} <= set(step)
+
+
+def test_schema_module_entry_point(capsys: pytest.CaptureFixture[str]) -> None:
+    from waterflow_core.dsl import schema
+
+    schema.main()
+    assert json.loads(capsys.readouterr().out)["$id"] == schema.SCHEMA_ID
+
+
+def test_every_dsl_key_is_documented() -> None:
+    from pydantic import BaseModel
+
+    from waterflow_core.dsl import models
+
+    page = (DOCS / "reference" / "dsl.md").read_text()
+    classes = [c for c in vars(models).values() if isinstance(c, type) and issubclass(c, BaseModel)]
+    keys = {f.alias or n for c in classes if c.__module__ == models.__name__ for n, f in c.model_fields.items()}
+    missing = sorted(k for k in keys if f"`{k}`" not in page)
+    assert not missing, f"undocumented DSL keys: {missing}"
