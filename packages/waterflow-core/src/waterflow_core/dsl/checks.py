@@ -41,6 +41,8 @@ class Problem:
 
 @dataclass(frozen=True, slots=True)
 class _JobScope:
+    """What references may name inside one job; names lowercased (expressions ignore case)."""
+
     job_id: str
     needs: frozenset[str]
     has_matrix: bool
@@ -53,7 +55,7 @@ def check_workflow(data: dict[str, Any]) -> list[Problem]:
     problems: list[Problem] = []
     inputs = _mapping(data.get("inputs"))
     input_names = frozenset(inputs)
-    top = _JobScope("", frozenset(), False, (), input_names)
+    top = _JobScope("", frozenset(), False, (), frozenset(n.lower() for n in input_names))
     problems += _check_templates(data.get("vars"), ("vars",), SCOPE_VARS, top)
     problems += _check_templates(data.get("env"), ("env",), SCOPE_WORKFLOW_ENV, top)
     jobs = _mapping(data.get("jobs"))
@@ -145,10 +147,10 @@ def _check_job(job_id: str, job: dict[str, Any], inputs: frozenset[str]) -> list
         step_ids.append(sid if isinstance(sid, str) else None)
     scope = _JobScope(
         job_id,
-        frozenset(n for n in _needs_list(job) if isinstance(n, str)),
+        frozenset(n.lower() for n in _needs_list(job) if isinstance(n, str)),
         isinstance(strategy.get("matrix"), dict),
-        tuple(step_ids),
-        inputs,
+        tuple(s.lower() if s else None for s in step_ids),
+        frozenset(n.lower() for n in inputs),
     )
     problems += _check_condition(job.get("if"), (*base, "if"), SCOPE_JOB_IF, scope, None)
     problems += _check_templates(job.get("runs-on"), (*base, "runs-on"), SCOPE_RUNS_ON, scope)
@@ -244,16 +246,16 @@ def _reference_problem(
     # Names in expressions are case-insensitive, as in GitHub Actions.
     low = head.lower()
     if context == "steps":
-        ids = [s.lower() if s else None for s in scope.step_ids]
+        ids = scope.step_ids
         if low in ids[: step if step is not None else len(ids)]:
             return None
         if low in ids:
             return f"step '{head}' runs later in job '{scope.job_id}'; only earlier steps can be referenced"
         return f"unknown step '{head}' in job '{scope.job_id}'"
-    if context == "needs" and low not in {n.lower() for n in scope.needs}:
+    if context == "needs" and low not in scope.needs:
         listed = ", ".join(sorted(scope.needs)) or "none"
         return f"job '{head}' is not in this job's needs (needs: {listed})"
-    if context == "inputs" and low not in {n.lower() for n in scope.inputs}:
+    if context == "inputs" and low not in scope.inputs:
         return f"unknown input '{head}' (declared inputs: {', '.join(sorted(scope.inputs)) or 'none'})"
     if context == "matrix" and not scope.has_matrix:
         return "matrix is only available in a job with strategy.matrix"

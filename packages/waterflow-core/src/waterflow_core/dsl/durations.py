@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+from functools import lru_cache
 
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
 _SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
@@ -14,6 +15,18 @@ MAX_DURATION_SECONDS = 366 * 86400.0
 
 def parse_duration(value: object) -> float:
     """Return the duration in seconds; raise ``ValueError`` with a user-facing message."""
+    if isinstance(value, str):
+        return _parse_text(value)
+    return _parse(value)
+
+
+@lru_cache(maxsize=1024)
+def _parse_text(value: str) -> float:
+    # Workflows repeat the same few durations; the cache keeps validation of big files cheap.
+    return _parse(value)
+
+
+def _parse(value: object) -> float:
     if isinstance(value, bool):
         raise ValueError("expected a duration such as 30s, 5m or 1h30m")
     if isinstance(value, int | float):
