@@ -1,1 +1,16 @@
 """Waterflow nodes exec/shell and exec/script."""
+
+from __future__ import annotations
+
+from waterflow_core import hookimpl
+from waterflow_core.node import Node
+
+from .nodes import ExecOutputs, ScriptNode, ShellNode
+
+__all__ = ["ExecOutputs", "ScriptNode", "ShellNode", "waterflow_register_nodes"]
+
+
+@hookimpl
+def waterflow_register_nodes() -> list[type[Node]]:
+    """The nodes of this package."""
+    return [ShellNode, ScriptNode]

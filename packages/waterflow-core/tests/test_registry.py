@@ -1,0 +1,302 @@
+"""NodeRegistry: lookup, duplicates, catalog, static `with:` checks, generations — real plugins."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import textwrap
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Literal
+
+import pytest
+from pydantic import BaseModel, ConfigDict, Field
+
+from waterflow_core import Node, NodeContext
+from waterflow_core.plugins import PluginError, PluginInfo, PluginManager
+from waterflow_core.registry import NodeEntry, NodeRegistry, UnknownNodeError
+
+Install = Callable[..., str]
+
+
+def write_distribution(site: Path, dist: str, version: str, module: str, source: str, entry_point: str) -> None:
+    """What `pip install` leaves behind: the package and a dist-info with entry_points.txt."""
+    package = site / module
+    package.mkdir(parents=True, exist_ok=True)
+    (package / "__init__.py").write_text(textwrap.dedent(source))
+    for old in site.glob(f"{dist.replace('-', '_')}-*.dist-info"):  # an upgrade replaces it
+        for f in old.iterdir():
+            f.unlink()
+        old.rmdir()
+    info = site / f"{dist.replace('-', '_')}-{version}.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n")
+    (info / "entry_points.txt").write_text(f"[waterflow.nodes]\n{entry_point} = {module}\n")
+
+
+@pytest.fixture
+def install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Install]:
+    site = tmp_path / "site"
+    site.mkdir()
+    monkeypatch.syspath_prepend(str(site))
+    modules: list[str] = []
+
+    def _install(source: str, *, name: str, dist: str | None = None, version: str = "1.0", module: str | None = None) -> str:
+        module = module or f"wf_test_registry_{uuid.uuid4().hex[:10]}"
+        write_distribution(site, dist or name, version, module, source, name)
+        modules.append(module)
+        return module
+
+    yield _install
+    for module in modules:
+        for loaded in [m for m in sys.modules if m == module or m.startswith(module + ".")]:
+            del sys.modules[loaded]
+
+
+def plugin_source(*nodes: tuple[str, str], greeting: str = "hello", gated: bool = False) -> str:
+    classes = []
+    for i, (node_type, version) in enumerate(nodes):
+        wait = "await ctx.facts['gate'].wait()" if gated else "pass"
+        classes.append(f'''
+class Node{i}(Node):
+    type = "{node_type}"
+    version = "{version}"
+    description = "node {i}"
+    class Inputs(BaseModel):
+        name: str
+    class Outputs(BaseModel):
+        greeting: str
+    async def run(self, ctx, inputs):
+        {wait}
+        return self.Outputs(greeting="{greeting} " + inputs.name)
+''')
+    names = ", ".join(f"Node{i}" for i in range(len(nodes)))
+    return (
+        "from pydantic import BaseModel\nfrom waterflow_core import Node, hookimpl\n"
+        + "".join(classes)
+        + f"\n@hookimpl\ndef waterflow_register_nodes():\n    return [{names}]\n"
+    )
+
+
+def registry(*names: str, strict: bool = True) -> NodeRegistry:
+    return NodeRegistry.from_plugins(PluginManager(allowlist=names, strict=strict))
+
+
+async def greet(cls: type[Node], name: str, **facts: object) -> str:
+    out = await cls().run(NodeContext(facts=facts), cls.Inputs(name=name))
+    return out.greeting  # type: ignore[attr-defined]
+
+
+# ------------------------------------------------------------------------------------ lookup
+
+
+def test_get_by_type_and_major(install: Install) -> None:
+    install(plugin_source(("test-reg/multi", "1.4.0"), ("test-reg/multi", "2.0.1")), name="multi")
+    reg = registry("multi")
+    assert reg.get("test-reg/multi").version == "2.0.1"  # no major: highest installed
+    assert reg.get("test-reg/multi@1").version == "1.4.0"
+    assert reg.get("test-reg/multi@2").version == "2.0.1"
+    assert "test-reg/multi@1" in reg and "test-reg/multi@3" not in reg
+    assert reg.entry("test-reg/multi").plugin.distribution == "multi"
+    assert len(reg) == 2
+
+
+def test_unknown_type_major_and_syntax(install: Install) -> None:
+    install(plugin_source(("test-reg/known", "1.0.0")), name="known")
+    reg = registry("known")
+    with pytest.raises(UnknownNodeError, match="unknown node type 'test-reg/nope'.*test-reg/known"):
+        reg.get("test-reg/nope")
+    with pytest.raises(UnknownNodeError, match="no major version 7.*@1"):
+        reg.get("test-reg/known@7")
+    with pytest.raises(UnknownNodeError, match="invalid node reference"):
+        reg.get("test-reg/known@v1")
+
+
+def test_duplicate_type_major_names_both_distributions(install: Install) -> None:
+    install(plugin_source(("test-reg/dup", "1.0.0")), name="dup-a", dist="acme-first")
+    install(plugin_source(("test-reg/dup", "1.2.0")), name="dup-b", dist="acme-second")
+    with pytest.raises(PluginError, match="test-reg/dup@1 is provided twice.*acme-first.*acme-second"):
+        registry("dup-a", "dup-b")
+    # Lenient (agent, server): neither is served, the problem is recorded and shown on lookup.
+    lenient = registry("dup-a", "dup-b", strict=False)
+    with pytest.raises(UnknownNodeError, match="provided twice"):
+        lenient.get("test-reg/dup")
+
+
+def test_different_majors_from_different_distributions_coexist(install: Install) -> None:
+    install(plugin_source(("test-reg/split", "1.0.0")), name="split-a")
+    install(plugin_source(("test-reg/split", "2.0.0")), name="split-b")
+    reg = registry("split-a", "split-b")
+    assert reg.entry("test-reg/split@1").plugin.name == "split-a"
+    assert reg.entry("test-reg/split@2").plugin.name == "split-b"
+
+
+def test_invalid_node_class_is_refused(install: Install) -> None:
+    install(plugin_source(("Not A Type", "1.0.0")), name="badtype", dist="bad-dist")
+    with pytest.raises(PluginError, match="bad-dist.*must look like 'group/name'"):
+        registry("badtype")
+
+
+# ------------------------------------------------------------------------------------ catalog
+
+
+def test_catalog_publishes_schemas(install: Install) -> None:
+    install(plugin_source(("test-reg/cat", "1.2.3")), name="cat")
+    (item,) = registry("cat").catalog()
+    assert set(item) == {"type", "version", "description", "inputs_schema", "outputs_schema", "workflow_side"}
+    assert (item["type"], item["version"], item["description"], item["workflow_side"]) == ("test-reg/cat", "1.2.3", "node 0", False)
+    assert item["inputs_schema"]["required"] == ["name"]
+    assert item["inputs_schema"]["additionalProperties"] is False  # unknown with: keys are errors
+    assert "greeting" in item["outputs_schema"]["properties"]
+
+
+# ------------------------------------------------------------------------------ check_with
+
+
+class Nested(BaseModel):
+    port: int
+
+
+class Checked(Node):
+    type = "test-reg/checked"
+
+    class Inputs(BaseModel):
+        model_config = ConfigDict(populate_by_name=True)
+
+        url: str
+        count: int = 1
+        ports: list[int] = []
+        mode: Literal["fast", "safe"] = "safe"
+        either: int | list[int] = 0
+        target: Nested | None = None
+        max_time: float = Field(10.0, alias="max-time")
+
+    async def run(self, ctx: NodeContext, inputs: BaseModel) -> BaseModel:
+        return self.Outputs()
+
+
+INFO = PluginInfo("test", "waterflow.nodes", "tests", "tests", "0")
+
+
+@pytest.fixture
+def checked() -> NodeRegistry:
+    return NodeRegistry([NodeEntry(Checked, INFO)])
+
+
+def test_check_with_literal_problems(checked: NodeRegistry) -> None:
+    problems = dict(
+        checked.check_with(
+            "test-reg/checked",
+            {"count": "many", "ports": [80, "x"], "mode": "slow", "either": "y", "target": {"port": "p"}, "colour": "red"},
+        )
+    )
+    assert set(problems) == {("url",), ("count",), ("ports", 1), ("mode",), ("either",), ("target", "port"), ("colour",)}
+    assert "required" in problems[("url",)].lower()
+    assert "not permitted" in problems[("colour",)]
+
+
+def test_check_with_accepts_expressions_anywhere(checked: NodeRegistry) -> None:
+    assert checked.check_with(
+        "test-reg/checked",
+        {
+            "url": "$<< vars.base >>/health",
+            "count": "$<< inputs.n >>",
+            "ports": ["$<< matrix.port >>", 443],
+            "mode": "$<< inputs.mode >>",
+            "either": "$<< fromJSON(inputs.list) >>",
+            "target": "$<< fromJSON(inputs.target) >>",
+            "max-time": "$<< inputs.t >>",
+        },
+    ) == []
+    assert checked.check_with("test-reg/checked", "$<< fromJSON(inputs.with) >>") == []
+
+
+def test_check_with_still_reports_missing_and_unknown_keys_next_to_expressions(checked: NodeRegistry) -> None:
+    problems = checked.check_with("test-reg/checked", {"count": "$<< inputs.n >>", "typo": "$<< inputs.x >>"})
+    assert sorted(path for path, _ in problems) == [("typo",), ("url",)]
+
+
+def test_check_with_yaml_strings_are_coerced(checked: NodeRegistry) -> None:
+    # Every YAML scalar is a string until the schema types it.
+    assert checked.check_with("test-reg/checked", {"url": "u", "count": "3", "ports": ["80"], "max-time": "1.5"}) == []
+
+
+def test_check_with_unknown_node_and_non_mapping(checked: NodeRegistry) -> None:
+    [(path, message)] = checked.check_with("test-reg/missing", {})
+    assert path == () and "unknown node type" in message
+    [(path, message)] = checked.check_with("test-reg/checked", ["url"])
+    assert path == () and "mapping" in message
+
+
+def test_check_with_real_exec_shell() -> None:
+    reg = registry("shell")
+    assert reg.check_with("exec/shell", {"command": "echo $<< inputs.x >>", "cwd": "$<< vars.dir >>"}) == []
+    problems = dict(reg.check_with("exec/shell", {"command": "x", "shell": "fish", "output-cap": "-1"}))
+    assert set(problems) == {("shell",), ("output-cap",)}
+
+
+# ------------------------------------------------------------------------------ node base
+
+
+def test_inputs_forbid_unknown_keys_unless_the_author_chose() -> None:
+    class Lenient(Node):
+        type = "test-reg/lenient"
+
+        class Inputs(BaseModel):
+            model_config = ConfigDict(extra="allow")
+            a: int = 0
+
+        async def run(self, ctx: NodeContext, inputs: BaseModel) -> BaseModel:
+            return self.Outputs()
+
+    assert Lenient.Inputs.model_validate({"zzz": 1}).model_extra == {"zzz": 1}
+    assert issubclass(Checked.Inputs, BaseModel) and Checked.Inputs.__name__ == "Inputs"
+    with pytest.raises(ValueError):
+        Checked.Inputs.model_validate({"url": "u", "zzz": 1})
+
+
+def test_context_heartbeat_is_injected_or_overridden() -> None:
+    beats: list[tuple[object, ...]] = []
+    NodeContext(heartbeat=lambda *d: beats.append(d)).heartbeat(1)
+    NodeContext().heartbeat(2)  # default: no-op
+
+    class Sub(NodeContext):
+        def heartbeat(self, *details: object) -> None:
+            beats.append(("sub", *details))
+
+    Sub().heartbeat(3)
+    assert beats == [(1,), ("sub", 3)]
+
+
+# ------------------------------------------------------------------------------ generations
+
+
+async def test_rebuild_sees_new_plugin_and_keeps_old_generation(install: Install) -> None:
+    install(plugin_source(("test-reg/first", "1.0.0")), name="gen-first")
+    gen1 = registry("gen-first", "gen-second")
+    assert gen1.generation == 1 and "test-reg/second" not in gen1
+    install(plugin_source(("test-reg/second", "1.0.0")), name="gen-second")
+    gen2 = gen1.rebuild()
+    assert gen2 is not gen1 and gen2.generation == 2
+    assert "test-reg/second" in gen2 and "test-reg/second" not in gen1
+    assert gen2.get("test-reg/first") is gen1.get("test-reg/first")  # unchanged package: same class
+
+
+async def test_upgrade_swaps_code_while_in_flight_step_keeps_its_class(install: Install) -> None:
+    module = install(plugin_source(("test-reg/up", "1.0.0"), greeting="v1", gated=True), name="up", version="1.0")
+    gen1 = registry("up")
+    old_cls = gen1.get("test-reg/up")
+    gate = asyncio.Event()
+    in_flight = asyncio.create_task(greet(old_cls, "a", gate=gate))
+    await asyncio.sleep(0)
+
+    install(plugin_source(("test-reg/up", "2.0.0"), greeting="version-two"), name="up", version="2.0", module=module)
+    gen2 = gen1.rebuild()
+    new_cls = gen2.get("test-reg/up")
+    assert new_cls is not old_cls and new_cls.version == "2.0.0"
+    assert gen1.get("test-reg/up") is old_cls  # holders of the old generation are unaffected
+    assert await greet(new_cls, "b") == "version-two b"
+
+    gate.set()
+    assert await in_flight == "v1 a"

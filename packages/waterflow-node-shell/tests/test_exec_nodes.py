@@ -1,0 +1,276 @@
+"""exec/shell and exec/script against real bash/sh/python subprocesses."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from temporalio.exceptions import ApplicationError
+
+from waterflow_core.node import NodeContext
+from waterflow_core.plugins import PluginManager
+from waterflow_node_shell import ScriptNode, ShellNode
+
+
+class Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.lines: list[tuple[str, str]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append((getattr(record, "stream", "?"), record.getMessage()))
+
+    def messages(self, stream: str | None = None) -> list[str]:
+        return [m for s, m in self.lines if stream in (None, s)]
+
+
+@pytest.fixture
+def collect() -> Collect:
+    return Collect()
+
+
+@pytest.fixture
+def ctx(tmp_path: Path, collect: Collect) -> NodeContext:
+    logger = logging.getLogger(f"test.exec.{uuid.uuid4().hex}")
+    logger.setLevel(logging.DEBUG)
+    logger.propagate = False
+    logger.addHandler(collect)
+    return NodeContext(log=logger, workdir=tmp_path)
+
+
+async def shell(ctx: NodeContext, command: str, **with_: object):
+    node = ShellNode()
+    return await node.run(ctx, ShellNode.Inputs.model_validate({"command": command, **with_}))
+
+
+async def script(ctx: NodeContext, text: str, **with_: object):
+    node = ScriptNode()
+    return await node.run(ctx, ScriptNode.Inputs.model_validate({"script": text, **with_}))
+
+
+def gone(pid: int) -> bool:
+    """True when the process no longer runs (absent, or a zombie nobody reaped yet)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return True
+    return state in ("Z", "X")
+
+
+def wait_until(predicate, timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return predicate()
+
+
+async def async_wait_until(predicate, timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        await asyncio.sleep(0.02)
+    return predicate()
+
+
+async def test_stdout_exit_code_and_dump_by_alias(ctx: NodeContext, collect: Collect) -> None:
+    out = await shell(ctx, "echo hello; echo oops >&2")
+    dumped = out.model_dump(by_alias=True)
+    assert dumped["exit-code"] == 0
+    assert dumped["stdout"] == "hello\n"
+    assert dumped["stderr"] == "oops\n"
+    assert dumped["truncated"] is False
+    assert ("stdout", "hello") in collect.lines and ("stderr", "oops") in collect.lines
+
+
+async def test_outputs_file_key_value_and_heredoc(ctx: NodeContext) -> None:
+    out = await shell(
+        ctx,
+        'echo "version=1.2.3" >> "$WATERFLOW_OUTPUT"\n'
+        'echo "empty=" >> "$WATERFLOW_OUTPUT"\n'
+        "{ echo 'notes<<EOF_1'; echo 'line one'; echo 'a=b'; echo 'EOF_1'; } >> \"$WATERFLOW_OUTPUT\"\n"
+        'echo "version=2.0.0" >> "$WATERFLOW_OUTPUT"\n',
+    )
+    dumped = out.model_dump(by_alias=True)
+    assert dumped["version"] == "2.0.0"
+    assert dumped["empty"] == ""
+    assert dumped["notes"] == "line one\na=b"
+    assert dumped["exit-code"] == 0
+
+
+async def test_reserved_output_names_are_ignored(ctx: NodeContext, collect: Collect) -> None:
+    out = await shell(ctx, 'echo "stdout=forged" >> "$WATERFLOW_OUTPUT"; echo real')
+    assert out.stdout == "real\n"
+    assert any("reserved" in m for m in collect.messages())
+
+
+async def test_unterminated_heredoc_in_outputs_fails_the_step(ctx: NodeContext) -> None:
+    with pytest.raises(ApplicationError) as info:
+        await shell(ctx, 'echo "x<<END" >> "$WATERFLOW_OUTPUT"; echo text >> "$WATERFLOW_OUTPUT"')
+    assert info.value.type == "WaterflowStepFailed"
+    assert "END" in info.value.message
+
+
+async def test_nonzero_exit_fails_with_stderr_tail_and_details(ctx: NodeContext) -> None:
+    with pytest.raises(ApplicationError) as info:
+        await shell(ctx, 'echo "partial=yes" >> "$WATERFLOW_OUTPUT"; echo "it broke" >&2; exit 3')
+    err = info.value
+    assert err.type == "WaterflowStepFailed"
+    assert err.message.startswith("command exited with code 3")
+    assert "it broke" in err.message
+    assert not err.non_retryable  # the step's retry policy decides
+    details = err.details[0]
+    assert details["exit-code"] == 3
+    assert details["outputs"] == {"partial": "yes"}
+
+
+async def test_errexit_and_pipefail_like_github(ctx: NodeContext) -> None:
+    with pytest.raises(ApplicationError) as info:
+        await shell(ctx, "false | true\necho not-reached")
+    assert info.value.details[0]["exit-code"] == 1
+    assert "not-reached" not in info.value.details[0]["stdout"]
+    out = await shell(ctx, "false | true\necho reached", shell="sh")  # sh -e: no pipefail
+    assert out.stdout == "reached\n"
+
+
+async def test_killed_by_signal(ctx: NodeContext) -> None:
+    with pytest.raises(ApplicationError) as info:
+        await shell(ctx, "kill -9 $$")
+    assert info.value.details[0]["exit-code"] == 137
+    assert "signal 9" in info.value.message
+
+
+async def test_lines_stream_while_the_command_runs(ctx: NodeContext, collect: Collect, tmp_path: Path) -> None:
+    go = tmp_path / "go"
+    task = asyncio.create_task(
+        shell(ctx, f'echo first; while [ ! -e "{go}" ]; do sleep 0.02; done; echo second')
+    )
+    assert await async_wait_until(lambda: "first" in collect.messages("stdout"))
+    assert not task.done() and "second" not in collect.messages()
+    go.touch()
+    out = await task
+    assert out.stdout == "first\nsecond\n"
+    assert collect.messages("stdout") == ["first", "second"]
+
+
+async def test_output_cap_keeps_the_tail(ctx: NodeContext, collect: Collect) -> None:
+    out = await shell(
+        ctx,
+        "head -c 300000 /dev/zero | tr '\\0' a; echo; echo END; head -c 5000 /dev/zero | tr '\\0' e >&2",
+        **{"output-cap": 1000},
+    )
+    assert len(out.stdout.encode()) == 1000 and out.stdout.endswith("a\nEND\n")
+    assert out.stderr == "e" * 1000
+    assert out.truncated is True
+    # Long lines are logged in pieces, never dropped.
+    assert sum(len(m) for m in collect.messages("stdout") if set(m) == {"a"}) == 300000
+
+
+async def test_cap_does_not_split_utf8(ctx: NodeContext) -> None:
+    out = await shell(ctx, "for i in $(seq 200); do printf 'é'; done", **{"output-cap": 101})
+    assert set(out.stdout) == {"é"}
+
+
+async def test_cancellation_kills_the_whole_process_group(ctx: NodeContext, tmp_path: Path) -> None:
+    pids = tmp_path / "pids"
+    command = (
+        f'sleep 1000 & echo $! >> "{pids}"\n'
+        f"bash -c 'trap \"\" TERM; sleep 1000 & echo $! >> \"{pids}\"; wait' & echo $! >> \"{pids}\"\n"
+        f'echo $$ >> "{pids}"\n'
+        "sleep 1000\n"
+    )
+    task = asyncio.create_task(shell(ctx, command))
+    assert await async_wait_until(lambda: pids.exists() and len(pids.read_text().split()) == 4)
+    listed = [int(p) for p in pids.read_text().split()]
+    assert not any(gone(p) for p in listed)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    # Includes the grandchild that ignores SIGTERM: it gets SIGKILL.
+    assert wait_until(lambda: all(gone(p) for p in listed), timeout=10), [p for p in listed if not gone(p)]
+
+
+async def test_background_child_holding_pipes_does_not_hang_the_step(ctx: NodeContext, tmp_path: Path) -> None:
+    pidfile = tmp_path / "bg"
+    started = time.monotonic()
+    try:
+        out = await shell(ctx, f'sleep 60 & echo $! > "{pidfile}"; echo done')
+        assert out.stdout == "done\n"
+        assert time.monotonic() - started < 10
+        assert not gone(int(pidfile.read_text()))  # a daemon started by a step survives it
+    finally:
+        os.kill(int(pidfile.read_text()), 9)
+
+
+async def test_cwd_relative_absolute_and_missing(ctx: NodeContext, tmp_path: Path) -> None:
+    (tmp_path / "sub").mkdir()
+    assert (await shell(ctx, "pwd")).stdout.strip() == str(tmp_path)
+    assert (await shell(ctx, "pwd", cwd="sub")).stdout.strip() == str(tmp_path / "sub")
+    assert (await shell(ctx, "pwd", cwd=str(tmp_path / "sub"))).stdout.strip() == str(tmp_path / "sub")
+    with pytest.raises(ApplicationError, match="does not exist"):
+        await shell(ctx, "pwd", cwd="nope")
+
+
+async def test_environment_layers(ctx: NodeContext, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WATERFLOW_SECRET_TOKEN", "agent-secret")
+    monkeypatch.setenv("TEMPORAL_API_KEY", "agent-credential")
+    monkeypatch.setenv("FROM_AGENT", "inherited")
+    ctx.env = {"FROM_CTX": "ctx", "BOTH": "ctx"}
+    out = await shell(
+        ctx,
+        'echo "$FROM_AGENT $FROM_CTX $BOTH $N $FLAG [${WATERFLOW_SECRET_TOKEN-}${TEMPORAL_API_KEY-}]"; '
+        'test -f "$WATERFLOW_OUTPUT"',
+        env={"BOTH": "step", "N": 2, "FLAG": True},
+    )
+    assert out.stdout == "inherited ctx step 2 true []\n"
+
+
+async def test_shell_inputs_and_registration() -> None:
+    assert ShellNode.shell_inputs == frozenset({"command"})
+    assert ScriptNode.shell_inputs == frozenset({"script"})
+    found = {cls.type: info for cls, info in PluginManager(allowlist=["shell"]).nodes()}
+    assert found["exec/shell"].distribution == "waterflow-node-shell"
+    assert "exec/script" in found
+
+
+async def test_script_with_bash_args_and_outputs(ctx: NodeContext) -> None:
+    out = await script(
+        ctx,
+        '#!/bin/bash\necho "args: $1|$2|$#"\necho "first=$1" >> "$WATERFLOW_OUTPUT"\n',
+        args=["a b", 7],
+    )
+    assert out.stdout == "args: a b|7|2\n"
+    assert out.model_dump(by_alias=True)["first"] == "a b"
+
+
+async def test_script_with_python_interpreter(ctx: NodeContext) -> None:
+    out = await script(
+        ctx,
+        "import os, sys\nprint(sys.argv[1:])\nopen(os.environ['WATERFLOW_OUTPUT'], 'a').write('py=ok\\n')\n",
+        interpreter=f"{sys.executable} -I",
+        args=["x"],
+    )
+    assert out.stdout == "['x']\n"
+    assert out.model_dump(by_alias=True)["py"] == "ok"
+
+
+async def test_script_failure_and_expression_guard(ctx: NodeContext) -> None:
+    with pytest.raises(ApplicationError) as info:
+        await script(ctx, "echo nope >&2\nexit 4\n")
+    assert info.value.details[0]["exit-code"] == 4
+    with pytest.raises(ApplicationError) as info:
+        await script(ctx, 'print("${WATERFLOW_EXPR_0}")', interpreter="python3")
+    assert info.value.type == "WaterflowBadInput" and info.value.non_retryable
+
+
+async def test_inputs_reject_unknown_keys() -> None:
+    with pytest.raises(ValueError):
+        ShellNode.Inputs.model_validate({"command": "x", "comand": "y"})
