@@ -1,0 +1,32 @@
+"""The interpreter workflow ``WaterflowRun``: runs a validated workflow on Temporal.
+
+Submodules are small and pure (the workflow sandbox may re-import them): ``dag`` (job order and
+statuses), ``conditions`` (expressions in the workflow), ``contexts`` (what expressions and agents
+see), ``fanout`` (matrix / each-server), ``retry`` (DSL timeouts and retries as activity options),
+``failures`` (activity errors as user messages), ``compensation`` (saga) and ``workflow`` (the
+``@workflow.defn`` class). ``worker`` and ``client`` are the host-side helpers the server uses.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .client import start_run
+    from .worker import build_interpreter_worker
+    from .workflow import WaterflowRun
+
+__all__ = ["WaterflowRun", "build_interpreter_worker", "start_run"]
+
+_LAZY = {"WaterflowRun": ".workflow", "build_interpreter_worker": ".worker", "start_run": ".client"}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from importlib import import_module
+
+    value = getattr(import_module(module, __name__), name)
+    globals()[name] = value
+    return value

@@ -1,0 +1,631 @@
+"""``WaterflowRun``: the one interpreter workflow (DESIGN.md, ADR 0002).
+
+It receives the validated workflow as input and executes it: jobs as a DAG of asyncio tasks,
+each job's steps in order, each executable step one activity on the task queue named by
+``runs-on``. See docs/reference/execution.md for the user-visible semantics.
+
+Determinism rules for this file: time only from ``workflow.now()``, no randomness, dicts are
+iterated in their (input) order, and every change to what this code *does* for an existing
+history goes behind ``workflow.patched(<id>)`` (ADR 0002 describes the versioning policy).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from pydantic import ValidationError
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import CancelledError as TemporalCancelledError
+
+from ..agent_registry import personal_queue
+from ..dsl.durations import format_duration
+from ..dsl.models import Job, Step, Workflow
+from ..runs import PROGRESS_QUERY, WORKFLOW_TYPE, JobProgress, RunInput, RunProgress, StepProgress
+from ..steptask import StepResult, StepTask
+from . import contexts as ctx
+from . import dag, scopes
+from .compensation import CompensationRecord, run_compensations
+from .conditions import EvaluationError, Evaluator
+from .failures import RUN_FAILED, RUN_TIMED_OUT, StepFailure, describe
+from .fanout import SERVERS_ACTIVITY, FanoutError, Instance, expand_matrix, label_instances
+from .retry import activity_options
+
+# Activities started in a cancelled scope's place wait for the agent to acknowledge the
+# cancellation (it sees it on its next heartbeat) so compensations never overlap the step they
+# undo; a dead agent is bounded by the heartbeat timeout. See ADR 0002.
+CANCELLATION = workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED
+SUMMARY_CHARS = 200
+
+
+@dataclass(slots=True)
+class _InstanceResult:
+    result: str  # success | failure | cancelled
+    outputs: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+
+
+@dataclass(slots=True)
+class _StepOutcome:
+    outcome: str
+    outputs: dict[str, Any] = field(default_factory=dict)
+    agent: str = ""
+    error: str | None = None
+
+
+@workflow.defn(name=WORKFLOW_TYPE)
+class WaterflowRun:
+    """Interprets one run of a workflow; the ``progress`` query returns :class:`RunProgress`."""
+
+    @workflow.init
+    def __init__(self, run: RunInput) -> None:
+        self._invalid: str | None = None
+        try:
+            self._wf = Workflow.model_validate(run.workflow)
+        except ValidationError as exc:
+            # Cannot happen for runs started by the server (it validated the text), but a bad
+            # input must fail the run, not the workflow task forever.
+            self._invalid = f"invalid workflow: {exc.errors(include_url=False)[:3]}"
+            self._wf = Workflow.model_construct(name=str(run.workflow.get("name", "?")), jobs={})
+        self._inputs = dict(run.inputs)
+        self._ev = Evaluator()
+        self._scope = scopes.Scope()
+        self._results: dict[str, str] = {}  # job id -> conclusion (needs.<job>.result)
+        self._job_outputs: dict[str, Any] = {}
+        self._job_errors: dict[str, str] = {}
+        self._done: set[str] = set()
+        self._compensations: list[CompensationRecord] = []
+        self._ids = {job_id: dag.step_ids(job.steps) for job_id, job in self._wf.jobs.items()}
+        self._ancestry = dag.ancestors(self._wf.jobs) if not self._invalid else {}
+        self._base: dict[str, Any] = {}
+        self._wf_env: dict[str, str] = {}
+        self._progress = RunProgress(name=self._wf.name)
+        for job_id, job in self._wf.jobs.items():
+            fanout = job.strategy is not None and (job.strategy.matrix is not None or job.strategy.each_server)
+            self._progress.jobs.append(
+                JobProgress(
+                    id=job_id,
+                    name=job.name or job_id,
+                    runs_on=job.runs_on,
+                    steps=[] if fanout else self._step_entries(job_id, job, None),
+                )
+            )
+
+    @workflow.query(name=PROGRESS_QUERY)
+    def progress(self) -> RunProgress:
+        """The run's live progress (also the workflow's result)."""
+        return self._progress
+
+    # -- run ----------------------------------------------------------------------------------
+
+    @workflow.run
+    async def run(self, run: RunInput) -> RunProgress:
+        info = workflow.info()
+        self._progress.started_at = workflow.now()
+        if self._invalid:
+            return self._finish("failed", self._invalid)
+        self._base = {
+            "inputs": self._inputs,
+            "workflow": {"id": info.workflow_id, "run_id": info.run_id, "name": self._wf.name},
+        }
+        try:
+            self._base["vars"] = self._render_vars()
+        except EvaluationError as exc:
+            return self._finish("failed", str(exc))
+        self._wf_env = self._render_env({}, self._wf.env, self._base, where="env")
+
+        tasks = [asyncio.create_task(self._job(job_id)) for job_id in self._wf.jobs]
+        cancel: asyncio.CancelledError | None = None
+        timeout = self._wf.timeout
+        all_done = lambda: len(self._done) == len(self._wf.jobs)  # noqa: E731
+        while not all_done():
+            try:
+                if timeout is not None and not self._scope.cancelled:
+                    elapsed = (workflow.now() - self._progress.started_at).total_seconds()
+                    await workflow.wait_condition(
+                        all_done, timeout=max(timeout - elapsed, 0.001), timeout_summary="run timeout"
+                    )
+                else:
+                    await workflow.wait_condition(all_done)
+            except asyncio.TimeoutError:
+                self._scope.cancel(scopes.TIMED_OUT)
+            except asyncio.CancelledError as exc:
+                cancel = exc
+                self._scope.cancel(scopes.CANCELLED)
+        # Every job task has returned (marking itself done is its last statement); nothing to
+        # await, so a cancellation request cannot slip in between here and the compensations.
+        for task in tasks:
+            if task.done() and not task.cancelled() and task.exception() is not None:
+                workflow.logger.error("job task failed: %r", task.exception())
+
+        if cancel is not None:
+            status, error = "cancelled", "the run was cancelled"
+        elif self._scope.reason == scopes.TIMED_OUT:
+            status = "timed_out"
+            error = f"the run timed out after {format_duration(timeout or 0)}"
+        else:
+            failed = [j for j in self._wf.jobs if self._results.get(j) == "failure"]
+            status = "failed" if failed else "succeeded"
+            error = "; ".join(self._job_errors.get(j) or f"job {j} failed" for j in failed) or None
+
+        if status != "succeeded" and self._compensations:
+            # Its own task, waited for without letting a (late) cancellation request reach it:
+            # compensations are what a cancellation asks for, they must not be cancelled.
+            saga = asyncio.create_task(
+                run_compensations(
+                    self._compensations,
+                    status="cancelled" if status == "cancelled" else "failure",
+                    progress=self._progress.compensations,
+                )
+            )
+            while not saga.done():
+                try:
+                    await workflow.wait([saga])
+                except asyncio.CancelledError as exc:
+                    cancel = cancel or exc
+            errors = saga.result()
+            if errors:
+                error = "; ".join([error or "", *errors]).lstrip("; ")
+
+        result = self._finish(status, error)
+        if cancel is not None:
+            raise cancel
+        return result
+
+    def _finish(self, status: str, error: str | None) -> RunProgress:
+        self._progress.status = status  # type: ignore[assignment]
+        self._progress.error = error
+        self._progress.finished_at = workflow.now()
+        if status == "failed":
+            raise ApplicationError(error or "the run failed", type=RUN_FAILED, non_retryable=True)
+        if status == "timed_out":
+            raise ApplicationError(error or "the run timed out", type=RUN_TIMED_OUT, non_retryable=True)
+        return self._progress
+
+    def _render_vars(self) -> dict[str, Any]:
+        rendered: dict[str, Any] = {}
+        for key, value in self._wf.vars.items():
+            contexts = {**self._base, "vars": rendered}
+            rendered[key] = self._ev.render(value, contexts, where=f"vars.{key}")
+        return rendered
+
+    def _render_env(
+        self, base: dict[str, str], templates: dict[str, str], contexts: dict[str, Any], *, where: str
+    ) -> dict[str, str]:
+        """The ``env`` context as workflow-side expressions see it.
+
+        Values that read ``secrets`` or ``server`` are rendered by the agent only, so they are
+        absent here; a value that fails to render is absent too (the agent reports the error
+        when it renders the same text for the step).
+        """
+        env = dict(base)
+        for key, text in templates.items():
+            refs = {c for c, _ in self._ev.references(text)}
+            if refs & ctx.AGENT_SIDE:
+                env.pop(key, None)
+                continue
+            try:
+                value = self._ev.render(text, {**contexts, "env": dict(base)}, where=f"{where}.{key}")
+            except EvaluationError:
+                env.pop(key, None)
+                continue
+            env[key] = value if isinstance(value, str) else json.dumps(value)
+        return env
+
+    # -- jobs ---------------------------------------------------------------------------------
+
+    def _job_entry(self, job_id: str) -> JobProgress:
+        for entry in self._progress.jobs:
+            if entry.id == job_id and entry.instance is None:
+                return entry
+        raise KeyError(job_id)
+
+    def _step_entries(self, job_id: str, job: Job, instance: str | None) -> list[StepProgress]:
+        return [
+            StepProgress(id=sid, name=step.name or "", uses=step.uses, instance=instance)
+            for sid, step in zip(self._ids[job_id], job.steps, strict=True)
+        ]
+
+    async def _job(self, job_id: str) -> None:
+        job = self._wf.jobs[job_id]
+        entry = self._job_entry(job_id)
+        try:
+            await workflow.wait_condition(lambda: all(n in self._done for n in job.needs))
+            result, outputs, error = await self._job_body(job_id, job, entry)
+        except Exception as exc:  # a bug must fail the job, not wedge the workflow task
+            workflow.logger.exception("internal error in job %s", job_id)
+            result, outputs, error = "failure", {}, f"job {job_id}: internal error: {exc!r}"
+        conclusion = "success" if result == "failure" and job.continue_on_error else result
+        self._results[job_id] = conclusion
+        self._job_outputs[job_id] = outputs
+        if error:
+            self._job_errors[job_id] = error
+        entry.status = result  # type: ignore[assignment]
+        entry.conclusion = conclusion  # type: ignore[assignment]
+        entry.error = error
+        if isinstance(outputs, dict):
+            entry.outputs = ctx.summarize_outputs(outputs)
+        if entry.started_at is not None or result != "skipped":
+            entry.finished_at = workflow.now()
+        if result in ("skipped", "cancelled"):
+            for step in entry.steps:
+                if step.status == "pending":
+                    step.status = step.conclusion = result  # type: ignore[assignment]
+        self._done.add(job_id)
+
+    def _needs_context(self, job: Job) -> dict[str, Any]:
+        return {
+            need: {"result": self._results.get(need, "skipped"), "outputs": self._job_outputs.get(need, {})}
+            for need in job.needs
+        }
+
+    async def _job_body(self, job_id: str, job: Job, entry: JobProgress) -> tuple[str, Any, str | None]:
+        status = dag.job_status(job_id, self._results, self._ancestry, run_cancelled=self._scope.cancelled)
+        contexts = {**self._base, "needs": self._needs_context(job)}
+        try:
+            run = self._ev.condition(job.if_, contexts, status, where=f"jobs.{job_id}.if")
+        except EvaluationError as exc:
+            return "failure", {}, str(exc)
+        if run and not self._ev.uses_status(job.if_):
+            run = dag.needs_succeeded(job, self._results)
+        if not run:
+            return ("cancelled" if status == "cancelled" else "skipped"), {}, None
+
+        entry.status = "running"
+        entry.started_at = workflow.now()
+        try:
+            instances = await self._instances(job_id, job, contexts)
+        except (EvaluationError, FanoutError) as exc:
+            return "failure", {}, f"job {job_id}: {exc}"
+        # A job admitted after the run was cancelled (its `if` used always() or cancelled())
+        # is a cleanup job: it runs its steps normally, in a scope of its own.
+        parent = scopes.Scope() if self._scope.cancelled else self._scope
+        if len(instances) == 1 and instances[0][0].label is None:
+            instance, group = instances[0]
+            entry.runs_on = group
+            outcome = await self._instance(job_id, job, instance, group, parent.child(), entry)
+            return outcome.result, outcome.outputs, outcome.error
+        return await self._fanout(job_id, job, instances, entry, parent)
+
+    async def _instances(
+        self, job_id: str, job: Job, contexts: dict[str, Any]
+    ) -> list[tuple[Instance, str]]:
+        """The job's instances with their rendered ``runs-on`` group."""
+        strategy = job.strategy
+        if strategy is None or (strategy.matrix is None and not strategy.each_server):
+            group = self._render_group(job_id, job, {**contexts, "matrix": {}})
+            return [(Instance(label=None), group)]
+        combos = [{}]
+        if strategy.matrix is not None:
+            matrix = self._ev.render(strategy.matrix, contexts, where=f"jobs.{job_id}.strategy.matrix")
+            combos = expand_matrix(matrix)
+        pairs: list[tuple[str | None, dict[str, Any]]] = []
+        groups: list[str] = []
+        servers_of: dict[str, list[str]] = {}
+        for combo in combos:
+            group = self._render_group(job_id, job, {**contexts, "matrix": combo})
+            if not strategy.each_server:
+                pairs.append((None, combo))
+                groups.append(group)
+                continue
+            if group not in servers_of:
+                servers_of[group] = await self._servers(group)
+                if not servers_of[group]:
+                    raise FanoutError(f"each-server: no live agent in group '{group}'")
+            for server in servers_of[group]:
+                pairs.append((server, combo))
+                groups.append(group)
+        return list(zip(label_instances(pairs), groups, strict=True))
+
+    def _render_group(self, job_id: str, job: Job, contexts: dict[str, Any]) -> str:
+        group = self._ev.render(job.runs_on, contexts, where=f"jobs.{job_id}.runs-on")
+        if not isinstance(group, str) or not group.strip():
+            raise EvaluationError(f"jobs.{job_id}.runs-on: expected a group name, got {group!r}")
+        return group
+
+    async def _servers(self, group: str) -> list[str]:
+        names = await workflow.execute_activity(
+            SERVERS_ACTIVITY,
+            group,
+            result_type=list[str],
+            start_to_close_timeout=timedelta(seconds=30),
+            retry_policy=RetryPolicy(maximum_attempts=5, initial_interval=timedelta(seconds=1)),
+            summary=f"live agents of {group}",
+        )
+        return sorted(names)
+
+    async def _fanout(
+        self,
+        job_id: str,
+        job: Job,
+        instances: list[tuple[Instance, str]],
+        entry: JobProgress,
+        parent: scopes.Scope,
+    ) -> tuple[str, Any, str | None]:
+        assert job.strategy is not None
+        limit = job.strategy.max_parallel or len(instances)
+        fail_fast = job.strategy.fail_fast
+        job_scope = parent.child()
+        index = self._progress.jobs.index(entry)
+        entries: list[JobProgress] = []
+        for offset, (instance, group) in enumerate(instances, start=1):
+            sub = JobProgress(
+                id=job_id,
+                name=entry.name,
+                instance=instance.label,
+                runs_on=personal_queue(instance.server) if instance.server else group,
+                steps=self._step_entries(job_id, job, instance.label),
+            )
+            self._progress.jobs.insert(index + offset, sub)
+            entries.append(sub)
+        results: list[_InstanceResult | None] = [None] * len(instances)
+        running = 0
+
+        async def one(position: int, instance: Instance, group: str, scope: scopes.Scope) -> None:
+            nonlocal running
+            try:
+                outcome = await self._instance(job_id, job, instance, group, scope, entries[position])
+            finally:
+                running -= 1
+            results[position] = outcome
+            if outcome.result == "failure" and fail_fast:
+                job_scope.cancel(scopes.FAIL_FAST)
+
+        tasks = []
+        for position, (instance, group) in enumerate(instances):
+            await workflow.wait_condition(lambda: running < limit)
+            if job_scope.cancelled:
+                sub = entries[position]
+                sub.status = sub.conclusion = "cancelled"
+                for step in sub.steps:
+                    step.status = step.conclusion = "cancelled"
+                results[position] = _InstanceResult("cancelled")
+                continue
+            running += 1
+            tasks.append(asyncio.create_task(one(position, instance, group, job_scope.child())))
+        await asyncio.gather(*tasks)
+
+        done = [r for r in results if r is not None]
+        outputs = [r.outputs for r in done]
+        errors = [r.error for r in done if r.error and r.result == "failure"]
+        if any(r.result == "failure" for r in done):
+            return "failure", outputs, "; ".join(errors) or f"job {job_id} failed"
+        if any(r.result == "cancelled" for r in done):
+            return "cancelled", outputs, None
+        return "success", outputs, None
+
+    # -- one job instance: its steps ----------------------------------------------------------
+
+    async def _instance(
+        self,
+        job_id: str,
+        job: Job,
+        instance: Instance,
+        group: str,
+        scope: scopes.Scope,
+        entry: JobProgress,
+    ) -> _InstanceResult:
+        path = f"{job_id}#{instance.label}" if instance.label else job_id
+        queue = personal_queue(instance.server) if instance.server else group
+        entry.status = "running"
+        entry.started_at = workflow.now()
+        watchdog: asyncio.Task[None] | None = None
+        if job.timeout is not None:
+            watchdog = asyncio.create_task(self._watchdog(scope, job.timeout, path))
+
+        needs = self._needs_context(job)
+        matrix = instance.matrix
+        job_contexts = {**self._base, "needs": needs, "matrix": matrix}
+        job_env = self._render_env(self._wf_env, job.env, job_contexts, where=f"jobs.{job_id}.env")
+        steps: dict[str, Any] = {}
+        server = {"name": instance.server} if instance.server else {}
+        failed: str | None = None  # first failure message of this instance
+        running_step = ""
+        for index, (sid, step) in enumerate(zip(self._ids[job_id], job.steps, strict=True)):
+            sp = entry.steps[index]
+            status = "cancelled" if scope.cancelled else ("failure" if failed else "success")
+            env = self._render_env(
+                job_env, step.env, {**job_contexts, "steps": steps}, where=f"jobs.{job_id}.steps[{index}].env"
+            )
+            contexts = {**job_contexts, "steps": steps, "env": env, "server": dict(server)}
+            where = f"jobs.{job_id}.steps[{index}]"
+            try:
+                run = self._ev.condition(step.if_, contexts, status, where=f"{where}.if")
+            except EvaluationError as exc:
+                outcome = _StepOutcome("failure", error=str(exc))
+            else:
+                if not run:
+                    # Not run because the job was cancelled reads "cancelled" in progress; the
+                    # steps context says "skipped" either way, as GitHub's does.
+                    sp.status = sp.conclusion = "cancelled" if status == "cancelled" else "skipped"
+                    steps[sid] = ctx.step_entry({}, "skipped", "skipped", "")
+                    continue
+                running_step = f"{job_id}/{sid}"
+                outcome = await self._step(job_id, job, sid, step, instance, queue, group, contexts, status, scope, sp)
+            if outcome.outcome == "cancelled" and not scope.cancelled:
+                # Cancelled by someone else than this run (e.g. the activity was cancelled
+                # from outside): the step did not do its work, which is a failure here.
+                outcome.outcome = "failure"
+            conclusion = outcome.outcome
+            if outcome.outcome == "failure" and step.continue_on_error:
+                conclusion = "success"
+            sp.status = outcome.outcome  # type: ignore[assignment]
+            sp.conclusion = conclusion  # type: ignore[assignment]
+            sp.error = outcome.error
+            if sp.finished_at is None:
+                sp.finished_at = workflow.now()
+            steps[sid] = ctx.step_entry(outcome.outputs, outcome.outcome, conclusion, outcome.agent)
+            if outcome.agent:
+                server = {"name": instance.server or outcome.agent}
+            if conclusion == "failure" and not failed:
+                failed = outcome.error or f"step {job_id}/{sid} failed"
+            if outcome.outcome == "success" and step.compensate is not None:
+                self._record_compensation(job_id, job, sid, step, instance, group, outcome, contexts, steps, sp)
+
+        if watchdog is not None and not watchdog.done():
+            watchdog.cancel()
+
+        outputs: dict[str, Any] = {}
+        contexts = {**job_contexts, "steps": steps, "env": job_env, "server": dict(server)}
+        for key, text in job.outputs.items():
+            try:
+                outputs[key] = self._ev.render(text, contexts, where=f"jobs.{job_id}.outputs.{key}")
+            except EvaluationError as exc:
+                failed = failed or str(exc)
+        entry.outputs = ctx.summarize_outputs(outputs)
+        entry.finished_at = workflow.now()
+
+        if scope.reason == scopes.JOB_TIMEOUT:
+            error = f"job {path} timed out after {format_duration(job.timeout or 0)}"
+            if running_step:
+                error += f" (in step {running_step})"
+            result = _InstanceResult("failure", outputs, error)
+        elif failed:
+            result = _InstanceResult("failure", outputs, failed)
+        elif scope.cancelled:
+            result = _InstanceResult("cancelled", outputs)
+        else:
+            result = _InstanceResult("success", outputs)
+        entry.status = entry.conclusion = result.result  # type: ignore[assignment]
+        entry.error = result.error
+        return result
+
+    async def _watchdog(self, scope: scopes.Scope, seconds: float, path: str) -> None:
+        await workflow.sleep(seconds, summary=f"timeout of job {path}")
+        scope.cancel(scopes.JOB_TIMEOUT)
+
+    async def _step(
+        self,
+        job_id: str,
+        job: Job,
+        sid: str,
+        step: Step,
+        instance: Instance,
+        queue: str,
+        group: str,
+        contexts: dict[str, Any],
+        status: str,
+        scope: scopes.Scope,
+        sp: StepProgress,
+    ) -> _StepOutcome:
+        path = f"{job_id}/{sid}#{instance.label}" if instance.label else f"{job_id}/{sid}"
+        display = self._display_name(step, sid, contexts, status)
+        sp.name = display
+        sp.status = "running"
+        sp.queue = queue
+        sp.started_at = workflow.now()
+        options = activity_options(
+            timeout=step.timeout,
+            heartbeat_timeout=step.heartbeat_timeout,
+            retry=step.retry,
+            defaults=self._wf.defaults,
+        )
+        env = ctx.merged_env(self._wf.env, job.env, step.env)
+        refs = [*self._ev.references(step.with_), *self._ev.references(env)]
+        task = StepTask(
+            workflow_id=workflow.info().workflow_id,
+            job=job_id,
+            step=sid,
+            instance=instance.label,
+            name=display,
+            node=step.uses,
+            with_=step.with_,
+            env=env,
+            contexts=ctx.select(contexts, refs),
+            status=status,
+        )
+        handle = workflow.start_activity(
+            step.uses,
+            task,
+            task_queue=queue,
+            result_type=StepResult,
+            activity_id=path,
+            start_to_close_timeout=options.start_to_close,
+            heartbeat_timeout=options.heartbeat,
+            retry_policy=options.retry_policy,
+            cancellation_type=CANCELLATION,
+            summary=" ".join(display.split())[:SUMMARY_CHARS],
+        )
+        # A step that starts after its scope was cancelled (an always() step) runs to the end.
+        tracked = not scope.cancelled
+        if tracked:
+            scope.track(handle)
+        try:
+            result: StepResult = await handle
+        except (ActivityError, TemporalCancelledError, asyncio.CancelledError) as err:
+            failure = describe(
+                path,
+                err,
+                max_attempts=options.max_attempts,
+                timeout=options.timeout_seconds,
+                heartbeat=options.heartbeat_seconds,
+            )
+            return self._failed_step(failure, sp)
+        finally:
+            if tracked:
+                scope.untrack(handle)
+        sp.agent = result.agent
+        sp.attempt = int(getattr(result, "attempt", 0) or 0)
+        sp.outputs = ctx.summarize_outputs(result.outputs)
+        sp.log_tail = ctx.tail(result.log_tail)
+        sp.finished_at = workflow.now()
+        return _StepOutcome("success", dict(result.outputs), result.agent)
+
+    def _failed_step(self, failure: StepFailure, sp: StepProgress) -> _StepOutcome:
+        sp.attempt = failure.attempt
+        sp.agent = failure.agent
+        sp.log_tail = ctx.tail(failure.log_tail)
+        sp.finished_at = workflow.now()
+        return _StepOutcome(failure.outcome, {}, failure.agent, failure.message)
+
+    def _display_name(self, step: Step, sid: str, contexts: dict[str, Any], status: str) -> str:
+        if step.name:
+            try:
+                name = self._ev.render(step.name, contexts, status, where="name")
+            except EvaluationError:
+                name = step.name
+            return str(name)
+        return sid if step.id else step.uses
+
+    def _record_compensation(
+        self,
+        job_id: str,
+        job: Job,
+        sid: str,
+        step: Step,
+        instance: Instance,
+        group: str,
+        outcome: _StepOutcome,
+        contexts: dict[str, Any],
+        steps: dict[str, Any],
+        sp: StepProgress,
+    ) -> None:
+        compensate = step.compensate
+        assert compensate is not None
+        env = ctx.merged_env(self._wf.env, job.env, compensate.env)
+        refs = [*self._ev.references(compensate.with_), *self._ev.references(env)]
+        after = {**contexts, "steps": dict(steps)}
+        self._compensations.append(
+            CompensationRecord(
+                job=job_id,
+                step=sid,
+                instance=instance.label,
+                display=sp.name or sid,
+                compensate=compensate,
+                group=group,
+                agent=instance.server or outcome.agent,
+                options=activity_options(
+                    timeout=compensate.timeout,
+                    heartbeat_timeout=None,
+                    retry=compensate.retry,
+                    defaults=self._wf.defaults,
+                ),
+                env=env,
+                contexts=ctx.select(after, refs),
+            )
+        )

@@ -1,0 +1,128 @@
+"""Pure parts of the interpreter: matrix expansion, step ids, DAG statuses, retry options."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from waterflow_core.dsl.models import Defaults, Job, Retry, Step
+from waterflow_core.interpreter import contexts, dag
+from waterflow_core.interpreter.fanout import FanoutError, expand_matrix, label_instances
+from waterflow_core.interpreter.retry import activity_options, merged_retry
+
+
+def test_matrix_github_include_semantics() -> None:
+    # The example from GitHub's documentation of matrix include.
+    combos = expand_matrix(
+        {
+            "fruit": ["apple", "pear"],
+            "animal": ["cat", "dog"],
+            "include": [
+                {"color": "green"},
+                {"color": "pink", "animal": "cat"},
+                {"fruit": "apple", "shape": "circle"},
+                {"fruit": "banana"},
+                {"fruit": "banana", "animal": "cat"},
+            ],
+        }
+    )
+    assert combos == [
+        {"fruit": "apple", "animal": "cat", "color": "pink", "shape": "circle"},
+        {"fruit": "apple", "animal": "dog", "color": "green", "shape": "circle"},
+        {"fruit": "pear", "animal": "cat", "color": "pink"},
+        {"fruit": "pear", "animal": "dog", "color": "green"},
+        {"fruit": "banana"},
+        {"fruit": "banana", "animal": "cat"},
+    ]
+
+
+def test_matrix_exclude_partial_match_and_include_only() -> None:
+    combos = expand_matrix(
+        {"os": ["linux", "mac", "win"], "v": ["1", "2"], "exclude": [{"os": "win"}, {"os": "mac", "v": "1"}]}
+    )
+    assert combos == [{"os": "linux", "v": "1"}, {"os": "linux", "v": "2"}, {"os": "mac", "v": "2"}]
+    assert expand_matrix({"include": [{"a": 1}, {"a": 2}]}) == [{"a": 1}, {"a": 2}]
+
+
+@pytest.mark.parametrize(
+    ("matrix", "message"),
+    [
+        ({"os": "linux"}, "matrix.os must be a list"),
+        ({"os": []}, "empty list"),
+        ({"os": ["a"], "exclude": [{"os": "a"}]}, "no combinations"),
+        ({"a": list(range(20)), "b": list(range(20))}, "limit 256"),
+    ],
+)
+def test_matrix_errors(matrix: dict, message: str) -> None:
+    with pytest.raises(FanoutError, match=message):
+        expand_matrix(matrix)
+
+
+def test_instance_labels_are_unique_and_readable() -> None:
+    pairs = [("web-1", {"os": "linux", "n": 3}), (None, {"flag": True, "o": {"k": 1}}), (None, {"x": "a,b"}), (None, {"x": "a,b"})]
+    labels = [i.label for i in label_instances(pairs)]
+    assert labels == ["web-1,linux,3", 'true,{"k":1}', "a,b", "a,b~2"]
+
+
+def _step(id: str | None = None) -> Step:
+    return Step.model_validate({"uses": "exec/shell", **({"id": id} if id else {})})
+
+
+def test_generated_step_ids() -> None:
+    steps = [_step(), _step("step-1"), _step(), _step("STEP-3")]
+    assert dag.step_ids(steps) == ["step-1-2", "step-1", "step-3-2", "STEP-3"]
+
+
+def test_job_status_sees_transitive_failures() -> None:
+    jobs = {
+        "a": Job.model_validate({"runs-on": "q", "steps": [{"uses": "x/y"}]}),
+        "b": Job.model_validate({"runs-on": "q", "needs": "a", "steps": [{"uses": "x/y"}]}),
+        "c": Job.model_validate({"runs-on": "q", "needs": ["b"], "steps": [{"uses": "x/y"}]}),
+    }
+    ancestry = dag.ancestors(jobs)
+    assert ancestry["c"] == {"a", "b"}
+    results = {"a": "failure", "b": "skipped"}
+    assert dag.job_status("c", results, ancestry, run_cancelled=False) == "failure"
+    assert dag.job_status("c", results, ancestry, run_cancelled=True) == "cancelled"
+    assert not dag.needs_succeeded(jobs["c"], results)
+    assert dag.needs_succeeded(jobs["c"], {"b": "success"})
+
+
+def test_retry_and_timeouts() -> None:
+    defaults = Defaults.model_validate({"timeout": "10m", "retry": {"max-attempts": 3, "initial-interval": "2s"}})
+    own = Retry.model_validate({"backoff": 3, "non-retryable": "Fatal"})
+    merged = merged_retry(own, defaults.retry)
+    assert (merged.max_attempts, merged.initial_interval, merged.backoff) == (3, 2.0, 3.0)
+    options = activity_options(timeout=None, heartbeat_timeout=None, retry=own, defaults=defaults)
+    assert options.start_to_close == timedelta(minutes=10)
+    assert options.heartbeat == timedelta(seconds=30)
+    assert options.retry_policy.maximum_attempts == 3
+    assert options.retry_policy.non_retryable_error_types == ["Fatal", "WaterflowBadInput", "WaterflowUnknownNode"]
+    bare = activity_options(timeout=5, heartbeat_timeout=None, retry=None, defaults=Defaults())
+    assert bare.retry_policy.maximum_attempts == 1  # one attempt unless asked: ops steps are not idempotent
+    assert bare.heartbeat == timedelta(seconds=5)  # never longer than the attempt
+    assert activity_options(timeout=None, heartbeat_timeout=None, retry=None, defaults=Defaults()).start_to_close == timedelta(hours=1)
+
+
+def test_contexts_sent_to_agents_are_filtered() -> None:
+    full = {
+        "steps": {"Build": {"outputs": {"a": 1}}, "other": {}},
+        "needs": {"db": {"result": "success"}},
+        "inputs": {"version": "1", "secret-ish": "x"},
+        "workflow": {"id": "w"},
+        "secrets": {"nope": "never"},
+    }
+    refs = [("steps", "build"), ("inputs", "version"), ("workflow", "id"), ("secrets", "token"), ("server", "name")]
+    assert contexts.select(full, refs) == {
+        "inputs": {"version": "1"},
+        "steps": {"Build": {"outputs": {"a": 1}}},
+        "workflow": {"id": "w"},
+    }
+    assert contexts.select(full, [("needs", None)]) == {"needs": full["needs"]}
+
+
+def test_summaries_are_bounded() -> None:
+    summary = contexts.summarize_outputs({f"k{i}": "v" for i in range(60)} | {"k0": "x" * 2000})
+    assert len(summary) == 51 and summary["k0"].endswith("… (2000 chars)")
+    assert contexts.tail([str(i) for i in range(30)]) == [str(i) for i in range(10, 30)]
