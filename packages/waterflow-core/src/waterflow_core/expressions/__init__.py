@@ -1,0 +1,38 @@
+"""The ``$<< ... >>`` expression language: GitHub Actions expressions with Waterflow delimiters.
+
+>>> evaluate("steps.build.outputs.result == 'OK'", {"steps": {"build": {"outputs": {"result": "ok"}}}})
+True
+>>> render_template("v$<< inputs.version >>", {"inputs": {"version": 2}})
+'v2'
+
+Compile once with :func:`compile_expression` / :func:`parse_template` (both cached by text) and
+evaluate many times. Everything here is pure and deterministic, and importing it is cheap: Lark
+and the grammar load on the first compile. See ``docs/reference/expressions.md``.
+"""
+
+from __future__ import annotations
+
+from .compiler import (
+    KNOWN_CONTEXTS,
+    Call,
+    CompiledExpression,
+    Reference,
+    compile_expression,
+    evaluate,
+)
+from .functions import FUNCTIONS
+from .template import Template, contains_expression, parse_template, render_template
+
+__all__ = [
+    "FUNCTIONS",
+    "KNOWN_CONTEXTS",
+    "Call",
+    "CompiledExpression",
+    "Reference",
+    "Template",
+    "compile_expression",
+    "contains_expression",
+    "evaluate",
+    "parse_template",
+    "render_template",
+]

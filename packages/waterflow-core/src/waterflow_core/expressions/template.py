@@ -1,0 +1,146 @@
+"""Text with ``$<< expression >>`` segments: splitting, compiling and rendering.
+
+A ``>>`` inside a single-quoted string literal does not close the segment
+(``$<< format('>>{0}', 1) >>``). A text that is exactly one segment (surrounding whitespace
+allowed) renders to the expression's value, whatever its type; any other text renders to a
+string, each value converted with GitHub's string coercion.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from functools import lru_cache
+from typing import Any
+
+from ..errors import ExpressionError
+from .coercion import to_string
+from .compiler import KNOWN_CONTEXTS, CompiledExpression, compile_expression
+from .state import EvalState
+
+__all__ = ["CLOSE", "OPEN", "Template", "contains_expression", "parse_template", "render_template"]
+
+OPEN = "$<<"
+CLOSE = ">>"
+
+
+class Template:
+    """A parsed text; immutable and cached by :func:`parse_template`."""
+
+    __slots__ = ("_parts", "expressions", "is_literal", "is_single_expression", "text")
+
+    def __init__(
+        self,
+        text: str,
+        parts: tuple[str | tuple[int, CompiledExpression], ...],
+        single: bool,
+    ) -> None:
+        self.text = text
+        self._parts = parts
+        self.expressions: tuple[tuple[int, CompiledExpression], ...] = tuple(
+            part for part in parts if not isinstance(part, str)
+        )
+        """``(offset, expression)``: offset is where the expression text starts in ``text`` (1-based)."""
+        self.is_literal = not self.expressions
+        """The text has no ``$<<``; it renders to itself."""
+        self.is_single_expression = single
+        """The text is one ``$<< >>`` and whitespace; it renders to the value, keeping its type."""
+
+    def render(self, contexts: Mapping[str, Any], *, status: str = "success") -> Any:
+        """The text with every expression replaced by its value (see the class description)."""
+        if self.is_literal:
+            return self.text
+        state = EvalState(contexts, status)
+        if self.is_single_expression:
+            return self.expressions[0][1].run(state)
+        out: list[str] = []
+        for part in self._parts:
+            if isinstance(part, str):
+                out.append(part)
+                continue
+            offset, compiled = part
+            text = to_string(compiled.run(state))
+            # Splicing values into text builds a new string; it counts against the budget as in
+            # GitHub, which evaluates text with embedded expressions as a format() call.
+            state.charge_text(len(text), offset, "text with $<< >>")
+            out.append(text)
+        return "".join(out)
+
+    def __repr__(self) -> str:
+        return f"Template({self.text!r})"
+
+
+def contains_expression(text: str) -> bool:
+    """Whether ``text`` has a ``$<<`` (cheap; says nothing about validity)."""
+    return OPEN in text
+
+
+def parse_template(text: str, *, allowed_contexts: Collection[str] | None = None) -> Template:
+    """Split and compile ``text``; cached by text.
+
+    Raises :class:`~waterflow_core.errors.ExpressionError` whose ``position`` is a 1-based offset
+    into ``text`` (the message quotes the expression and positions within it, as GitHub's do).
+    """
+    allowed = KNOWN_CONTEXTS if allowed_contexts is None else frozenset(c.lower() for c in allowed_contexts)
+    return _parse_cached(text, allowed)
+
+
+def render_template(text: str, contexts: Mapping[str, Any], *, status: str = "success") -> Any:
+    """Parse (cached) and render ``text``; it may use :data:`KNOWN_CONTEXTS` and any name in ``contexts``."""
+    allowed = KNOWN_CONTEXTS.union(name.lower() for name in contexts if isinstance(name, str))
+    return _parse_cached(text, allowed).render(contexts, status=status)
+
+
+@lru_cache(maxsize=4096)
+def _parse_cached(text: str, allowed: frozenset[str]) -> Template:
+    parts: list[str | tuple[int, CompiledExpression]] = []
+    index = 0
+    while True:
+        start = text.find(OPEN, index)
+        if start < 0:
+            break
+        begin = start + len(OPEN)
+        end = _closing(text, start, begin)
+        if start > index:
+            parts.append(text[index:start])
+        try:
+            compiled = compile_expression(text[begin:end], allowed_contexts=allowed)
+        except ExpressionError as exc:
+            # Report the place in the whole text; the message keeps GitHub's wording, which
+            # quotes the expression and counts within it.
+            position = begin + (exc.position or 1)
+            raise ExpressionError(exc.message, position, exc.kind) from None
+        parts.append((begin + 1, compiled))
+        index = end + len(CLOSE)
+    if index < len(text):
+        parts.append(text[index:])
+    expressions = [part for part in parts if not isinstance(part, str)]
+    single = len(expressions) == 1 and all(
+        not part.strip() for part in parts if isinstance(part, str)
+    )
+    return Template(text, tuple(parts), single)
+
+
+def _closing(text: str, start: int, begin: int) -> int:
+    """Index of the ``>>`` that closes the ``$<<`` at ``start``; a ``>>`` inside quotes does not."""
+    index = begin
+    while True:
+        close = text.find(CLOSE, index)
+        quote = text.find("'", index)
+        if quote < 0 or 0 <= close < quote:
+            if close < 0:
+                raise _unterminated(start, "")
+            return close
+        # Skip the quoted string. An escaped quote ('') reads as two strings back to back,
+        # which end in the same place.
+        end_quote = text.find("'", quote + 1)
+        if end_quote < 0:
+            raise _unterminated(start, " (a quoted string in it is not closed)")
+        index = end_quote + 1
+
+
+def _unterminated(start: int, detail: str) -> ExpressionError:
+    return ExpressionError(
+        f"Unterminated expression: the '{OPEN}' at position {start + 1} has no closing '{CLOSE}'{detail}",
+        start + 1,
+        "parsing",
+    )
