@@ -1,0 +1,301 @@
+"""The one dynamic activity: run whichever node a step ``uses``.
+
+The activity type is the node type as written in ``uses`` (``exec/shell``, ``exec/shell@1``), so
+the agent registers a single dynamic activity and looks the node up in the current registry
+generation at the start of each execution; installing a node package never needs a new worker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+from temporalio import activity
+from temporalio.common import RawValue
+from temporalio.exceptions import ApplicationError
+
+from waterflow_core.errors import format_path
+from waterflow_core.node import Node, NodeContext
+from waterflow_core.providers import SecretProvider
+from waterflow_core.registry import UnknownNodeError
+from waterflow_core.steptask import (
+    ERROR_BAD_INPUT,
+    ERROR_STEP_FAILED,
+    ERROR_UNKNOWN_NODE,
+    StepResult,
+    StepTask,
+)
+
+from .masking import SecretMasker
+from .reloader import RegistryHolder
+from .rendering import RenderError, StepTemplates
+from .steplog import StepLog
+
+# Heartbeat at least this often; the SDK batches heartbeats anyway (at most one per 80 % of the
+# heartbeat timeout), so a short period costs nothing and delivers cancellation promptly.
+MAX_HEARTBEAT_PERIOD = 5.0
+
+
+@dataclass(frozen=True)
+class AgentIdentity:
+    """Who runs the steps: published to nodes as ``ctx.agent``/``ctx.facts`` and ``server.*``."""
+
+    name: str
+    groups: list[str]
+    facts: dict[str, Any]
+    workdir: Path
+
+    def server_context(self) -> dict[str, Any]:
+        """The ``server`` expression context."""
+        return {"name": self.name, "groups": list(self.groups), "facts": dict(self.facts)}
+
+
+class StepExecutor:
+    """Holds what every step execution needs; :meth:`execute` is the dynamic activity."""
+
+    def __init__(
+        self,
+        identity: AgentIdentity,
+        registry: RegistryHolder,
+        secrets: SecretProvider,
+        *,
+        ship_log: Callable[[dict[str, Any]], None] | None = None,
+    ) -> None:
+        self.identity = identity
+        self.registry = registry
+        self.secrets = secrets
+        self.ship_log = ship_log
+        self._running: set[asyncio.Task[Any]] = set()
+
+    def cancel_running(self) -> int:
+        """Cancel every step now (forced shutdown); nodes still run their cleanup. Returns how many."""
+        for task in self._running:
+            task.cancel()
+        return len(self._running)
+
+    @activity.defn(dynamic=True)
+    async def execute(self, args: Sequence[RawValue]) -> StepResult:
+        """Decode the :class:`StepTask`, run its node once, return a masked :class:`StepResult`."""
+        current = asyncio.current_task()
+        assert current is not None
+        self._running.add(current)
+        try:
+            return await self._execute(args)
+        finally:
+            self._running.discard(current)
+
+    async def _execute(self, args: Sequence[RawValue]) -> StepResult:
+        info = activity.info()
+        task = self._decode_task(args, info.activity_type)
+        # Taken once: a hot reload during this execution does not change the class it runs.
+        node_cls = self._lookup(task, info.activity_type)
+
+        templates = StepTemplates(task.with_, task.env)
+        secrets, missing = await self._resolve_secrets(task, templates)
+        masker = SecretMasker(secrets.values())
+
+        contexts = {**task.contexts, "server": self.identity.server_context(), "secrets": secrets}
+        try:
+            rendered = templates.render(node_cls, contexts, status=task.status)
+        except RenderError as err:
+            raise self._bad_input(task, masker.text(str(err))) from None
+        inputs = self._validate_inputs(task, node_cls, rendered.inputs, masker)
+
+        step_log = StepLog(
+            task.step_path,
+            masker,
+            ship=self.ship_log,
+            fields={
+                "workflow_id": task.workflow_id,
+                "run_id": info.workflow_run_id,
+                "job": task.job,
+                "step": task.step,
+                "instance": task.instance,
+                "step_path": task.step_path,
+                "node": info.activity_type,
+                "agent": self.identity.name,
+                "attempt": info.attempt,
+            },
+        )
+
+        for name in missing:
+            # As in GitHub Actions an unknown secret reads as empty; say so, it is usually a typo.
+            step_log.logger.warning("secret %s is not defined on agent %s", name, self.identity.name)
+
+        def beat(*details: Any) -> None:
+            payload = step_log.heartbeat_details()
+            if details:
+                payload["node"] = masker.value(list(details))
+            activity.heartbeat(payload)
+
+        ctx = NodeContext(
+            log=step_log.logger,
+            workdir=self.identity.workdir,
+            env={**rendered.env, **rendered.shell_env},
+            secrets=secrets,
+            facts=self.identity.facts,
+            agent=self.identity.name,
+            step_path=task.step_path,
+            attempt=info.attempt,
+            heartbeat=beat,
+        )
+        heartbeats = asyncio.create_task(_heartbeat_forever(beat, _heartbeat_period(info)))
+        try:
+            outputs = _dump_outputs(await node_cls().run(ctx, inputs))
+        except ApplicationError as err:
+            # The node's own error: its type and retryability are kept.
+            raise self._error(
+                masker.text(_located(task, err.message)),
+                err.type or ERROR_STEP_FAILED,
+                tail=step_log.tail,
+                non_retryable=err.non_retryable,
+                next_retry_delay=err.next_retry_delay,
+                extra=[masker.value(d) for d in err.details],
+            ) from None
+        except Exception as err:  # noqa: BLE001 - any node failure becomes a step failure
+            step_log.logger.error("step failed: %s: %s", type(err).__name__, err)
+            raise self._error(
+                masker.text(f"{task.step_path}: {type(err).__name__}: {err}"),
+                ERROR_STEP_FAILED,
+                tail=step_log.tail,
+            ) from None
+        finally:
+            heartbeats.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await heartbeats
+        return StepResult(
+            outputs=masker.value(outputs),
+            agent=self.identity.name,
+            log_tail=step_log.tail,
+        )
+
+    # -- the steps of an execution, each failing with the right error type ------------------
+
+    def _decode_task(self, args: Sequence[RawValue], uses: str) -> StepTask:
+        if len(args) != 1:
+            raise self._error(
+                f"{uses}: expected one StepTask argument, got {len(args)}",
+                ERROR_BAD_INPUT,
+                non_retryable=True,
+            )
+        try:
+            return activity.payload_converter().from_payload(args[0].payload, StepTask)
+        except Exception as err:  # noqa: BLE001 - a malformed task can never succeed
+            raise self._error(
+                f"{uses}: malformed step task: {err}", ERROR_BAD_INPUT, non_retryable=True
+            ) from None
+
+    def _lookup(self, task: StepTask, uses: str) -> type[Node]:
+        try:
+            node_cls = self.registry.current.get(uses)
+        except UnknownNodeError as err:
+            raise self._error(
+                f"{task.step_path}: {err} on agent {self.identity.name}",
+                ERROR_UNKNOWN_NODE,
+                non_retryable=True,
+            ) from None
+        if node_cls.workflow_side:
+            raise self._error(
+                f"{task.step_path}: {uses} runs inside the workflow, not on agents",
+                ERROR_UNKNOWN_NODE,
+                non_retryable=True,
+            )
+        return node_cls
+
+    async def _resolve_secrets(
+        self, task: StepTask, templates: StepTemplates
+    ) -> tuple[dict[str, str], list[str]]:
+        """The secrets the templates reference: ``(found values, names the provider lacks)``."""
+        try:
+            names = templates.secret_names()
+        except RenderError as err:
+            raise self._bad_input(task, str(err)) from None
+        if not names:
+            return {}, []
+        try:
+            found = await self.secrets.get_many(names)
+        except Exception as err:  # noqa: BLE001 - a provider outage is worth a retry
+            raise self._error(
+                f"{task.step_path}: cannot resolve secrets {', '.join(names)}: "
+                f"{type(err).__name__}: {err}",
+                ERROR_STEP_FAILED,
+            ) from None
+        return found, [name for name in names if name not in found]
+
+    def _validate_inputs(
+        self, task: StepTask, node_cls: type[Node], data: dict[str, Any], masker: SecretMasker
+    ) -> BaseModel:
+        try:
+            return node_cls.Inputs.model_validate(data)
+        except ValidationError as err:
+            # Built from loc + msg only: pydantic's own text repeats the input value, which may
+            # be a rendered secret.
+            problems = [
+                f"{format_path(('with', *error['loc']))}: {error['msg']}"
+                for error in err.errors(include_url=False, include_input=False)
+            ]
+            raise self._bad_input(task, masker.text("; ".join(problems))) from None
+
+    def _bad_input(self, task: StepTask, detail: str) -> ApplicationError:
+        return self._error(
+            f"{task.step_path}: invalid input for {task.node}: {detail}",
+            ERROR_BAD_INPUT,
+            non_retryable=True,
+        )
+
+    def _error(
+        self,
+        message: str,
+        error_type: str,
+        *,
+        tail: Sequence[str] = (),
+        non_retryable: bool = False,
+        next_retry_delay: timedelta | None = None,
+        extra: Sequence[Any] = (),
+    ) -> ApplicationError:
+        """A step failure; its first detail tells the interpreter who failed, when, and the log."""
+        details = {"agent": self.identity.name, "attempt": activity.info().attempt, "log_tail": list(tail)}
+        return ApplicationError(
+            message,
+            details,
+            *extra,
+            type=error_type,
+            non_retryable=non_retryable,
+            next_retry_delay=next_retry_delay,
+        )
+
+
+def _located(task: StepTask, message: str) -> str:
+    """``message`` prefixed with the step path (once)."""
+    prefix = f"{task.step_path}: "
+    return message if message.startswith(prefix) else prefix + message
+
+
+def _dump_outputs(outputs: Any) -> dict[str, Any]:
+    if isinstance(outputs, BaseModel):
+        return outputs.model_dump(mode="json", by_alias=True)
+    if isinstance(outputs, Mapping):
+        return dict(outputs)
+    if outputs is None:
+        return {}
+    raise TypeError(f"node returned {type(outputs).__name__}, expected its Outputs model")
+
+
+def _heartbeat_period(info: activity.Info) -> float:
+    if info.heartbeat_timeout:
+        return min(MAX_HEARTBEAT_PERIOD, info.heartbeat_timeout.total_seconds() / 3)
+    return MAX_HEARTBEAT_PERIOD
+
+
+async def _heartbeat_forever(beat: Callable[[], None], period: float) -> None:
+    # Heartbeating is what lets Temporal tell the agent a step was cancelled: the SDK learns it
+    # from the heartbeat response and cancels the activity task, i.e. the node's current await.
+    while True:
+        beat()
+        await asyncio.sleep(period)

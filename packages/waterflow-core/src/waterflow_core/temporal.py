@@ -1,0 +1,137 @@
+"""Connecting to Temporal the way every Waterflow process does.
+
+One data converter (pydantic, so models such as :class:`~waterflow_core.steptask.StepTask` cross
+the wire as JSON and come back typed), one set of settings read from the environment, and the
+list of modules a workflow sandbox passes through.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from pydantic import BaseModel, SecretStr
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.service import TLSConfig
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+
+__all__ = [
+    "DEFAULT_ADDRESS",
+    "DEFAULT_NAMESPACE",
+    "SANDBOX_PASSTHROUGH",
+    "TemporalSettings",
+    "connect",
+    "sandboxed_runner",
+]
+
+DEFAULT_ADDRESS = "127.0.0.1:7233"
+DEFAULT_NAMESPACE = "default"
+
+# Modules a workflow sandbox imports once, outside the sandbox, instead of re-importing them for
+# every workflow run. They are deterministic (no I/O, clocks or randomness at import or call
+# time in the code paths workflows use) and expensive to import: the Lark grammar alone takes
+# tens of milliseconds, and pydantic models must be the same classes inside and outside so the
+# data converter's type hints match.
+SANDBOX_PASSTHROUGH: tuple[str, ...] = (
+    "waterflow_core",
+    "lark",
+    "pydantic",
+    "pydantic_core",
+    "annotated_types",
+    "typing_inspection",
+    "pluggy",
+)
+
+
+def sandboxed_runner(*extra_passthrough: str) -> SandboxedWorkflowRunner:
+    """The workflow runner for Waterflow workflow workers: the default sandbox plus passthrough."""
+    restrictions = SandboxRestrictions.default.with_passthrough_modules(
+        *SANDBOX_PASSTHROUGH, *extra_passthrough
+    )
+    return SandboxedWorkflowRunner(restrictions=restrictions)
+
+
+class TemporalSettings(BaseModel):
+    """Where Temporal is and how to authenticate, as read from ``WATERFLOW_TEMPORAL_*``.
+
+    ``tls_cert`` + ``tls_key`` give mutual TLS, ``tls_ca`` pins the server's CA, ``api_key`` is a
+    bearer token (Temporal Cloud). ``tls`` forces TLS with the system roots when no file is set.
+    """
+
+    address: str = DEFAULT_ADDRESS
+    namespace: str = DEFAULT_NAMESPACE
+    tls: bool = False
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    tls_ca: Path | None = None
+    api_key: SecretStr | None = None
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> TemporalSettings:
+        """Read ``WATERFLOW_TEMPORAL_{ADDRESS,NAMESPACE,TLS,TLS_CERT,TLS_KEY,TLS_CA,API_KEY}``."""
+        env = os.environ if environ is None else environ
+
+        def get(name: str) -> str | None:
+            value = env.get(f"WATERFLOW_TEMPORAL_{name}", "").strip()
+            return value or None
+
+        return cls.model_validate(
+            {
+                "address": get("ADDRESS") or DEFAULT_ADDRESS,
+                "namespace": get("NAMESPACE") or DEFAULT_NAMESPACE,
+                "tls": (get("TLS") or "").lower() in {"1", "true", "yes", "on"},
+                "tls_cert": get("TLS_CERT"),
+                "tls_key": get("TLS_KEY"),
+                "tls_ca": get("TLS_CA"),
+                "api_key": get("API_KEY"),
+            }
+        )
+
+    def tls_config(self) -> bool | TLSConfig | None:
+        """What :func:`connect` should pass as ``tls``.
+
+        ``None`` lets the SDK decide (TLS exactly when an API key is set, as Temporal Cloud needs).
+        """
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("WATERFLOW_TEMPORAL_TLS_CERT and _TLS_KEY must be set together")
+        if self.tls_cert or self.tls_ca:
+            return TLSConfig(
+                server_root_ca_cert=self.tls_ca.read_bytes() if self.tls_ca else None,
+                client_cert=self.tls_cert.read_bytes() if self.tls_cert else None,
+                client_private_key=self.tls_key.read_bytes() if self.tls_key else None,
+            )
+        return True if self.tls else None
+
+    async def connect(self, *, identity: str | None = None) -> Client:
+        """A client for these settings (see :func:`connect`)."""
+        return await connect(
+            self.address,
+            self.namespace,
+            tls=self.tls_config(),
+            api_key=self.api_key.get_secret_value() if self.api_key else None,
+            identity=identity,
+        )
+
+
+async def connect(
+    address: str,
+    namespace: str = DEFAULT_NAMESPACE,
+    *,
+    tls: bool | TLSConfig | None = None,
+    api_key: str | None = None,
+    identity: str | None = None,
+) -> Client:
+    """Connect a Temporal client with Waterflow's data converter.
+
+    ``tls=None`` means TLS only when ``api_key`` is given; pass ``False`` to force plain text.
+    """
+    return await Client.connect(
+        address,
+        namespace=namespace,
+        tls=tls,
+        api_key=api_key,
+        data_converter=pydantic_data_converter,
+        identity=identity,
+    )
