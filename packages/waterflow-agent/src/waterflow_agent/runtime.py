@@ -22,8 +22,8 @@ import logging
 import os
 import signal
 import socket
-from datetime import timedelta
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 from temporalio.client import Client

@@ -1,1 +1,87 @@
-"""Waterflow SDK and the waterflow command-line client."""
+"""Waterflow SDK and the ``waterflow`` command-line client.
+
+>>> from waterflow_sdk import Client
+>>> with Client() as client:                       # doctest: +SKIP
+...     ref = client.submit("examples/hello.yaml", inputs={"who": "ops"})
+...     run = client.wait(ref.id, timeout=60)
+...     print(run.status, run.jobs[0].steps[0].outputs)
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .async_client import AsyncClient
+    from .client import Client
+    from .errors import RunTimeoutError, WaterflowAPIError, WaterflowConnectionError, WaterflowSDKError
+    from .models import (
+        Agent,
+        CancelResult,
+        ErrorItem,
+        Job,
+        LogEntry,
+        Node,
+        Run,
+        RunPage,
+        RunRef,
+        RunSummary,
+        Step,
+    )
+
+__all__ = [
+    "Agent",
+    "AsyncClient",
+    "CancelResult",
+    "Client",
+    "ErrorItem",
+    "Job",
+    "LogEntry",
+    "Node",
+    "Run",
+    "RunPage",
+    "RunRef",
+    "RunSummary",
+    "RunTimeoutError",
+    "Step",
+    "WaterflowAPIError",
+    "WaterflowConnectionError",
+    "WaterflowSDKError",
+]
+
+# Resolved on first use, so `waterflow --help` does not import httpx and pydantic.
+_LAZY = {
+    "AsyncClient": ".async_client",
+    "Client": ".client",
+    "RunTimeoutError": ".errors",
+    "WaterflowAPIError": ".errors",
+    "WaterflowConnectionError": ".errors",
+    "WaterflowSDKError": ".errors",
+    **{
+        name: ".models"
+        for name in (
+            "Agent",
+            "CancelResult",
+            "ErrorItem",
+            "Job",
+            "LogEntry",
+            "Node",
+            "Run",
+            "RunPage",
+            "RunRef",
+            "RunSummary",
+            "Step",
+        )
+    },
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'waterflow_sdk' has no attribute {name!r}")
+    from importlib import import_module
+
+    value = getattr(import_module(module, __name__), name)
+    globals()[name] = value
+    return value

@@ -1,1 +1,29 @@
-"""Waterflow server: REST API and interpreter workflow worker."""
+"""Waterflow server: REST API and interpreter workflow worker.
+
+``create_app(ServerSettings(...))`` builds the ASGI application; ``waterflow server`` and
+``waterflow dev`` (contributed to the ``waterflow`` CLI by :mod:`waterflow_server.plugin`) run it.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .app import create_app
+    from .settings import ServerSettings
+
+__all__ = ["ServerSettings", "create_app"]
+
+# Resolved on first use: the CLI plugin imports this package and must stay cheap to import.
+_LAZY = {"create_app": ".app", "ServerSettings": ".settings"}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'waterflow_server' has no attribute {name!r}")
+    from importlib import import_module
+
+    value = getattr(import_module(module, __name__), name)
+    globals()[name] = value
+    return value

@@ -1,0 +1,198 @@
+"""The HTTP protocol shared by :class:`Client` and :class:`AsyncClient`: requests and replies.
+
+Both clients build the same :class:`Call` objects and read replies with the same functions;
+they differ only in whether the I/O is awaited.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+import httpx
+from pydantic import BaseModel, ValidationError
+
+from .errors import WaterflowAPIError, WaterflowConnectionError
+from .models import ErrorItem, LogEntry
+
+DEFAULT_SERVER = "http://127.0.0.1:8080"
+SERVER_ENV = "WATERFLOW_SERVER"
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def server_url(server: str | None) -> str:
+    """The server's base URL: the argument, else ``$WATERFLOW_SERVER``, else the local default."""
+    url = (server or os.environ.get(SERVER_ENV) or DEFAULT_SERVER).strip().rstrip("/")
+    if "://" not in url:
+        url = f"http://{url}"
+    return url
+
+
+def workflow_text(workflow: str | os.PathLike[str]) -> str:
+    """The YAML of ``workflow``: a path (``PathLike``, or a one-line ``str`` naming a file) or text."""
+    if isinstance(workflow, os.PathLike):
+        return Path(workflow).read_text(encoding="utf-8")
+    if "\n" not in workflow and workflow.strip() and Path(workflow).is_file():
+        return Path(workflow).read_text(encoding="utf-8")
+    return workflow
+
+
+def run_path(run_id: str, suffix: str = "") -> str:
+    """``/v1/workflows/<id>[suffix]`` with the id escaped."""
+    return f"/v1/workflows/{quote(run_id, safe='')}{suffix}"
+
+
+@dataclass
+class Call:
+    """One HTTP request of the API."""
+
+    method: str
+    path: str
+    params: dict[str, Any] = field(default_factory=dict)
+    json: Any = None
+
+
+def submit_call(text: str, inputs: Mapping[str, Any] | None, run_id: str | None) -> Call:
+    """``POST /v1/workflows`` with the JSON envelope."""
+    body: dict[str, Any] = {"workflow": text}
+    if inputs:
+        body["inputs"] = dict(inputs)
+    if run_id:
+        body["id"] = run_id
+    return Call("POST", "/v1/workflows", json=body)
+
+
+def validate_call(text: str, inputs: Mapping[str, Any] | None = None) -> Call:
+    """``POST /v1/validate``."""
+    body: dict[str, Any] = {"workflow": text}
+    if inputs is not None:
+        body["inputs"] = dict(inputs)
+    return Call("POST", "/v1/validate", json=body)
+
+
+def list_call(
+    status: str | Iterable[str] | None, name: str | None, page_size: int, page_token: str | None
+) -> Call:
+    """``GET /v1/workflows`` with its filters."""
+    params: dict[str, Any] = {"page_size": page_size}
+    if status:
+        params["status"] = status if isinstance(status, str) else ",".join(status)
+    if name:
+        params["name"] = name
+    if page_token:
+        params["page_token"] = page_token
+    return Call("GET", "/v1/workflows", params=params)
+
+
+def connection_error(server: str, exc: httpx.HTTPError) -> WaterflowConnectionError:
+    """A friendly error for a transport failure."""
+    if isinstance(exc, httpx.ConnectError):
+        detail = "connection refused" if "refused" in str(exc).lower() else str(exc) or "cannot connect"
+    elif isinstance(exc, httpx.TimeoutException):
+        detail = "timed out"
+    else:
+        detail = str(exc) or type(exc).__name__
+    return WaterflowConnectionError(server, detail)
+
+
+def api_error(response: httpx.Response) -> WaterflowAPIError:
+    """The exception for an error response (JSON ``{code, message, errors}`` or anything else)."""
+    try:
+        body = response.json()
+    except ValueError:
+        text = response.text.strip()
+        return WaterflowAPIError(response.status_code, text[:500] or response.reason_phrase, body=text)
+    if not isinstance(body, dict):
+        return WaterflowAPIError(response.status_code, str(body)[:500], body=body)
+    errors: list[ErrorItem] = []
+    for item in body.get("errors") or []:
+        try:
+            errors.append(ErrorItem.model_validate(item))
+        except ValidationError:
+            continue
+    message = str(body.get("message") or response.reason_phrase)
+    return WaterflowAPIError(
+        response.status_code, message, code=str(body.get("code") or ""), errors=errors, body=body
+    )
+
+
+def check(response: httpx.Response) -> httpx.Response:
+    """``response`` if it is a success, else raise :class:`WaterflowAPIError`."""
+    if response.status_code >= 400:
+        raise api_error(response)
+    return response
+
+
+def parse(response: httpx.Response, model: type[M]) -> M:
+    """The body of a successful response as ``model``."""
+    check(response)
+    try:
+        return model.model_validate(response.json())
+    except (ValueError, ValidationError) as exc:
+        raise WaterflowAPIError(
+            response.status_code, f"unexpected answer from the server: {exc}", body=response.text
+        ) from None
+
+
+def validation_errors(response: httpx.Response) -> list[ErrorItem]:
+    """``[]`` for a valid workflow, the placed problems for a 422; raise for anything else."""
+    if response.status_code == 422:
+        error = api_error(response)
+        return error.errors or [ErrorItem(line=0, column=0, path="", message=error.message)]
+    check(response)
+    return []
+
+
+def log_line(entry: LogEntry) -> str:
+    """How a log entry reads as one line of text."""
+    return str(entry)
+
+
+class SSEDecoder:
+    """Incremental server-sent-events parser: feed lines, get ``(event, data)`` when complete."""
+
+    def __init__(self) -> None:
+        self._event = "message"
+        self._data: list[str] = []
+
+    def feed(self, line: str) -> tuple[str, str] | None:
+        """One line of the stream (without its newline)."""
+        if line == "":
+            if not self._data:
+                self._event = "message"
+                return None
+            event, data = self._event, "\n".join(self._data)
+            self._event, self._data = "message", []
+            return event, data
+        if line.startswith(":"):
+            return None
+        name, _, value = line.partition(":")
+        value = value[1:] if value.startswith(" ") else value
+        if name == "event":
+            self._event = value
+        elif name == "data":
+            self._data.append(value)
+        return None
+
+
+def sse_items(lines: Iterable[str]) -> Iterator[tuple[str, Any]]:
+    """``(event, decoded JSON data)`` of every event in ``lines``."""
+    decoder = SSEDecoder()
+    for line in lines:
+        item = decoder.feed(line)
+        if item is not None:
+            yield item[0], decode_data(item[1])
+
+
+def decode_data(data: str) -> Any:
+    """An event's data: JSON when it parses, else the text."""
+    try:
+        return json.loads(data)
+    except ValueError:
+        return data

@@ -1,0 +1,160 @@
+"""The asynchronous client: ``await AsyncClient().submit("hello.yaml")``."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import AsyncIterator, Iterable, Mapping
+from types import TracebackType
+from typing import Any
+
+import httpx
+
+from . import _protocol as p
+from .errors import RunTimeoutError, WaterflowAPIError
+from .models import Agent, CancelResult, ErrorItem, LogEntry, Node, Run, RunPage, RunRef
+
+__all__ = ["AsyncClient"]
+
+
+class AsyncClient:
+    """The asynchronous twin of :class:`~waterflow_sdk.Client` (same methods, awaited)."""
+
+    def __init__(
+        self,
+        server: str | None = None,
+        *,
+        timeout: float = 30.0,
+        headers: Mapping[str, str] | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.server = p.server_url(server)
+        self._http = httpx.AsyncClient(
+            base_url=self.server, timeout=timeout, headers=dict(headers or {}), transport=transport
+        )
+
+    async def _send(self, call: p.Call) -> httpx.Response:
+        try:
+            return await self._http.request(
+                call.method, call.path, params=call.params or None, json=call.json
+            )
+        except httpx.HTTPError as exc:
+            raise p.connection_error(self.server, exc) from None
+
+    async def aclose(self) -> None:
+        """Close the connection pool."""
+        await self._http.aclose()
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    async def submit(
+        self,
+        workflow: str | os.PathLike[str],
+        inputs: Mapping[str, Any] | None = None,
+        id: str | None = None,
+    ) -> RunRef:
+        """Start a run of ``workflow`` (YAML text or a path); ``id`` is an idempotency key."""
+        text = await asyncio.to_thread(p.workflow_text, workflow)
+        return p.parse(await self._send(p.submit_call(text, inputs, id)), RunRef)
+
+    async def get(self, id: str) -> Run:
+        """The run with its job/step tree."""
+        return p.parse(await self._send(p.Call("GET", p.run_path(id))), Run)
+
+    async def wait(self, id: str, timeout: float | None = None, poll: float = 1.0) -> Run:
+        """Poll until the run finishes; raise :class:`RunTimeoutError` after ``timeout`` seconds."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            run = await self.get(id)
+            if run.done:
+                return run
+            if deadline is not None and time.monotonic() >= deadline:
+                raise RunTimeoutError(id, timeout or 0.0, run.status)
+            await asyncio.sleep(
+                poll if deadline is None else max(0.0, min(poll, deadline - time.monotonic()))
+            )
+
+    async def cancel(self, id: str) -> CancelResult:
+        """Request cancellation of a running run."""
+        return p.parse(await self._send(p.Call("DELETE", p.run_path(id))), CancelResult)
+
+    async def list_runs(
+        self,
+        status: str | Iterable[str] | None = None,
+        name: str | None = None,
+        page_size: int = 50,
+        page_token: str | None = None,
+    ) -> RunPage:
+        """One page of runs, newest first."""
+        return p.parse(await self._send(p.list_call(status, name, page_size, page_token)), RunPage)
+
+    async def log_entries(self, id: str, follow: bool = False) -> AsyncIterator[LogEntry]:
+        """Step events and log lines; with ``follow`` they stream until the run finishes."""
+        if not follow:
+            response = p.check(await self._send(p.Call("GET", p.run_path(id, "/logs"))))
+            for item in response.json().get("entries", []):
+                yield LogEntry.model_validate(item)
+            return
+        try:
+            async with self._http.stream(
+                "GET",
+                p.run_path(id, "/logs"),
+                params={"follow": "true"},
+                timeout=httpx.Timeout(30.0, read=None),
+            ) as response:
+                if response.status_code >= 400:
+                    await response.aread()
+                    raise p.api_error(response)
+                decoder = p.SSEDecoder()
+                async for line in response.aiter_lines():
+                    item = decoder.feed(line)
+                    if item is None:
+                        continue
+                    event, data = item[0], p.decode_data(item[1])
+                    if event in ("log", "step") and isinstance(data, dict):
+                        yield LogEntry.model_validate(data)
+                    elif event == "error" and isinstance(data, dict):
+                        raise WaterflowAPIError(
+                            503, str(data.get("message", data)), code=str(data.get("code", ""))
+                        )
+                    elif event == "end":
+                        return
+        except httpx.HTTPError as exc:
+            raise p.connection_error(self.server, exc) from None
+
+    async def logs(self, id: str, follow: bool = False) -> AsyncIterator[str]:
+        """The run's logs as lines of text (``[job/step] line``)."""
+        async for entry in self.log_entries(id, follow=follow):
+            yield p.log_line(entry)
+
+    async def validate(
+        self, text: str | os.PathLike[str], inputs: Mapping[str, Any] | None = None
+    ) -> list[ErrorItem]:
+        """Problems the server finds in a workflow (empty when it is valid)."""
+        body = await asyncio.to_thread(p.workflow_text, text)
+        return p.validation_errors(await self._send(p.validate_call(body, inputs)))
+
+    async def nodes(self) -> list[Node]:
+        """Node types known to the server and its agents."""
+        response = p.check(await self._send(p.Call("GET", "/v1/nodes")))
+        return [Node.model_validate(item) for item in response.json().get("nodes", [])]
+
+    async def agents(self, include_stale: bool = False) -> list[Agent]:
+        """Registered agents."""
+        params = {"all": "true"} if include_stale else {}
+        response = p.check(await self._send(p.Call("GET", "/v1/agents", params=params)))
+        return [Agent.model_validate(item) for item in response.json().get("agents", [])]
+
+    async def health(self) -> dict[str, Any]:
+        """``GET /healthz`` (a 503 still returns its body: it says what is down)."""
+        response = await self._send(p.Call("GET", "/healthz"))
+        if response.status_code not in (200, 503):
+            raise p.api_error(response)
+        return dict(response.json())

@@ -1,0 +1,385 @@
+"""The ``waterflow`` command.
+
+Client commands live here; other packages add theirs (``server``, ``dev``, ``agent``) through the
+``waterflow_register_commands`` hook (entry point group ``waterflow.cli``), so with only the SDK
+installed the CLI is client-only. Errors are one friendly line on stderr, never a traceback
+(set ``WATERFLOW_DEBUG=1`` to see one).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+EXIT_FAILED = 1
+EXIT_INTERRUPTED = 130
+
+
+# -- the group and its plugins ----------------------------------------------------------------
+
+
+class WaterflowGroup(click.Group):
+    """A click group that adds plugin commands the first time they are needed."""
+
+    _loaded = False
+
+    def _load_plugins(self) -> None:
+        if self._loaded:
+            return
+        self._loaded = True
+        try:
+            from waterflow_core.plugins import PluginManager
+
+            manager = PluginManager(strict=False)
+            commands = manager.commands()
+        except Exception as exc:  # noqa: BLE001 - a broken plugin must not take the CLI away
+            click.echo(f"warning: CLI plugins unavailable: {exc}", err=True)
+            return
+        for command in commands:
+            if isinstance(command, click.Command) and command.name and command.name not in self.commands:
+                self.add_command(command)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        self._load_plugins()
+        return super().list_commands(ctx)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        command = super().get_command(ctx, cmd_name)
+        if command is None:
+            self._load_plugins()
+            command = super().get_command(ctx, cmd_name)
+        return command
+
+
+# -- shared options and error handling --------------------------------------------------------
+
+
+def output_option(func: F) -> F:
+    """``--output text|json``."""
+    return click.option(
+        "-o",
+        "--output",
+        type=click.Choice(["text", "json"]),
+        default="text",
+        show_default=True,
+        help="Human-readable text or machine-readable JSON.",
+    )(func)
+
+
+def server_option(func: F) -> F:
+    """``--server URL`` (env ``WATERFLOW_SERVER``)."""
+    return click.option(
+        "--server",
+        envvar="WATERFLOW_SERVER",
+        default="http://127.0.0.1:8080",
+        show_default=True,
+        help="Waterflow server URL [env WATERFLOW_SERVER].",
+    )(func)
+
+
+def friendly_errors(func: F) -> F:
+    """Turn SDK errors into one line on stderr and exit status 1."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from .errors import WaterflowAPIError, WaterflowSDKError
+
+        try:
+            return func(*args, **kwargs)
+        except WaterflowAPIError as exc:
+            click.echo(f"error: {exc.message} (HTTP {exc.status})", err=True)
+            for item in exc.errors:
+                click.echo(f"  {_placed(item)}", err=True)
+            sys.exit(EXIT_FAILED)
+        except WaterflowSDKError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(EXIT_FAILED)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _placed(item: Any, source: str | None = None) -> str:
+    """``[file:]line:col: path: message`` (line 0 means the problem is in the inputs)."""
+    where = f"{item.line}:{item.column}"
+    prefix = f"{source}:" if source else ""
+    return (
+        f"{prefix}{where}: {item.path}: {item.message}" if item.path else f"{prefix}{where}: {item.message}"
+    )
+
+
+def _echo_json(value: Any) -> None:
+    click.echo(json.dumps(value, indent=2, ensure_ascii=False, default=str))
+
+
+def _client(server: str) -> Any:
+    from .client import Client
+
+    return Client(server)
+
+
+def _parse_inputs(pairs: Sequence[str]) -> dict[str, str]:
+    inputs: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise click.BadParameter(f"expected key=value, got {pair!r}", param_hint="'-i' / '--input'")
+        inputs[key.strip()] = value
+    return inputs
+
+
+# -- commands ---------------------------------------------------------------------------------
+
+
+@click.group(cls=WaterflowGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="waterflow-sdk", prog_name="waterflow")
+def cli() -> None:
+    """Waterflow: GitHub-Actions-shaped workflows, run durably on Temporal.
+
+    Start a local stack with `waterflow dev`, then `waterflow submit examples/hello.yaml --wait`.
+    """
+
+
+@cli.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@output_option
+def validate(files: tuple[Path, ...], output: str) -> None:
+    """Check workflow files offline; print `file:line:col: path: message` per problem.
+
+    Exits 1 if any file has a problem. Node `with:` blocks are checked on the server at submit
+    time (or with POST /v1/validate), where the node catalog is known.
+    """
+    from waterflow_core.dsl import load_workflow
+    from waterflow_core.errors import ErrorItem, WorkflowValidationError
+
+    results: list[dict[str, Any]] = []
+    failed = False
+    for path in files:
+        errors: list[ErrorItem] = []
+        try:
+            load_workflow(path.read_bytes(), source=str(path))
+        except OSError as exc:
+            errors = [ErrorItem(line=0, column=0, path="", message=f"cannot read: {exc.strerror or exc}")]
+        except WorkflowValidationError as exc:
+            errors = exc.errors
+        failed = failed or bool(errors)
+        results.append({"file": str(path), "valid": not errors, "errors": [e.model_dump() for e in errors]})
+        if output == "text":
+            for item in errors:
+                click.echo(_placed(item, str(path)))
+            if not errors:
+                click.echo(f"{path}: ok")
+    if output == "json":
+        _echo_json(results)
+    if failed:
+        sys.exit(EXIT_FAILED)
+
+
+@cli.command()
+def schema() -> None:
+    """Print the JSON Schema of the workflow DSL (for editors)."""
+    try:
+        from waterflow_core.dsl.schema import workflow_json_schema
+
+        document = workflow_json_schema()
+    except ImportError:
+        from waterflow_core.dsl import Workflow
+
+        document = Workflow.model_json_schema(by_alias=True)
+    _echo_json(document)
+
+
+@cli.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "-i", "--input", "inputs", multiple=True, metavar="KEY=VALUE", help="An input value (repeatable)."
+)
+@click.option(
+    "--id",
+    "run_id",
+    help="Run id; also an idempotency key (a finished run with this id is returned, not rerun).",
+)
+@click.option("--wait", is_flag=True, help="Follow the run to its end; exit 0 only if it succeeded.")
+@click.option(
+    "--timeout", type=float, default=None, help="With --wait: give up waiting after this many seconds."
+)
+@click.option(
+    "--poll", type=float, default=1.0, show_default=True, help="With --wait: seconds between status checks."
+)
+@server_option
+@output_option
+@friendly_errors
+def submit(
+    file: Path,
+    inputs: tuple[str, ...],
+    run_id: str | None,
+    wait: bool,
+    timeout: float | None,
+    poll: float,
+    server: str,
+    output: str,
+) -> None:
+    """Submit FILE as a new run and print its id."""
+    values = _parse_inputs(inputs)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise click.FileError(str(file), hint=str(exc)) from None
+    with _client(server) as client:
+        ref = client.submit(text, inputs=values, id=run_id)
+        if not wait:
+            if output == "json":
+                _echo_json(ref.model_dump(mode="json"))
+            else:
+                click.echo(ref.id)
+                if not ref.created:
+                    click.echo(f"(run {ref.id} already exists; nothing new was started)", err=True)
+            return
+        if output == "text":
+            click.echo(ref.id)
+        run = _follow(client, ref.id, timeout=timeout, poll=poll, quiet=output == "json")
+    if output == "json":
+        _echo_json(run.model_dump(mode="json"))
+    else:
+        click.echo(_final(run))
+    sys.exit(0 if run.succeeded else EXIT_FAILED)
+
+
+def _final(run: Any) -> str:
+    from .render import final_line
+
+    return final_line(run)
+
+
+def _follow(client: Any, run_id: str, *, timeout: float | None, poll: float, quiet: bool) -> Any:
+    """Poll the run until it ends, printing each step as it starts and finishes."""
+    from .errors import WaterflowSDKError
+    from .render import ProgressPrinter
+
+    printer = ProgressPrinter()
+    deadline = None if timeout is None else time.monotonic() + timeout
+    try:
+        while True:
+            run = client.get(run_id)
+            if not quiet:
+                for line in printer.updates(run):
+                    click.echo(line)
+            if run.done:
+                return run
+            if deadline is not None and time.monotonic() >= deadline:
+                raise WaterflowSDKError(f"run {run_id} still {run.status} after {timeout:g}s (it goes on)")
+            time.sleep(poll)
+    except KeyboardInterrupt:
+        click.echo(
+            f"\nstopped waiting; run {run_id} goes on (`waterflow cancel {run_id}` stops it)", err=True
+        )
+        sys.exit(EXIT_INTERRUPTED)
+
+
+@cli.command()
+@click.argument("run_id", metavar="ID")
+@click.option("--logs", "with_logs", is_flag=True, help="Show each step's last log lines.")
+@server_option
+@output_option
+@friendly_errors
+def status(run_id: str, with_logs: bool, server: str, output: str) -> None:
+    """Show a run's status and its job/step tree with outputs."""
+    from .render import run_lines
+
+    with _client(server) as client:
+        run = client.get(run_id)
+    if output == "json":
+        _echo_json(run.model_dump(mode="json"))
+        return
+    for line in run_lines(run, with_logs=with_logs):
+        click.echo(line)
+
+
+@cli.command()
+@click.argument("run_id", metavar="ID")
+@click.option("-f", "--follow", is_flag=True, help="Stream new lines until the run finishes.")
+@server_option
+@output_option
+@friendly_errors
+def logs(run_id: str, follow: bool, server: str, output: str) -> None:
+    """Print a run's step events and log lines."""
+    try:
+        with _client(server) as client:
+            for entry in client.log_entries(run_id, follow=follow):
+                if output == "json":
+                    click.echo(json.dumps(entry.model_dump(mode="json"), ensure_ascii=False))
+                else:
+                    click.echo(str(entry))
+    except KeyboardInterrupt:
+        sys.exit(EXIT_INTERRUPTED)
+
+
+@cli.command()
+@click.argument("run_id", metavar="ID")
+@server_option
+@output_option
+@friendly_errors
+def cancel(run_id: str, server: str, output: str) -> None:
+    """Cancel a running run (completed steps are compensated)."""
+    with _client(server) as client:
+        result = client.cancel(run_id)
+    if output == "json":
+        _echo_json(result.model_dump(mode="json"))
+    else:
+        click.echo(f"cancellation requested for {result.id}")
+
+
+@cli.command("list")
+@click.option(
+    "--status", "status_filter", help="Comma-separated: running, succeeded, failed, cancelled, timed_out."
+)
+@click.option("--name", help="Only runs of the workflow with this name.")
+@click.option("--limit", type=click.IntRange(1, 500), default=20, show_default=True, help="How many runs.")
+@server_option
+@output_option
+@friendly_errors
+def list_runs(status_filter: str | None, name: str | None, limit: int, server: str, output: str) -> None:
+    """List recent runs, newest first."""
+    runs: list[Any] = []
+    token: str | None = None
+    with _client(server) as client:
+        while len(runs) < limit:
+            page = client.list_runs(
+                status=status_filter, name=name, page_size=limit - len(runs), page_token=token
+            )
+            runs += page.runs
+            token = page.next_page_token
+            if not token:
+                break
+    if output == "json":
+        _echo_json([run.model_dump(mode="json") for run in runs])
+        return
+    for run in runs:
+        started = run.started_at.isoformat(timespec="seconds") if run.started_at else "-"
+        click.echo(f"{run.id}\t{run.status}\t{run.name}\t{started}")
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Console entry point: :data:`cli` with Ctrl-C and unexpected errors handled politely."""
+    try:
+        cli.main(args=list(argv) if argv is not None else None, prog_name="waterflow", standalone_mode=True)
+    except KeyboardInterrupt:
+        sys.exit(EXIT_INTERRUPTED)
+    except Exception as exc:  # noqa: BLE001 - the last line of defence against tracebacks
+        if os.environ.get("WATERFLOW_DEBUG"):
+            raise
+        click.echo(f"error: {type(exc).__name__}: {exc} (set WATERFLOW_DEBUG=1 for details)", err=True)
+        sys.exit(EXIT_FAILED)
+
+
+if __name__ == "__main__":  # python -m waterflow_sdk.cli
+    main()

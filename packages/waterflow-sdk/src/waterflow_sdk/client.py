@@ -1,0 +1,162 @@
+"""The synchronous client: ``Client("http://127.0.0.1:8080").submit("hello.yaml")``."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from types import TracebackType
+from typing import Any
+
+import httpx
+
+from . import _protocol as p
+from .errors import RunTimeoutError, WaterflowAPIError
+from .models import Agent, CancelResult, ErrorItem, LogEntry, Node, Run, RunPage, RunRef
+
+__all__ = ["Client"]
+
+
+class Client:
+    """A Waterflow API client over ``httpx.Client``.
+
+    ``server`` defaults to ``$WATERFLOW_SERVER`` or ``http://127.0.0.1:8080``. Errors are raised
+    as :class:`~waterflow_sdk.errors.WaterflowAPIError` (the server said no) or
+    :class:`~waterflow_sdk.errors.WaterflowConnectionError` (it could not be reached).
+    """
+
+    def __init__(
+        self,
+        server: str | None = None,
+        *,
+        timeout: float = 30.0,
+        headers: Mapping[str, str] | None = None,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.server = p.server_url(server)
+        self._http = httpx.Client(
+            base_url=self.server, timeout=timeout, headers=dict(headers or {}), transport=transport
+        )
+
+    # -- plumbing ------------------------------------------------------------------------------
+
+    def _send(self, call: p.Call) -> httpx.Response:
+        try:
+            return self._http.request(call.method, call.path, params=call.params or None, json=call.json)
+        except httpx.HTTPError as exc:
+            raise p.connection_error(self.server, exc) from None
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self._http.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    # -- runs ----------------------------------------------------------------------------------
+
+    def submit(
+        self,
+        workflow: str | os.PathLike[str],
+        inputs: Mapping[str, Any] | None = None,
+        id: str | None = None,
+    ) -> RunRef:
+        """Start a run of ``workflow`` (YAML text or a path); ``id`` is an idempotency key."""
+        call = p.submit_call(p.workflow_text(workflow), inputs, id)
+        return p.parse(self._send(call), RunRef)
+
+    def get(self, id: str) -> Run:
+        """The run with its job/step tree."""
+        return p.parse(self._send(p.Call("GET", p.run_path(id))), Run)
+
+    def wait(self, id: str, timeout: float | None = None, poll: float = 1.0) -> Run:
+        """Poll until the run finishes; raise :class:`RunTimeoutError` after ``timeout`` seconds."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            run = self.get(id)
+            if run.done:
+                return run
+            if deadline is not None and time.monotonic() >= deadline:
+                raise RunTimeoutError(id, timeout or 0.0, run.status)
+            time.sleep(poll if deadline is None else max(0.0, min(poll, deadline - time.monotonic())))
+
+    def cancel(self, id: str) -> CancelResult:
+        """Request cancellation of a running run."""
+        return p.parse(self._send(p.Call("DELETE", p.run_path(id))), CancelResult)
+
+    def list_runs(
+        self,
+        status: str | Iterable[str] | None = None,
+        name: str | None = None,
+        page_size: int = 50,
+        page_token: str | None = None,
+    ) -> RunPage:
+        """One page of runs, newest first."""
+        return p.parse(self._send(p.list_call(status, name, page_size, page_token)), RunPage)
+
+    # -- logs ----------------------------------------------------------------------------------
+
+    def log_entries(self, id: str, follow: bool = False) -> Iterator[LogEntry]:
+        """Step events and log lines; with ``follow`` they stream until the run finishes."""
+        if not follow:
+            response = p.check(self._send(p.Call("GET", p.run_path(id, "/logs"))))
+            for item in response.json().get("entries", []):
+                yield LogEntry.model_validate(item)
+            return
+        try:
+            with self._http.stream(
+                "GET",
+                p.run_path(id, "/logs"),
+                params={"follow": "true"},
+                timeout=httpx.Timeout(30.0, read=None),
+            ) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    raise p.api_error(response)
+                for event, data in p.sse_items(response.iter_lines()):
+                    if event in ("log", "step") and isinstance(data, dict):
+                        yield LogEntry.model_validate(data)
+                    elif event == "error" and isinstance(data, dict):
+                        raise WaterflowAPIError(
+                            503, str(data.get("message", data)), code=str(data.get("code", ""))
+                        )
+                    elif event == "end":
+                        return
+        except httpx.HTTPError as exc:
+            raise p.connection_error(self.server, exc) from None
+
+    def logs(self, id: str, follow: bool = False) -> Iterator[str]:
+        """The run's logs as lines of text (``[job/step] line``)."""
+        for entry in self.log_entries(id, follow=follow):
+            yield p.log_line(entry)
+
+    # -- workflows, nodes, agents --------------------------------------------------------------
+
+    def validate(
+        self, text: str | os.PathLike[str], inputs: Mapping[str, Any] | None = None
+    ) -> list[ErrorItem]:
+        """Problems the server finds in a workflow (empty when it is valid)."""
+        return p.validation_errors(self._send(p.validate_call(p.workflow_text(text), inputs)))
+
+    def nodes(self) -> list[Node]:
+        """Node types known to the server and its agents."""
+        response = p.check(self._send(p.Call("GET", "/v1/nodes")))
+        return [Node.model_validate(item) for item in response.json().get("nodes", [])]
+
+    def agents(self, include_stale: bool = False) -> list[Agent]:
+        """Registered agents."""
+        params = {"all": "true"} if include_stale else {}
+        response = p.check(self._send(p.Call("GET", "/v1/agents", params=params)))
+        return [Agent.model_validate(item) for item in response.json().get("agents", [])]
+
+    def health(self) -> dict[str, Any]:
+        """``GET /healthz`` (a 503 still returns its body: it says what is down)."""
+        response = self._send(p.Call("GET", "/healthz"))
+        if response.status_code not in (200, 503):
+            raise p.api_error(response)
+        return dict(response.json())

@@ -1,0 +1,166 @@
+"""What the Waterflow API returns, as typed models.
+
+They mirror the server's responses (``RunProgress`` and friends) but ignore fields they do not
+know, so an older SDK keeps working against a newer server.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from waterflow_core.errors import ErrorItem
+
+__all__ = [
+    "Agent",
+    "CancelResult",
+    "ErrorItem",
+    "Job",
+    "LogEntry",
+    "Node",
+    "Run",
+    "RunPage",
+    "RunRef",
+    "RunSummary",
+    "Step",
+]
+
+TERMINAL_RUN_STATUSES = frozenset({"succeeded", "failed", "cancelled", "timed_out"})
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class RunRef(_Model):
+    """Where a submitted run lives; ``created`` is false when the id named an existing run."""
+
+    id: str
+    run_id: str = ""
+    status_url: str = ""
+    created: bool = True
+
+
+class Step(_Model):
+    """One step (or one fan-out instance of it)."""
+
+    id: str
+    name: str = ""
+    uses: str = ""
+    instance: str | None = None
+    status: str = "pending"
+    attempt: int = 0
+    agent: str = ""
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    outputs: dict[str, Any] = Field(default_factory=dict)
+    error: str | None = None
+    log_tail: list[str] = Field(default_factory=list)
+
+
+class Job(_Model):
+    """One job (or one fan-out instance of it) and its steps."""
+
+    id: str
+    instance: str | None = None
+    status: str = "pending"
+    runs_on: str = ""
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    steps: list[Step] = Field(default_factory=list)
+    outputs: dict[str, Any] = Field(default_factory=dict)
+    error: str | None = None
+
+
+class Run(_Model):
+    """A run with its job/step tree."""
+
+    id: str
+    run_id: str = ""
+    name: str = ""
+    status: str
+    error: str | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    inputs: dict[str, Any] = Field(default_factory=dict)
+    jobs: list[Job] = Field(default_factory=list)
+    temporal_status: str = ""
+
+    @property
+    def done(self) -> bool:
+        """Whether the run has finished (whatever the outcome)."""
+        return self.status in TERMINAL_RUN_STATUSES
+
+    @property
+    def succeeded(self) -> bool:
+        """Whether the run finished successfully."""
+        return self.status == "succeeded"
+
+    def steps(self) -> list[tuple[Job, Step]]:
+        """Every step with its job, in tree order."""
+        return [(job, step) for job in self.jobs for step in job.steps]
+
+
+class RunSummary(_Model):
+    """One run of a listing."""
+
+    id: str
+    run_id: str = ""
+    name: str = ""
+    status: str
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+
+class RunPage(_Model):
+    """One page of a listing; pass ``next_page_token`` back for the next one."""
+
+    runs: list[RunSummary] = Field(default_factory=list)
+    next_page_token: str | None = None
+
+
+class CancelResult(_Model):
+    """Cancellation was requested."""
+
+    id: str
+    run_id: str = ""
+    status_url: str = ""
+    message: str = ""
+
+
+class LogEntry(_Model):
+    """A log line (``kind="log"``) or a step event (``kind="step"``)."""
+
+    kind: str = "log"
+    step: str = ""
+    status: str | None = None
+    line: str = ""
+
+    def __str__(self) -> str:
+        return f"[{self.step}] {self.line}" if self.step else self.line
+
+
+class Node(_Model):
+    """A node type some process can run."""
+
+    type: str
+    version: str
+    description: str = ""
+    workflow_side: bool = False
+    inputs_schema: dict[str, Any] | None = None
+    outputs_schema: dict[str, Any] | None = None
+    agents: list[str] = Field(default_factory=list)
+
+
+class Agent(_Model):
+    """A registered agent."""
+
+    name: str
+    groups: list[str] = Field(default_factory=list)
+    alive: bool = True
+    last_seen: datetime | None = None
+    started_at: datetime | None = None
+    nodes: list[str] = Field(default_factory=list)
+    facts: dict[str, Any] = Field(default_factory=dict)

@@ -1,0 +1,114 @@
+"""Text rendering of runs for the terminal (the ``--output text`` of the CLI)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from .models import Job, Run, Step
+
+STATUS_MARKS = {
+    "success": "ok",
+    "failure": "FAILED",
+    "skipped": "skipped",
+    "cancelled": "cancelled",
+    "running": "running",
+    "pending": "pending",
+}
+
+
+def step_path(job: Job, step: Step) -> str:
+    """``job/step[#instance]`` as in the Temporal UI."""
+    instance = step.instance or job.instance
+    base = f"{job.id}/{step.id}"
+    return f"{base}#{instance}" if instance else base
+
+
+def format_value(value: Any) -> str:
+    """An output value: strings as they are, everything else as compact JSON."""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+LOGGED_OUTPUTS = frozenset({"stdout", "stderr"})
+"""Outputs that repeat what the log lines already show (``exec/*`` nodes)."""
+
+
+def _shown_outputs(step: Step, with_logs: bool) -> dict[str, Any]:
+    """Outputs worth a line: not empty, and not a repeat of the log lines shown above them."""
+    return {
+        key: value
+        for key, value in step.outputs.items()
+        if value not in ("", None) and not (with_logs and key in LOGGED_OUTPUTS)
+    }
+
+
+def _value_lines(key: str, value: Any, indent: str) -> list[str]:
+    first, *rest = format_value(value).rstrip("\n").split("\n") or [""]
+    pad = indent + " " * (len(key) + 3)
+    return [f"{indent}{key} = {first}", *(f"{pad}{line}" for line in rest)]
+
+
+def step_lines(job: Job, step: Step, *, with_logs: bool = True) -> list[str]:
+    """How one step reads: a status line, then its log tail, outputs and error, indented."""
+    head = f"[{step_path(job, step)}] {STATUS_MARKS.get(step.status, step.status)}"
+    if step.agent:
+        head += f" on {step.agent}"
+    if step.attempt > 1:
+        head += f" (attempt {step.attempt})"
+    lines = [head]
+    if with_logs:
+        lines += [f"    | {line}" for line in step.log_tail]
+    for key, value in _shown_outputs(step, with_logs).items():
+        lines += _value_lines(key, value, "    ")
+    if step.error:
+        lines += [f"    error: {part}" for part in step.error.splitlines() or [""]]
+    return lines
+
+
+def run_lines(run: Run, *, with_logs: bool = False) -> list[str]:
+    """A run as a header and its job/step tree."""
+    lines = [f"run {run.id}  {run.name}  {run.status}"]
+    if run.started_at:
+        lines.append(f"  started  {run.started_at.isoformat(timespec='seconds')}")
+    if run.finished_at:
+        lines.append(f"  finished {run.finished_at.isoformat(timespec='seconds')}")
+    if run.error:
+        lines.append(f"  error: {run.error}")
+    for job in run.jobs:
+        label = f"{job.id}#{job.instance}" if job.instance else job.id
+        lines.append(f"  job {label} ({job.runs_on}) {job.status}")
+        for step in job.steps:
+            lines += [f"    {line}" for line in step_lines(job, step, with_logs=with_logs)]
+        for key, value in job.outputs.items():
+            lines += _value_lines(f"output {key}", value, "    ")
+    return lines
+
+
+def final_line(run: Run) -> str:
+    """The one line that ends ``submit --wait``."""
+    line = f"run {run.id} {run.status}"
+    return f"{line}: {run.error}" if run.error and not run.succeeded else line
+
+
+class ProgressPrinter:
+    """Prints each step once, when it finishes (or starts), while polling a run."""
+
+    def __init__(self) -> None:
+        self._shown: dict[str, str] = {}
+
+    def updates(self, run: Run) -> Iterable[str]:
+        """Lines for what changed since the last call."""
+        for job, step in run.steps():
+            path = step_path(job, step)
+            before = self._shown.get(path)
+            if step.status == before or step.status == "pending":
+                continue
+            self._shown[path] = step.status
+            if step.status == "running":
+                suffix = f" on {step.agent}" if step.agent else ""
+                yield f"[{path}] running{suffix}"
+            else:
+                yield from step_lines(job, step)

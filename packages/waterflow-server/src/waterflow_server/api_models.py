@@ -1,0 +1,195 @@
+"""Request and response bodies of the REST API (they are also its OpenAPI schemas)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from waterflow_core.errors import ErrorItem
+from waterflow_core.runs import JobProgress, RunStatus
+
+__all__ = [
+    "AgentEntry",
+    "AgentList",
+    "CancelAccepted",
+    "ErrorBody",
+    "ErrorItem",
+    "Health",
+    "LogEntry",
+    "LogsResponse",
+    "NodeEntry",
+    "NodeList",
+    "RunDetail",
+    "RunList",
+    "RunRef",
+    "RunSummary",
+    "SubmitRequest",
+    "ValidateRequest",
+    "ValidateResult",
+]
+
+
+class ErrorBody(BaseModel):
+    """Every 4xx and 5xx answer: a message, a machine-readable code and the problems found.
+
+    ``errors`` lists ``{line, column, path, message}`` items when the problem is in a workflow
+    text (line and column are 0 when it is in the submitted inputs); it is empty otherwise.
+    """
+
+    code: str
+    message: str
+    errors: list[ErrorItem] = Field(default_factory=list)
+
+
+class SubmitRequest(BaseModel):
+    """JSON body of ``POST /v1/workflows`` (a YAML body is the workflow text alone)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    workflow: str = Field(description="The workflow, as YAML text.")
+    inputs: dict[str, Any] = Field(default_factory=dict, description="Values of the declared inputs.")
+    id: str | None = Field(
+        default=None,
+        description="Run id and idempotency key: submitting the same id again never starts a second run.",
+    )
+
+
+class ValidateRequest(BaseModel):
+    """JSON body of ``POST /v1/validate`` (a YAML body is the workflow text alone)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    workflow: str
+    inputs: dict[str, Any] | None = Field(
+        default=None, description="When given, the inputs are checked against the declared ones too."
+    )
+
+
+class ValidateResult(BaseModel):
+    """Answer of ``POST /v1/validate`` for a valid workflow."""
+
+    valid: bool = True
+    name: str
+    jobs: list[str]
+
+
+class RunRef(BaseModel):
+    """Answer of ``POST /v1/workflows``: where to find the run."""
+
+    id: str
+    run_id: str
+    status_url: str
+    created: bool = Field(description="False when the id named an existing, finished run (no new run).")
+
+
+class CancelAccepted(BaseModel):
+    """Answer of ``DELETE /v1/workflows/{id}``: cancellation was requested."""
+
+    id: str
+    run_id: str
+    status_url: str
+    message: str = "cancellation requested; the run compensates completed steps, then ends cancelled"
+
+
+class RunSummary(BaseModel):
+    """One run in a listing."""
+
+    id: str
+    run_id: str
+    name: str
+    status: RunStatus
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+
+class RunList(BaseModel):
+    """One page of ``GET /v1/workflows``."""
+
+    runs: list[RunSummary]
+    next_page_token: str | None = Field(
+        default=None, description="Pass as page_token to get the next page; null on the last page."
+    )
+
+
+class RunDetail(BaseModel):
+    """A run with its job/step tree (``GET /v1/workflows/{id}``)."""
+
+    id: str
+    run_id: str
+    name: str
+    status: RunStatus
+    error: str | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    inputs: dict[str, Any] = Field(default_factory=dict)
+    jobs: list[JobProgress] = Field(default_factory=list)
+    temporal_status: str = Field(description="Temporal's own execution status, for operators.")
+
+
+class LogEntry(BaseModel):
+    """One line of a step's output, or one step event (``kind`` says which)."""
+
+    kind: Literal["log", "step"] = "log"
+    step: str = Field(description="job/step[#instance], as in the Temporal UI's activity ids.")
+    status: str | None = Field(default=None, description="The step's status (step events).")
+    line: str = ""
+
+
+class LogsResponse(BaseModel):
+    """``GET /v1/workflows/{id}/logs`` without ``follow``."""
+
+    id: str
+    status: RunStatus
+    entries: list[LogEntry]
+
+
+class NodeEntry(BaseModel):
+    """One node type (one major version) that some process can run."""
+
+    type: str
+    version: str
+    description: str = ""
+    workflow_side: bool = False
+    inputs_schema: dict[str, Any] | None = None
+    outputs_schema: dict[str, Any] | None = None
+    agents: list[str] = Field(default_factory=list, description="Live agents that provide it.")
+
+
+class NodeList(BaseModel):
+    """``GET /v1/nodes``."""
+
+    nodes: list[NodeEntry]
+
+
+class AgentEntry(BaseModel):
+    """One registered agent."""
+
+    name: str
+    groups: list[str]
+    alive: bool
+    last_seen: datetime | None = None
+    started_at: datetime | None = None
+    nodes: list[str] = Field(default_factory=list, description="type@version of each node it runs.")
+    facts: dict[str, Any] = Field(default_factory=dict)
+
+
+class AgentList(BaseModel):
+    """``GET /v1/agents``; ``complete`` is false when the registry could not be read in full."""
+
+    agents: list[AgentEntry]
+    complete: bool = True
+    message: str | None = None
+
+
+class Health(BaseModel):
+    """``GET /healthz``."""
+
+    status: Literal["ok", "degraded"]
+    temporal: Literal["ok", "unreachable"]
+    worker: Literal["running", "stopped", "disabled"]
+    temporal_address: str
+    namespace: str
+    temporal_ui: str | None = None
+    version: str

@@ -1,0 +1,125 @@
+"""Reading request bodies: the size cap, and the two shapes of a submission (YAML or JSON)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from blacksheep import Request
+
+from .problems import APIError, bad_request
+
+JSON_TYPES = ("application/json",)
+"""Content types read as a JSON envelope (``+json`` suffixes too); any other text is YAML."""
+
+
+def too_large(limit: int) -> APIError:
+    """413 for a body over ``limit`` bytes."""
+    return APIError(413, "payload_too_large", f"request body is larger than the limit of {limit} bytes")
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The whole body, refusing (413) anything over ``limit`` bytes without buffering it all."""
+    declared = request.get_first_header(b"content-length")
+    if declared is not None:
+        try:
+            if int(declared) > limit:
+                raise too_large(limit)
+        except ValueError:
+            raise bad_request("invalid Content-Length header") from None
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise too_large(limit)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _media_type(request: Request) -> str:
+    raw = request.get_first_header(b"content-type") or b""
+    return raw.decode("latin-1").split(";", 1)[0].strip().lower()
+
+
+def is_json(request: Request) -> bool:
+    """Whether the body is a JSON envelope rather than bare workflow YAML."""
+    media = _media_type(request)
+    return media in JSON_TYPES or media.endswith("+json")
+
+
+@dataclass
+class Submission:
+    """A workflow text with its inputs and optional id, whatever shape it arrived in."""
+
+    workflow: str
+    inputs: dict[str, Any] = field(default_factory=dict)
+    id: str | None = None
+    inputs_given: bool = False
+
+
+def _text(body: bytes) -> str:
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise bad_request(f"request body is not UTF-8 text (byte {exc.start})") from None
+
+
+def _query_inputs(request: Request) -> tuple[dict[str, Any], bool]:
+    """Inputs given in the query string of a YAML submission: ``inputs=<JSON object>``."""
+    raw = request.query.get("inputs")
+    if not raw:
+        return {}, False
+    try:
+        value = json.loads(raw[0])
+    except ValueError:
+        raise bad_request("query parameter 'inputs' must be a JSON object") from None
+    if not isinstance(value, dict):
+        raise bad_request("query parameter 'inputs' must be a JSON object")
+    return value, True
+
+
+async def read_submission(request: Request, limit: int) -> Submission:
+    """Parse ``POST /v1/workflows`` or ``POST /v1/validate``.
+
+    JSON: ``{"workflow": "<yaml>", "inputs": {...}, "id": "..."}``. Anything else: the body is
+    the workflow YAML, with ``id`` and ``inputs`` (a JSON object) in the query string.
+    """
+    media = _media_type(request)
+    if media.startswith("multipart/"):
+        raise APIError(
+            415,
+            "unsupported_media_type",
+            "send the workflow as YAML (application/yaml) or as JSON (application/json), not multipart",
+        )
+    body = await read_body(request, limit)
+    if not body.strip():
+        raise bad_request("request body is empty; send the workflow YAML or a JSON envelope")
+    text = _text(body)
+    if not is_json(request):
+        inputs, given = _query_inputs(request)
+        ids = request.query.get("id")
+        return Submission(workflow=text, inputs=inputs, id=ids[0] if ids else None, inputs_given=given)
+    try:
+        document = json.loads(text)
+    except ValueError as exc:
+        raise bad_request(f"request body is not valid JSON: {exc}") from None
+    if not isinstance(document, dict):
+        raise bad_request("JSON body must be an object with a 'workflow' key")
+    unknown = sorted(set(document) - {"workflow", "inputs", "id"})
+    if unknown:
+        raise bad_request(f"unknown key(s) in JSON body: {', '.join(unknown)}")
+    workflow = document.get("workflow")
+    if not isinstance(workflow, str):
+        raise bad_request("'workflow' must be the workflow YAML as a string")
+    inputs = document.get("inputs")
+    if inputs is not None and not isinstance(inputs, dict):
+        raise bad_request("'inputs' must be an object")
+    run_id = document.get("id")
+    if run_id is not None and not isinstance(run_id, str):
+        raise bad_request("'id' must be a string")
+    return Submission(workflow=workflow, inputs=inputs or {}, id=run_id, inputs_given=inputs is not None)
+
+
+__all__ = ["Submission", "is_json", "read_body", "read_submission", "too_large"]

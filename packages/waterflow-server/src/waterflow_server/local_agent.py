@@ -1,0 +1,134 @@
+"""The agent ``waterflow dev`` runs for you: a ``python -m waterflow_agent`` child process.
+
+It runs in its own session (a Ctrl-C at the terminal reaches ``waterflow dev`` only, which then
+stops the agent first, gracefully), dies with its parent on Linux even after a SIGKILL, and
+writes its output to a log file under the data directory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib.util
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+READY_RE = re.compile(r"\bready\b")
+
+
+def agent_available() -> bool:
+    """Whether ``waterflow-agent`` is installed in this environment."""
+    return importlib.util.find_spec("waterflow_agent") is not None
+
+
+class LocalAgent:
+    """One supervised agent process."""
+
+    def __init__(
+        self,
+        name: str,
+        groups: Sequence[str],
+        *,
+        temporal_address: str,
+        namespace: str,
+        workdir: Path,
+        log_file: Path,
+        grace_seconds: float = 10.0,
+    ) -> None:
+        self.name = name
+        self.groups = list(groups)
+        self.temporal_address = temporal_address
+        self.namespace = namespace
+        self.workdir = workdir
+        self.log_file = log_file
+        self.grace_seconds = grace_seconds
+        self._process: subprocess.Popen[bytes] | None = None
+        self._log_offset = 0
+
+    def command(self) -> list[str]:
+        """The command line of the agent."""
+        cmd = [sys.executable, "-m", "waterflow_agent", "--name", self.name]
+        for group in self.groups:
+            cmd += ["--group", group]
+        cmd += [
+            "--temporal-address",
+            self.temporal_address,
+            "--namespace",
+            self.namespace,
+            "--workdir",
+            str(self.workdir),
+            "--grace",
+            f"{self.grace_seconds:g}s",
+        ]
+        return cmd
+
+    @property
+    def running(self) -> bool:
+        """Whether the process is alive."""
+        return self._process is not None and self._process.poll() is None
+
+    @property
+    def returncode(self) -> int | None:
+        """Exit status once it ended."""
+        return self._process.poll() if self._process is not None else None
+
+    def start(self) -> None:
+        """Spawn the agent (its output is appended to ``log_file``)."""
+        from waterflow_core.devserver import parent_death_preexec
+
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.log_file.parent.mkdir(parents=True, exist_ok=True)
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        with self.log_file.open("ab") as out:
+            self._log_offset = out.tell()
+            self._process = subprocess.Popen(
+                self.command(),
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=env,
+                start_new_session=True,
+                preexec_fn=parent_death_preexec(),
+            )
+
+    def output(self) -> str:
+        """What the agent printed since it was last started."""
+        try:
+            with self.log_file.open("rb") as log:
+                log.seek(self._log_offset)
+                return log.read().decode(errors="replace")
+        except OSError:
+            return ""
+
+    async def wait_ready(self, timeout: float) -> bool:
+        """Wait until the agent says it is ready (polling its queues); False on exit or timeout."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if READY_RE.search(self.output()):
+                return True
+            if not self.running:
+                return False
+            await asyncio.sleep(0.1)
+        return False
+
+    async def stop(self) -> None:
+        """SIGTERM (running steps get the grace period), then SIGKILL; always reaps."""
+        proc, self._process = self._process, None
+        if proc is None:
+            return
+        if proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                proc.send_signal(signal.SIGTERM)
+            deadline = time.monotonic() + self.grace_seconds + 10
+            while proc.poll() is None and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+            if proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    proc.kill()
+        await asyncio.to_thread(proc.wait)

@@ -1,0 +1,153 @@
+"""What nodes exist: the ones installed next to the server plus the ones live agents announce.
+
+The server validates ``with:`` against a node's input schema when the node is installed in its
+own environment; a node only agents have is known by type and version (agents announce no
+schemas), so its ``with:`` is checked on the agent at run time. A type nobody provides is an
+error at submit time: it is almost always a typo, and a run would only wait for it forever.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from temporalio.client import Client
+
+from waterflow_core.agent_registry import AgentInfo, list_agents
+from waterflow_core.dsl import NodeChecker
+from waterflow_core.registry import NodeRegistry, UnknownNodeError
+
+from .api_models import NodeEntry
+
+log = logging.getLogger(__name__)
+
+_USES_RE = re.compile(r"(?P<type>[^@\s]+)(?:@(?P<major>\d+))?")
+
+
+def load_local_registry() -> NodeRegistry | None:
+    """The registry of nodes installed in the server's environment (``None`` if it cannot load)."""
+    try:
+        from waterflow_core.plugins import PluginManager
+
+        return NodeRegistry.from_plugins(PluginManager(strict=False))
+    except Exception as exc:  # noqa: BLE001 - a broken plugin must not stop the API
+        log.warning("node registry unavailable: %s", exc)
+        return None
+
+
+def _major(version: str) -> int:
+    try:
+        return int(version.split(".", 1)[0])
+    except ValueError:
+        return 0
+
+
+def _agent_types(agents: Sequence[AgentInfo]) -> dict[str, set[int]]:
+    types: dict[str, set[int]] = {}
+    for agent in agents:
+        for node in agent.nodes:
+            types.setdefault(node.type, set()).add(_major(node.version))
+    return types
+
+
+def node_checker(registry: NodeRegistry | None, agents: Sequence[AgentInfo]) -> NodeChecker:
+    """A ``load_workflow`` node checker over the local registry and the agents' catalogs."""
+    remote = _agent_types(agents)
+    local_types = {entry["type"] for entry in registry.catalog()} if registry is not None else set()
+
+    def check(uses: str, with_data: dict[str, Any]) -> list[tuple[tuple[str | int, ...], str]]:
+        match = _USES_RE.fullmatch(uses.strip())
+        if match is None:
+            return [((), f"invalid node reference {uses!r}")]
+        node_type, major = match["type"], match["major"]
+        if registry is not None:
+            try:
+                registry.get(uses)
+            except UnknownNodeError:
+                pass  # perhaps an agent has it
+            else:
+                return registry.check_with(uses, with_data)
+        if node_type in remote:
+            if major is not None and int(major) not in remote[node_type]:
+                have = ", ".join(f"@{m}" for m in sorted(remote[node_type]))
+                return [((), f"no agent provides {node_type}@{major} (agents have {have})")]
+            return []
+        known = sorted(local_types | set(remote))
+        return [((), f"unknown node type {node_type!r} (known: {', '.join(known) or 'none'})")]
+
+    return check
+
+
+def catalog(registry: NodeRegistry | None, agents: Sequence[AgentInfo]) -> list[NodeEntry]:
+    """Every (type, major) known, with schemas where the server has the node installed."""
+    entries: dict[tuple[str, int], NodeEntry] = {}
+    if registry is not None:
+        for item in registry.catalog():
+            key = (item["type"], _major(item["version"]))
+            entries[key] = NodeEntry(
+                type=item["type"],
+                version=item["version"],
+                description=item.get("description", ""),
+                workflow_side=bool(item.get("workflow_side")),
+                inputs_schema=item.get("inputs_schema"),
+                outputs_schema=item.get("outputs_schema"),
+            )
+    for agent in agents:
+        for node in agent.nodes:
+            key = (node.type, _major(node.version))
+            entry = entries.get(key)
+            if entry is None:
+                entry = entries[key] = NodeEntry(
+                    type=node.type, version=node.version, description=node.description
+                )
+            if agent.name not in entry.agents:
+                entry.agents.append(agent.name)
+    for entry in entries.values():
+        entry.agents.sort()
+    return [entries[key] for key in sorted(entries)]
+
+
+class NodeDirectory:
+    """The server's node knowledge: its own registry (loaded once) and the agents (cached briefly)."""
+
+    def __init__(self, client: Client | None, *, agents_ttl: float = 5.0) -> None:
+        self._client = client
+        self._registry: NodeRegistry | None = None
+        self._registry_loaded = False
+        self._agents: list[AgentInfo] = []
+        self._agents_at = float("-inf")
+        self._agents_ttl = agents_ttl
+        self._lock = asyncio.Lock()
+
+    async def registry(self) -> NodeRegistry | None:
+        """The local registry (plugin imports run in a thread the first time)."""
+        if not self._registry_loaded:
+            self._registry = await asyncio.to_thread(load_local_registry)
+            self._registry_loaded = True
+        return self._registry
+
+    async def agents(self, *, refresh: bool = False) -> list[AgentInfo]:
+        """Live agents; the last answer is reused for ``agents_ttl`` seconds unless ``refresh``."""
+        if self._client is None:
+            return []
+        async with self._lock:
+            fresh = time.monotonic() - self._agents_at < self._agents_ttl
+            if refresh or not fresh:
+                try:
+                    self._agents = await list_agents(self._client)
+                    self._agents_at = time.monotonic()
+                except Exception as exc:  # noqa: BLE001 - keep the last known list
+                    log.warning("cannot list agents: %s", exc)
+            return list(self._agents)
+
+    async def checker(self, *, refresh: bool = False) -> NodeChecker:
+        """A node checker over what is known now."""
+        return node_checker(await self.registry(), await self.agents(refresh=refresh))
+
+    async def catalog(self) -> list[NodeEntry]:
+        """``GET /v1/nodes``."""
+        return catalog(await self.registry(), await self.agents(refresh=True))

@@ -1,0 +1,46 @@
+"""Opaque page tokens for ``GET /v1/workflows``.
+
+A token is Temporal's own visibility page token plus how many runs of that page were already
+returned, so a page can end in the middle of one of Temporal's pages (needed when runs are
+filtered by name on the server). Tokens are URL-safe base64 of a small JSON document.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class PageToken:
+    """Where the next page starts: Temporal's token (``None`` = first page) and a skip count."""
+
+    temporal: bytes | None = None
+    skip: int = 0
+
+    def encode(self) -> str:
+        """The token as handed to clients."""
+        doc = {
+            "t": base64.b64encode(self.temporal).decode("ascii") if self.temporal else None,
+            "s": self.skip,
+        }
+        raw = json.dumps(doc, separators=(",", ":")).encode("ascii")
+        return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
+
+    @classmethod
+    def decode(cls, token: str | None) -> PageToken:
+        """Parse a client's token; raises ``ValueError`` for anything this server did not issue."""
+        if not token:
+            return cls()
+        try:
+            raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+            doc = json.loads(raw)
+            temporal = base64.b64decode(doc["t"]) if doc.get("t") else None
+            skip = int(doc.get("s", 0))
+        except (ValueError, KeyError, TypeError, binascii.Error):
+            raise ValueError("invalid page_token; pass back the next_page_token of a previous page") from None
+        if skip < 0:
+            raise ValueError("invalid page_token")
+        return cls(temporal, skip)

@@ -1,0 +1,404 @@
+"""Runs in Temporal: submit, read, list, cancel and follow them.
+
+Nothing is stored here. A run *is* a ``WaterflowRun`` workflow execution; its status comes from
+``describe``, its job/step tree from the ``progress`` query (answered by the interpreter worker,
+also for closed runs, by replay), its inputs from the first history event, and live log lines
+from the heartbeat details of the step activities that are running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import timedelta
+from typing import Any
+from urllib.parse import quote
+
+from temporalio.client import (
+    Client,
+    WorkflowExecution,
+    WorkflowExecutionDescription,
+    WorkflowExecutionStatus,
+    WorkflowHandle,
+)
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from waterflow_core.dsl import Workflow, load_workflow, resolve_inputs
+from waterflow_core.errors import WorkflowValidationError
+from waterflow_core.runs import PROGRESS_QUERY, WORKFLOW_TYPE, RunInput, RunProgress
+
+from .api_models import CancelAccepted, LogEntry, LogsResponse, RunDetail, RunList, RunRef, RunSummary
+from .bodies import Submission
+from .logs import LogTracker, snapshot_entries
+from .nodes import NodeDirectory
+from .pagination import PageToken
+from .problems import APIError, invalid_workflow, not_found, temporal_unavailable
+from .status import api_status, temporal_status_name, visibility_query
+
+log = logging.getLogger(__name__)
+
+RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._~:-]{0,199}$")
+RESERVED_PREFIXES = ("waterflow-agent:",)
+QUERY_TIMEOUT = timedelta(seconds=10)
+MAX_LIST_SCAN_PAGES = 20
+"""A filtered listing looks at no more than this many of Temporal's pages per request."""
+NAME_MEMO = "name"
+"""Memo key that holds the workflow's name (set when the run is started)."""
+
+
+def status_url(run_id: str) -> str:
+    """Where a run's status lives in this API."""
+    return f"/v1/workflows/{quote(run_id, safe='')}"
+
+
+def new_run_id(name: str) -> str:
+    """A fresh run id that reads as the workflow it runs: ``<name-slug>-<12 hex>``."""
+    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:60] or "run"
+    return f"{slug}-{uuid.uuid4().hex[:12]}"
+
+
+def check_run_id(run_id: str) -> None:
+    """Refuse ids that are not URL-friendly or that collide with Waterflow's own workflows."""
+    if not RUN_ID_RE.match(run_id):
+        raise APIError(
+            400,
+            "invalid_id",
+            "id must be 1-200 characters: letters, digits and . _ ~ : - (starting with a letter or digit)",
+        )
+    if run_id.startswith(RESERVED_PREFIXES):
+        raise APIError(400, "invalid_id", f"ids starting with {RESERVED_PREFIXES[0]!r} are reserved")
+
+
+@contextlib.contextmanager
+def temporal_errors(run_id: str | None = None) -> Any:
+    """Translate Temporal RPC failures into API errors (404, 503, 502)."""
+    try:
+        yield
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND and run_id is not None:
+            raise not_found(f"no run with id {run_id!r}") from None
+        if err.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED):
+            raise temporal_unavailable(err.message) from None
+        raise APIError(502, "temporal_error", f"Temporal refused the request: {err.message}") from None
+
+
+class RunService:
+    """The API's view of runs, over one Temporal client."""
+
+    def __init__(self, client: Client, nodes: NodeDirectory) -> None:
+        self.client = client
+        self.nodes = nodes
+
+    # -- validation and submission -----------------------------------------------------------
+
+    async def validate(self, text: str, source: str | None = None) -> Workflow:
+        """Load ``text`` with node checks; raise a 422 :class:`APIError` listing every problem."""
+        checker = await self.nodes.checker()
+        try:
+            return load_workflow(text, source=source, node_checker=checker)
+        except WorkflowValidationError as exc:
+            if not _mentions_unknown_node(exc):
+                raise invalid_workflow(exc) from None
+        # An agent may have come up since the catalog was cached: look once more.
+        checker = await self.nodes.checker(refresh=True)
+        try:
+            return load_workflow(text, source=source, node_checker=checker)
+        except WorkflowValidationError as exc:
+            raise invalid_workflow(exc) from None
+
+    @staticmethod
+    def check_inputs(workflow: Workflow, given: dict[str, Any]) -> dict[str, Any]:
+        """Typed inputs, or a 422 listing each unknown, missing or mistyped input."""
+        try:
+            return resolve_inputs(workflow, given)
+        except WorkflowValidationError as exc:
+            raise invalid_workflow(exc) from None
+
+    async def submit(self, submission: Submission) -> RunRef:
+        """Start a run (``created=True``), or return the finished run an id already names.
+
+        Raises 409 when the id names a run that is still running (see ADR 0009).
+        """
+        if submission.id is not None:
+            check_run_id(submission.id)
+        workflow = await self.validate(submission.workflow)
+        self.check_inputs(workflow, submission.inputs)
+        run_id = submission.id or new_run_id(workflow.name)
+        if submission.id is not None:
+            existing = await self._existing(run_id)
+            if existing is not None:
+                return existing
+        from waterflow_core.interpreter import start_run
+
+        try:
+            with temporal_errors():
+                # start_run types the inputs itself (they were checked above, for a 422).
+                handle = await start_run(
+                    self.client, workflow, submission.inputs, workflow_id=run_id, source=submission.workflow
+                )
+        except WorkflowValidationError as exc:
+            raise invalid_workflow(exc) from None
+        except WorkflowAlreadyStartedError:
+            existing = await self._existing(run_id)
+            if existing is not None:
+                return existing
+            raise APIError(409, "conflict", f"a run with id {run_id!r} already exists") from None
+        return RunRef(
+            id=run_id,
+            run_id=handle.result_run_id or handle.run_id or "",
+            status_url=status_url(run_id),
+            created=True,
+        )
+
+    async def _existing(self, run_id: str) -> RunRef | None:
+        """The run already holding ``run_id``: ``None`` if free, a ref if closed, 409 if running."""
+        try:
+            with temporal_errors(run_id):
+                description = await self.client.get_workflow_handle(run_id).describe()
+        except APIError as err:
+            if err.status == 404:
+                return None
+            raise
+        ref = RunRef(id=run_id, run_id=description.run_id, status_url=status_url(run_id), created=False)
+        if description.workflow_type != WORKFLOW_TYPE:
+            raise APIError(409, "conflict", f"id {run_id!r} is taken by another kind of workflow")
+        if description.status == WorkflowExecutionStatus.RUNNING:
+            raise APIError(
+                409,
+                "conflict",
+                f"a run with id {run_id!r} is already running",
+                extra=ref.model_dump(exclude={"created"}),
+            )
+        return ref
+
+    # -- reading -----------------------------------------------------------------------------
+
+    async def describe(self, run_id: str) -> tuple[WorkflowHandle[Any, Any], WorkflowExecutionDescription]:
+        """Handle and description of a Waterflow run; 404 for unknown ids and non-runs."""
+        handle = self.client.get_workflow_handle(run_id)
+        with temporal_errors(run_id):
+            description = await handle.describe()
+        if description.workflow_type != WORKFLOW_TYPE:
+            raise not_found(f"no run with id {run_id!r}")
+        return handle, description
+
+    async def progress(
+        self, handle: WorkflowHandle[Any, Any], description: WorkflowExecutionDescription
+    ) -> RunProgress | None:
+        """The run's job/step tree: the ``progress`` query, else the result; ``None`` if neither."""
+        try:
+            return await handle.query(PROGRESS_QUERY, result_type=RunProgress, rpc_timeout=QUERY_TIMEOUT)
+        except Exception as err:  # noqa: BLE001 - a missing worker must not break reads
+            log.debug("progress query of %s failed: %s", handle.id, err)
+        if description.status == WorkflowExecutionStatus.COMPLETED:
+            with contextlib.suppress(Exception):
+                return await handle.result(result_type=RunProgress)
+        return None
+
+    async def run_input(self, handle: WorkflowHandle[Any, Any]) -> RunInput | None:
+        """What the run was started with (first history event), or ``None`` if unreadable."""
+        try:
+            async for event in handle.fetch_history_events(page_size=1):
+                payloads = event.workflow_execution_started_event_attributes.input.payloads
+                if not payloads:
+                    return None
+                values = await self.client.data_converter.decode(payloads, [RunInput])
+                return values[0] if values and isinstance(values[0], RunInput) else None
+        except Exception as err:  # noqa: BLE001
+            log.debug("cannot read the input of %s: %s", handle.id, err)
+        return None
+
+    async def get(self, run_id: str) -> RunDetail:
+        """A run with its status, inputs and job/step tree."""
+        handle, description = await self.describe(run_id)
+        progress, started = await asyncio.gather(self.progress(handle, description), self.run_input(handle))
+        return _detail(run_id, description, progress, started)
+
+    async def list(
+        self, *, statuses: list[str], name: str | None, page_size: int, token: PageToken
+    ) -> RunList:
+        """One page of runs, newest first, optionally filtered by status and workflow name."""
+        query = visibility_query(statuses)
+        runs: list[RunSummary] = []
+        temporal_token, skip = token.temporal, token.skip
+        for _ in range(MAX_LIST_SCAN_PAGES):
+            iterator = self.client.list_workflows(query, page_size=page_size, next_page_token=temporal_token)
+            with temporal_errors():
+                await iterator.fetch_next_page()
+            page = list(iterator.current_page or ())
+            for index in range(skip, len(page)):
+                execution = page[index]
+                summary = await _summary(execution)
+                if name is not None and summary.name != name:
+                    continue
+                runs.append(summary)
+                if len(runs) == page_size:
+                    if index + 1 < len(page):
+                        return RunList(
+                            runs=runs, next_page_token=PageToken(temporal_token, index + 1).encode()
+                        )
+                    following = iterator.next_page_token
+                    return RunList(
+                        runs=runs, next_page_token=PageToken(following).encode() if following else None
+                    )
+            temporal_token, skip = iterator.next_page_token, 0
+            if not temporal_token:
+                return RunList(runs=runs, next_page_token=None)
+        # Scanned enough for one request: hand back what was found and where to go on.
+        return RunList(runs=runs, next_page_token=PageToken(temporal_token).encode())
+
+    # -- cancelling --------------------------------------------------------------------------
+
+    async def cancel(self, run_id: str) -> CancelAccepted:
+        """Request cancellation (the run then compensates and ends ``cancelled``)."""
+        handle, description = await self.describe(run_id)
+        ref = CancelAccepted(id=run_id, run_id=description.run_id, status_url=status_url(run_id))
+        if description.status != WorkflowExecutionStatus.RUNNING:
+            status = api_status(description.status)
+            raise APIError(
+                409,
+                "not_running",
+                f"run {run_id!r} already finished ({status})",
+                extra=ref.model_dump(exclude={"message"}),
+            )
+        with temporal_errors(run_id):
+            await handle.cancel()
+        return ref
+
+    # -- logs --------------------------------------------------------------------------------
+
+    async def logs(self, run_id: str) -> LogsResponse:
+        """Every log entry the run holds now."""
+        handle, description = await self.describe(run_id)
+        progress = await self.progress(handle, description)
+        entries = snapshot_entries(progress) if progress else []
+        entries += _heartbeat_entries(LogTracker(), await self._heartbeats(description))
+        status = _status(description, progress)
+        return LogsResponse(id=run_id, status=status, entries=entries)
+
+    async def follow(
+        self,
+        run_id: str,
+        *,
+        poll: float,
+        disconnected: Callable[[], Awaitable[bool]] | None = None,
+    ) -> AsyncIterator[tuple[str, dict[str, Any]]]:
+        """``(event, data)`` pairs: ``log``/``step`` entries as they appear, then ``end``.
+
+        The first describe happens before the first yield, so an unknown id raises 404 while
+        the response can still be an error.
+        """
+        handle, description = await self.describe(run_id)
+        tracker = LogTracker()
+
+        async def stream() -> AsyncIterator[tuple[str, dict[str, Any]]]:
+            nonlocal description
+            while True:
+                progress = await self.progress(handle, description)
+                entries = tracker.from_progress(progress) if progress else []
+                entries += _heartbeat_entries(tracker, await self._heartbeats(description))
+                for entry in entries:
+                    yield entry.kind, entry.model_dump(mode="json")
+                if description.status != WorkflowExecutionStatus.RUNNING:
+                    status = _status(description, progress)
+                    error = progress.error if progress else None
+                    yield "end", {"id": run_id, "status": status, "error": error}
+                    return
+                await asyncio.sleep(poll)
+                if disconnected is not None and await disconnected():
+                    return
+                try:
+                    with temporal_errors(run_id):
+                        description = await handle.describe()
+                except APIError as err:
+                    yield "error", err.body()
+                    return
+
+        return stream()
+
+    async def _heartbeats(self, description: WorkflowExecutionDescription) -> dict[str, dict[str, Any]]:
+        """Heartbeat details of the run's pending step activities, by activity id."""
+        found: dict[str, dict[str, Any]] = {}
+        for activity in description.raw_description.pending_activities:
+            if not activity.heartbeat_details.payloads:
+                continue
+            try:
+                values = await self.client.data_converter.decode(activity.heartbeat_details.payloads)
+            except Exception:  # noqa: BLE001 - foreign or corrupt details are not logs
+                continue
+            if values and isinstance(values[-1], dict):
+                found[activity.activity_id] = values[-1]
+        return found
+
+
+def _heartbeat_entries(tracker: LogTracker, heartbeats: dict[str, dict[str, Any]]) -> list[LogEntry]:
+    entries: list[LogEntry] = []
+    for path, details in heartbeats.items():
+        entries += tracker.from_heartbeat(path, details)
+    return entries
+
+
+def _mentions_unknown_node(exc: WorkflowValidationError) -> bool:
+    return any(
+        "unknown node type" in item.message or "no agent provides" in item.message for item in exc.errors
+    )
+
+
+def _status(description: WorkflowExecutionDescription, progress: RunProgress | None) -> Any:
+    """The API status: Temporal's when it is definite, the interpreter's own reading otherwise."""
+    if description.status == WorkflowExecutionStatus.RUNNING:
+        return "running"
+    if progress is not None and progress.status != "running":
+        return progress.status
+    return api_status(description.status)
+
+
+def _detail(
+    run_id: str,
+    description: WorkflowExecutionDescription,
+    progress: RunProgress | None,
+    started: RunInput | None,
+) -> RunDetail:
+    name = progress.name if progress else ""
+    if not name and started is not None:
+        name = str(started.workflow.get("name", ""))
+    return RunDetail(
+        id=run_id,
+        run_id=description.run_id,
+        name=name,
+        status=_status(description, progress),
+        error=progress.error if progress else None,
+        started_at=(progress.started_at if progress and progress.started_at else description.start_time),
+        finished_at=(progress.finished_at if progress and progress.finished_at else description.close_time),
+        inputs=started.inputs if started else {},
+        jobs=progress.jobs if progress else [],
+        temporal_status=temporal_status_name(description.status),
+    )
+
+
+async def _summary(execution: WorkflowExecution) -> RunSummary:
+    name = ""
+    with contextlib.suppress(Exception):
+        memo = await execution.memo()
+        name = str(memo.get(NAME_MEMO, "") or "")
+    return RunSummary(
+        id=execution.id,
+        run_id=execution.run_id,
+        name=name,
+        status=api_status(execution.status),
+        started_at=execution.start_time,
+        finished_at=execution.close_time,
+    )
+
+
+__all__ = [
+    "RunService",
+    "check_run_id",
+    "new_run_id",
+    "status_url",
+]

@@ -1,0 +1,38 @@
+"""Settings of one ``waterflow server`` process."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from waterflow_core.runs import SERVER_TASK_QUEUE
+from waterflow_core.temporal import TemporalSettings
+
+from .defaults import DEFAULT_HOST, DEFAULT_MAX_BODY_BYTES, DEFAULT_PORT
+
+
+@dataclass
+class ServerSettings:
+    """Where the API listens, where Temporal is, and the request limits.
+
+    The server keeps no state of its own: everything here is configuration, so any number of
+    servers with the same settings are interchangeable.
+    """
+
+    temporal: TemporalSettings = field(default_factory=TemporalSettings.from_env)
+    host: str = DEFAULT_HOST
+    port: int = DEFAULT_PORT
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    task_queue: str = SERVER_TASK_QUEUE
+    """Task queue of the interpreter workflow worker this server hosts."""
+    run_worker: bool = True
+    """Host the interpreter workflow worker in this process (turn off for an API-only replica)."""
+    follow_poll_seconds: float = 0.5
+    """How often ``GET /v1/workflows/{id}/logs?follow=true`` polls the run for news."""
+    temporal_ui_url: str | None = None
+    """Shown by ``GET /healthz`` so users can find the run in Temporal's own UI."""
+
+    @property
+    def base_url(self) -> str:
+        """The URL clients use to reach this server."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
