@@ -47,10 +47,11 @@ def test_retry_until_success_and_until_exhausted(start_server, start_agent, tmp_
     assert succeeded.succeeded, succeeded.error
     step = succeeded.jobs[0].steps[0]
     assert step.status == "success" and step.log_tail == ["attempt 3"]
+    assert step.attempt == 3
     assert ok_counter.read_text().strip() == "3"  # two failures, then the success
 
     assert failed.status == "failed"
     assert bad_counter.read_text().strip() == "2"
     step = failed.jobs[0].steps[0]
-    assert step.status == "failure"
+    assert step.status == "failure" and step.attempt == 2
     assert failed.error and "deploy/flaky-step" in failed.error, failed.error

@@ -172,6 +172,7 @@ class StepExecutor:
         return StepResult(
             outputs=masker.value(outputs),
             agent=self.identity.name,
+            attempt=info.attempt,
             log_tail=step_log.tail,
         )
 

@@ -49,4 +49,6 @@ class StepResult(BaseModel):
 
     outputs: dict[str, Any] = Field(default_factory=dict)
     agent: str = ""
+    attempt: int = 0
+    """The Temporal attempt that produced this result (1 = first try)."""
     log_tail: list[str] = Field(default_factory=list)

@@ -570,7 +570,7 @@ class WaterflowRun:
             if tracked:
                 scope.untrack(handle)
         sp.agent = result.agent
-        sp.attempt = int(getattr(result, "attempt", 0) or 0)
+        sp.attempt = result.attempt
         sp.outputs = ctx.summarize_outputs(result.outputs)
         sp.log_tail = ctx.tail(result.log_tail)
         sp.finished_at = workflow.now()
