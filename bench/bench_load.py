@@ -21,7 +21,14 @@ sys.path.insert(0, str(Path(__file__).parent))
 from workflow_gen import generate_workflow  # noqa: E402
 
 from waterflow_core.dsl import load_workflow  # noqa: E402
-from waterflow_core.expressions import compile_expression  # noqa: E402
+from waterflow_core.expressions import compile_expression, compiler, template  # noqa: E402
+
+
+def load_cold(text: str) -> None:
+    """Load with empty expression caches: what the first submit of a new workflow costs."""
+    compiler._compile_cached.cache_clear()
+    template._parse_cached.cache_clear()
+    load_workflow(text)
 
 
 def median_ms(fn: Callable[[], object], repeat: int) -> float:
@@ -42,11 +49,12 @@ def main() -> None:
 
     text = generate_workflow(args.lines)
     lines = text.count("\n")
-    load_workflow(text)  # warm caches: a server validates many workflows in one process
+    load_workflow(text)  # import Lark and build the parser once, as a running server has
 
     rows = [
         ("C YAML parse (yaml.CSafeLoader)", median_ms(lambda: yaml.load(text, Loader=yaml.CSafeLoader), args.repeat)),
-        ("waterflow load_workflow (parse + validate)", median_ms(lambda: load_workflow(text), args.repeat)),
+        ("waterflow load_workflow, new text (cold caches)", median_ms(lambda: load_cold(text), args.repeat)),
+        ("waterflow load_workflow, same text again", median_ms(lambda: load_workflow(text), args.repeat)),
     ]
     if args.strictyaml:
         import strictyaml
@@ -62,12 +70,12 @@ def main() -> None:
     eval_us = (time.perf_counter() - start) / n * 1e6
 
     print(f"workflow: {lines} lines, {len(text)} bytes; median of {args.repeat} runs")
-    print(f"{'measurement':<46} {'median':>10}")
-    print("-" * 57)
+    print(f"{'measurement':<50} {'median':>10}")
+    print("-" * 61)
     for label, value in rows:
-        print(f"{label:<46} {value:>8.2f}ms")
-    print(f"{'compiled condition evaluate':<46} {eval_us:>8.2f}µs")
-    print("-" * 57)
+        print(f"{label:<50} {value:>8.2f}ms")
+    print(f"{'compiled condition evaluate':<50} {eval_us:>8.2f}µs")
+    print("-" * 61)
     ok_load = rows[1][1] <= 15.0
     ok_eval = eval_us <= 10.0
     print(f"budget load ≤ 15 ms: {'met' if ok_load else 'MISSED'}; condition ≤ 10 µs: {'met' if ok_eval else 'MISSED'}")

@@ -27,14 +27,15 @@ def generate_workflow(lines: int = 1000) -> str:
                 f"        name: Step {step} of job {job}",
                 "        uses: exec/shell",
                 "        with:",
-                f"          command: ./deploy.sh --step {step} --version $<< inputs.version >>",
+                f"          command: ./deploy.sh --step {step} --job {job} --version $<< inputs.version >>",
                 "          cwd: $<< vars.app_dir >>",
                 "        env: {MODE: rolling, TAG: v1.10, FLAG: 'on'}",
                 "        timeout: 5m",
                 "        retry: {max-attempts: 5, initial-interval: 2s, backoff: 2, max-interval: 1m}",
             ]
             if step:
-                out.append(f"        if: $<< success() && steps.s{step - 1}.outputs.status == 'ok' >>")
-        out += ["    outputs:", f"      status: $<< steps.s7.outputs.status >>"]
+                # Distinct text per step, as in real files: no expression is parsed from a cache.
+                out.append(f"        if: $<< success() && steps.s{step - 1}.outputs.status == 'ok-{job}-{step}' >>")
+        out += ["    outputs:", f"      status: $<< steps.s7.outputs.status || 'job{job}' >>"]
         job += 1
     return "\n".join(out) + "\n"

@@ -7,7 +7,8 @@ True
 
 Compile once with :func:`compile_expression` / :func:`parse_template` (both cached by text) and
 evaluate many times. Everything here is pure and deterministic, and importing it is cheap: Lark
-and the grammar load on the first compile. See ``docs/reference/expressions.md``.
+and the grammar load on the first text the fast parser declines (``fastparse.py``), an invalid
+one at the latest. See ``docs/reference/expressions.md``.
 """
 
 from __future__ import annotations

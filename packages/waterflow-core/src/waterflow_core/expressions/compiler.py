@@ -4,6 +4,10 @@ Compiling once and calling closures afterwards keeps a typical condition in the 
 microseconds: there is no tree walk and no dispatch on node types at evaluation time, a chain
 such as ``steps.build.outputs.result`` is one closure with its keys folded in advance, and a
 comparison with a string literal has the literal's case-folded form ready.
+
+The closures are built on the first evaluation, not by :func:`compile_expression`: validation
+compiles every expression of a workflow for its errors and static facts and never evaluates
+them, and building closures would be half its cost.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
+from operator import attrgetter
 from typing import Any
 
 from .access import MISSING, Key, index, scan, select, star
@@ -95,12 +100,17 @@ class Call:
 
 
 class CompiledExpression:
-    """An expression compiled to closures; immutable, shareable across threads and runs."""
+    """A parsed and checked expression; immutable, shareable across threads and runs.
 
-    __slots__ = ("_fn", "calls", "references", "source", "uses_status_function")
+    Its closures are built on the first evaluation. Two threads evaluating it for the first time
+    at once may both build them: the results are equivalent and either one is kept, so the race
+    is harmless and needs no lock (threading is off limits in the workflow sandbox).
+    """
+
+    __slots__ = ("_fn", "_tree", "calls", "references", "source", "uses_status_function")
 
     def __init__(
-        self, source: str, fn: Fn, references: tuple[Reference, ...], calls: tuple[Call, ...]
+        self, source: str, tree: Node, references: tuple[Reference, ...], calls: tuple[Call, ...]
     ) -> None:
         self.source = source
         self.references = references
@@ -108,7 +118,8 @@ class CompiledExpression:
         self.uses_status_function = any(call.name in STATUS_FUNCTIONS for call in calls)
         """True if it calls success(), failure(), always() or cancelled(); GitHub reads an
         ``if`` without one as ``success() && (...)``."""
-        self._fn = fn
+        self._tree = tree
+        self._fn: Fn | None = None
 
     def evaluate(self, contexts: Mapping[str, Any], *, status: str = "success") -> Any:
         """The value of the expression over ``contexts``; ``status`` drives the status functions.
@@ -121,7 +132,10 @@ class CompiledExpression:
     def run(self, state: EvalState) -> Any:
         """Evaluate within an evaluation already under way (the expressions of one template share
         one state, and so one memory budget); :meth:`evaluate` is the public entry point."""
-        value = self._fn(state)
+        fn = self._fn
+        if fn is None:
+            fn = self._fn = _compile(self._tree)
+        value = fn(state)
         return list(value) if type(value) is FilteredArray else value
 
     def __repr__(self) -> str:
@@ -162,23 +176,27 @@ def _compile_cached(expression: str, allowed: frozenset[str]) -> CompiledExpress
     references: list[Reference] = []
     calls: list[Call] = []
     _collect(tree, references, calls)
-    references.sort(key=lambda ref: ref.position)
-    calls.sort(key=lambda call: call.position)
-    return CompiledExpression(expression, _compile(tree), tuple(references), tuple(calls))
+    references.sort(key=_BY_POSITION)
+    calls.sort(key=_BY_POSITION)
+    return CompiledExpression(expression, tree, tuple(references), tuple(calls))
+
+
+_BY_POSITION = attrgetter("position")
 
 
 # --- static facts -----------------------------------------------------------------------------
 
 
 def _collect(node: Node, references: list[Reference], calls: list[Call]) -> None:
-    if isinstance(node, Index):
+    # Tests on the exact class (the node classes are final): cheaper than isinstance chains.
+    if type(node) is Index:
         keys: list[Node] = []
         base: Node = node
-        while isinstance(base, Index):
+        while type(base) is Index:
             keys.append(base.key)
             base = base.base
         keys.reverse()
-        if isinstance(base, ContextRef):
+        if type(base) is ContextRef:
             path: list[str | int] = []
             for key in keys:
                 element = _path_element(key)
@@ -189,20 +207,20 @@ def _collect(node: Node, references: list[Reference], calls: list[Call]) -> None
         else:
             _collect(base, references, calls)
         for key in keys:
-            if not isinstance(key, Literal | Wildcard):
+            if type(key) is not Literal and type(key) is not Wildcard:
                 _collect(key, references, calls)
-    elif isinstance(node, ContextRef):
+    elif type(node) is ContextRef:
         references.append(Reference(node.name, (), node.position))
-    elif isinstance(node, FunctionCall):
+    elif type(node) is FunctionCall:
         calls.append(Call(node.name, len(node.args), node.position))
         for arg in node.args:
             _collect(arg, references, calls)
-    elif isinstance(node, Not):
+    elif type(node) is Not:
         _collect(node.operand, references, calls)
-    elif isinstance(node, Compare):
+    elif type(node) is Compare:
         _collect(node.left, references, calls)
         _collect(node.right, references, calls)
-    elif isinstance(node, AllOf | AnyOf):
+    elif type(node) is AllOf or type(node) is AnyOf:
         for operand in node.operands:
             _collect(operand, references, calls)
 
@@ -236,8 +254,16 @@ def _compile_literal(node: Literal) -> Fn:
 
 
 def _literal_key(key: Literal) -> Key:
-    text = to_string(key.value)
-    return text, fold(text), integer_index(key.value)
+    value = key.value
+    if type(value) is str and value[:1] in _NAME_START:
+        # A property name (`a.b`) selects no array position: such text reads as no number, or
+        # as Infinity/NaN, which select none either. This skips parse_number for the usual key.
+        return value, fold(value), None
+    text = to_string(value)
+    return text, fold(text), integer_index(value)
+
+
+_NAME_START = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_")
 
 
 def _compile_context(node: ContextRef) -> Fn:

@@ -44,6 +44,25 @@ class Node:
             raise TooDeep
         self.height = height
 
+    def __repr__(self) -> str:
+        # Every field, so that equal reprs mean equal trees: the fast parser's tests compare
+        # its trees with Lark's this way (Literal values by repr: 1, 1.0 and True differ).
+        fields = [
+            f"{name}={getattr(self, name)!r}"
+            for cls in reversed(type(self).__mro__)
+            for name in getattr(cls, "__slots__", ())
+        ]
+        return f"{type(self).__name__}({', '.join(fields)})"
+
+
+def _height(left: Node, right: Node) -> int:
+    """The height of a node over ``left`` and ``right``; raises :class:`TooDeep` past the limit."""
+    # Not max(): a call costs more than the node's other work.
+    height = (left.height if left.height > right.height else right.height) + 1  # noqa: FURB136
+    if height > MAX_DEPTH:
+        raise TooDeep
+    return height
+
 
 class Literal(Node):
     """``null``, a boolean, a number or a string written in the expression."""
@@ -51,7 +70,9 @@ class Literal(Node):
     __slots__ = ("value",)
 
     def __init__(self, value: Any) -> None:
-        super().__init__()
+        # Leaves and the small nodes below set their height directly rather than through
+        # Node.__init__'s generic max(): they are most of every tree, and parsing builds them.
+        self.height = 1
         self.value = value
 
 
@@ -61,7 +82,7 @@ class ContextRef(Node):
     __slots__ = ("name", "position")
 
     def __init__(self, name: str, position: int) -> None:
-        super().__init__()
+        self.height = 1
         self.name = name
         self.position = position
 
@@ -71,6 +92,9 @@ class Wildcard(Node):
 
     __slots__ = ()
 
+    def __init__(self) -> None:
+        self.height = 1
+
 
 class Index(Node):
     """``base[key]`` and ``base.key`` (then ``key`` is a string literal) and ``base.*``."""
@@ -78,7 +102,7 @@ class Index(Node):
     __slots__ = ("base", "key")
 
     def __init__(self, base: Node, key: Node) -> None:
-        super().__init__(base, key)
+        self.height = _height(base, key)
         self.base = base
         self.key = key
 
@@ -89,7 +113,10 @@ class Not(Node):
     __slots__ = ("operand",)
 
     def __init__(self, operand: Node) -> None:
-        super().__init__(operand)
+        height = operand.height + 1
+        if height > MAX_DEPTH:
+            raise TooDeep
+        self.height = height
         self.operand = operand
 
 
@@ -99,7 +126,7 @@ class Compare(Node):
     __slots__ = ("left", "op", "right")
 
     def __init__(self, op: str, left: Node, right: Node) -> None:
-        super().__init__(left, right)
+        self.height = _height(left, right)
         self.op = op
         self.left = left
         self.right = right

@@ -20,15 +20,16 @@ from typing import TYPE_CHECKING, Any, cast
 
 from ..errors import ExpressionError
 from .coercion import WHITESPACE, literal_number, parse_number
+from .fastparse import parse as fast_parse
 from .functions import FUNCTIONS
 from .nodes import (
+    MAX_DEPTH,
     AllOf,
     AnyOf,
     Compare,
     ContextRef,
     FunctionCall,
     Index,
-    MAX_DEPTH,
     Literal,
     Node,
     Not,
@@ -39,7 +40,7 @@ from .nodes import (
 if TYPE_CHECKING:
     from lark import Lark, Token
 
-__all__ = ["MAX_LENGTH", "parse"]
+__all__ = ["MAX_LENGTH", "parse", "parse_with_lark"]
 
 MAX_LENGTH = 21000  # GitHub's ExpressionConstants.MaxLength, in characters
 
@@ -69,7 +70,21 @@ class _Problem(Exception):
 
 
 def parse(expression: str, allowed_contexts: frozenset[str]) -> Node:
-    """Parse ``expression`` (no delimiters) into a tree; ``allowed_contexts`` are lower-case."""
+    """Parse ``expression`` (no delimiters) into a tree; ``allowed_contexts`` are lower-case.
+
+    The hand-written fast path (:mod:`.fastparse`) builds the tree for the inputs it is sure
+    of, Lark everything else, including every error.
+    """
+    if len(expression) > MAX_LENGTH:
+        raise ExpressionError(f"Exceeded max expression length {MAX_LENGTH}", 0, "limit")
+    tree = fast_parse(expression, allowed_contexts)
+    if tree is not None:
+        return tree
+    return parse_with_lark(expression, allowed_contexts)
+
+
+def parse_with_lark(expression: str, allowed_contexts: frozenset[str]) -> Node:
+    """:func:`parse` with Lark only: the reference the fast path is tested against."""
     if len(expression) > MAX_LENGTH:
         raise ExpressionError(f"Exceeded max expression length {MAX_LENGTH}", 0, "limit")
     parser = _parser or _build_parser()

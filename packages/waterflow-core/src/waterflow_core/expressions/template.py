@@ -14,7 +14,7 @@ from typing import Any
 
 from ..errors import ExpressionError
 from .coercion import to_string
-from .compiler import KNOWN_CONTEXTS, CompiledExpression, compile_expression
+from .compiler import KNOWN_CONTEXTS, CompiledExpression, _compile_cached
 from .state import EvalState
 
 __all__ = ["CLOSE", "OPEN", "Template", "contains_expression", "parse_template", "render_template"]
@@ -103,7 +103,8 @@ def _parse_cached(text: str, allowed: frozenset[str]) -> Template:
         if start > index:
             parts.append(text[index:start])
         try:
-            compiled = compile_expression(text[begin:end], allowed_contexts=allowed)
+            # `allowed` is lower-cased already: skip compile_expression's normalising copy.
+            compiled = _compile_cached(text[begin:end], allowed)
         except ExpressionError as exc:
             # Report the place in the whole text; the message keeps GitHub's wording, which
             # quotes the expression and counts within it.
