@@ -102,7 +102,11 @@ def test_durations(text: str, seconds: float) -> None:
     assert parse_duration(format_duration(seconds)) == seconds
 
 
-@pytest.mark.parametrize("text", ["", "m", "5x", "1m1m", "-1s", "0", "1 h", "1.5.2s", "400d", "nan"])
+@pytest.mark.parametrize(
+    "text",
+    # ASCII digits only: float() would read Arabic-Indic "\u0661\u0662" as 12
+    ["", "m", "5x", "1m1m", "-1s", "0", "1 h", "1.5.2s", "400d", "nan", "\u0661\u0662", "\u0661\u0662s", "1" * 5000 + "x"],
+)
 def test_bad_durations(text: str) -> None:
     with pytest.raises(ValueError):
         parse_duration(text)

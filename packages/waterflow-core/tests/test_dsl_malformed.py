@@ -281,6 +281,29 @@ CASES: list[tuple[str, str | bytes, tuple[int, int], str]] = [
     ("complex-key", "name: x\n? [a, b]\n: c\n" + OK_JOB, (2, 3), ""),
     ("unterminated-quote", "name: x\ndescription: 'oops\n" + OK_JOB.replace("'", ""), (9, 1), "quoted scalar"),
     ("deeply-nested", "name: x\nvars: " + "[" * 200 + "]" * 200 + "\n" + OK_JOB, (2, 70), "nesting"),
+    ("list-after-comment", "# a comment\n- a\n", (2, 1), "must be a mapping"),
+    ("expression-in-block-literal", wf("""
+        name: x
+        jobs:
+          a:
+            runs-on: local
+            steps:
+              - uses: exec/shell
+                with:
+                  command: |
+                    echo one
+                    echo $<< github.sha >>
+        """), (10, 22), "'github'"),
+    ("expression-after-escapes", wf("""
+        name: x
+        jobs:
+          a:
+            runs-on: local
+            steps:
+              - uses: exec/shell
+                with: {command: "a\\tb\\u00e9 $<< github.sha >>"}
+        """), (7, 41), "'github'"),
+    ("needs-not-text", "name: x\njobs:\n  a: {runs-on: l, needs: [[b]], steps: [{uses: a/b}]}\n", (3, 27), "got a list"),
     ("huge-document", "name: x\nvars:\n" + "".join(f"  k{i}: {'v' * 100}\n" for i in range(12000)), (1, 1), "limit"),
 ]
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from ..errors import ExpressionError
 from ..expressions import CompiledExpression, Template, compile_expression, parse_template
+from ._messages import MAX_LISTED, cut, listing, name
 
 Path = tuple[str | int, ...]
 
@@ -28,6 +29,9 @@ SCOPE_JOB_OUTPUTS = _BASE | {"needs", "matrix", "steps", "env", "server"}
 SCOPE_STEP_IF = _BASE | {"needs", "matrix", "steps", "env", "server", "loop"}
 SCOPE_STEP_WITH = SCOPE_STEP_IF | {"secrets"}
 
+MAX_CYCLES = 20
+"""Dependency cycles reported at most; one is enough to act on."""
+
 
 @dataclass(frozen=True, slots=True)
 class Problem:
@@ -40,29 +44,36 @@ class Problem:
 
 
 @dataclass(frozen=True, slots=True)
-class _JobScope:
-    """What references may name inside one job; names lowercased (expressions ignore case)."""
+class _Scope:
+    """What references may name at one place; names lowercased (expressions ignore case)."""
 
     job_id: str
-    needs: frozenset[str]
-    has_matrix: bool
-    step_ids: tuple[str | None, ...]
     inputs: frozenset[str]
+    inputs_listed: str
+    needs: frozenset[str] = frozenset()
+    needs_listed: str = "none"
+    has_matrix: bool = False
+    steps: dict[str, int] | None = None
+    """Each step id of the job → the index of its first step."""
+
+    def for_job(self, job_id: str, job: dict[str, Any], steps: dict[str, int]) -> _Scope:
+        needs = frozenset(need.lower() for _, need in _needs_entries(job_id, job))
+        has_matrix = isinstance(_mapping(job.get("strategy")).get("matrix"), dict)
+        return _Scope(job_id, self.inputs, self.inputs_listed, needs, listing(sorted(needs)), has_matrix, steps)
 
 
 def check_workflow(data: dict[str, Any]) -> list[Problem]:
     """Every static problem found in the raw workflow mapping."""
     problems: list[Problem] = []
-    inputs = _mapping(data.get("inputs"))
-    input_names = frozenset(inputs)
-    top = _JobScope("", frozenset(), False, (), frozenset(n.lower() for n in input_names))
+    inputs = frozenset(n.lower() for n in _mapping(data.get("inputs")))
+    top = _Scope("", inputs, listing(sorted(inputs)))
     problems += _check_templates(data.get("vars"), ("vars",), SCOPE_VARS, top)
     problems += _check_templates(data.get("env"), ("env",), SCOPE_WORKFLOW_ENV, top)
     jobs = _mapping(data.get("jobs"))
     problems += _check_needs(jobs)
     for job_id, job in jobs.items():
         if isinstance(job, dict):
-            problems += _check_job(str(job_id), job, input_names)
+            problems += _check_job(job_id, job, top)
     return problems
 
 
@@ -70,91 +81,97 @@ def _mapping(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def _needs_list(job: Any) -> list[Any]:
+def _needs_entries(job_id: str, job: Any) -> list[tuple[Path, str]]:
+    """Each job id in ``needs`` (one id or a list) with its path; other values are the models' to report."""
     needs = job.get("needs") if isinstance(job, dict) else None
+    base: Path = ("jobs", job_id, "needs")
     if isinstance(needs, str):
-        return [needs]
-    return needs if isinstance(needs, list) else []
+        return [(base, needs)]
+    if isinstance(needs, list):
+        return [((*base, index), need) for index, need in enumerate(needs) if isinstance(need, str)]
+    return []
 
 
 def _check_needs(jobs: dict[str, Any]) -> list[Problem]:
     problems: list[Problem] = []
     edges: dict[str, list[str]] = {}
+    places: dict[tuple[str, str], Path] = {}  # (job, needed job) → where the need is written
     for job_id, job in jobs.items():
-        raw = job.get("needs") if isinstance(job, dict) else None
-        listed = isinstance(raw, list)
         edges[job_id] = []
-        for index, need in enumerate(_needs_list(job)):
-            where: Path = ("jobs", job_id, "needs", index) if listed else ("jobs", job_id, "needs")
+        for where, need in _needs_entries(job_id, job):
             if need == job_id:
-                problems.append(Problem(where, f"job '{job_id}' cannot need itself"))
+                problems.append(Problem(where, f"job '{name(job_id)}' cannot need itself"))
             elif need not in jobs:
-                known = ", ".join(j for j in jobs if j != job_id) or "none"
-                problems.append(Problem(where, f"unknown job '{need}' in needs (jobs: {known})"))
+                others = listing((j for j in jobs if j != job_id), total=len(jobs) - 1)
+                problems.append(Problem(where, f"unknown job '{name(need)}' in needs (jobs: {others})"))
             else:
                 edges[job_id].append(need)
+                places.setdefault((job_id, need), where)
     for cycle in _cycles(edges):
-        first = cycle[0]
-        listed = isinstance(jobs[first].get("needs"), list)
-        index = _needs_list(jobs[first]).index(cycle[1])
-        where = ("jobs", first, "needs", index) if listed else ("jobs", first, "needs")
-        problems.append(Problem(where, "dependency cycle: " + " -> ".join([*cycle, first])))
+        problems.append(Problem(places[cycle[0], cycle[1]], "dependency cycle: " + _show_cycle(cycle)))
     return problems
 
 
-def _cycles(edges: dict[str, list[str]]) -> list[list[str]]:
-    """One representative of every dependency cycle (iterative DFS: no recursion-depth limit)."""
+def _show_cycle(cycle: list[str]) -> str:
+    if len(cycle) > MAX_LISTED:
+        shown = [*cycle[: MAX_LISTED - 1], f"... ({len(cycle) - MAX_LISTED} more)", cycle[-1]]
+    else:
+        shown = cycle
+    return " -> ".join(name(job) for job in [*shown, cycle[0]])
+
+
+def _cycles(edges: dict[str, list[str]], limit: int = MAX_CYCLES) -> list[list[str]]:
+    """One representative of each dependency cycle, at most ``limit`` of them (iterative DFS:
+    no recursion-depth limit; the cap keeps a dense hostile graph from costing O(edges x jobs))."""
     state: dict[str, int] = {}  # 1 = on the current path, 2 = done
     found: list[list[str]] = []
     for root in edges:
         if root in state:
             continue
-        path: list[str] = []
+        path: list[str] = [root]
+        on_path: dict[str, int] = {root: 0}  # job → its index in ``path``
         stack: list[tuple[str, Iterator[str]]] = [(root, iter(edges[root]))]
         state[root] = 1
-        path.append(root)
         while stack:
             node, children = stack[-1]
             child = next(children, None)
             if child is None:
                 stack.pop()
                 path.pop()
+                del on_path[node]
                 state[node] = 2
             elif state.get(child) == 1:
-                found.append(path[path.index(child):])
+                found.append(path[on_path[child] :])
+                if len(found) >= limit:
+                    return found
             elif child not in state:
                 state[child] = 1
+                on_path[child] = len(path)
                 path.append(child)
                 stack.append((child, iter(edges[child])))
     return found
 
 
-def _check_job(job_id: str, job: dict[str, Any], inputs: frozenset[str]) -> list[Problem]:
+def _check_job(job_id: str, job: dict[str, Any], top: _Scope) -> list[Problem]:
     problems: list[Problem] = []
     base: Path = ("jobs", job_id)
-    strategy = _mapping(job.get("strategy"))
     steps = job.get("steps") if isinstance(job.get("steps"), list) else []
-    step_ids: list[str | None] = []
-    first_seen: dict[str, int] = {}
+    first_seen: dict[str, int] = {}  # lowercased id → index: `steps.<id>` ignores case
     for index, step in enumerate(steps):
         sid = step.get("id") if isinstance(step, dict) else None
         if isinstance(sid, str):
-            if sid in first_seen:
-                problems.append(
-                    Problem((*base, "steps", index, "id"), f"duplicate step id '{sid}' (also step {first_seen[sid] + 1})")
-                )
-            first_seen.setdefault(sid, index)
-        step_ids.append(sid if isinstance(sid, str) else None)
-    scope = _JobScope(
-        job_id,
-        frozenset(n.lower() for n in _needs_list(job) if isinstance(n, str)),
-        isinstance(strategy.get("matrix"), dict),
-        tuple(s.lower() if s else None for s in step_ids),
-        frozenset(n.lower() for n in inputs),
-    )
+            first = first_seen.setdefault(sid.lower(), index)
+            if first != index:
+                other = steps[first]["id"]
+                also = f"also step {first + 1}"
+                if other != sid:
+                    also = f"step {first + 1} is '{name(other)}'; ids ignore case"
+                message = f"duplicate step id '{name(sid)}' ({also})"
+                problems.append(Problem((*base, "steps", index, "id"), message))
+    scope = top.for_job(job_id, job, first_seen)
     problems += _check_condition(job.get("if"), (*base, "if"), SCOPE_JOB_IF, scope, None)
     problems += _check_templates(job.get("runs-on"), (*base, "runs-on"), SCOPE_RUNS_ON, scope)
-    problems += _check_templates(strategy, (*base, "strategy"), SCOPE_STRATEGY, scope)
+    problems += _check_templates(job.get("strategy"), (*base, "strategy"), SCOPE_STRATEGY, scope)
     problems += _check_templates(job.get("env"), (*base, "env"), SCOPE_JOB_ENV, scope)
     problems += _check_templates(job.get("outputs"), (*base, "outputs"), SCOPE_JOB_OUTPUTS, scope, len(steps))
     for index, step in enumerate(steps):
@@ -174,7 +191,7 @@ def _check_job(job_id: str, job: dict[str, Any], inputs: frozenset[str]) -> list
     return problems
 
 
-def _check_condition(value: Any, path: Path, allowed: frozenset[str], scope: _JobScope, step: int | None) -> list[Problem]:
+def _check_condition(value: Any, path: Path, allowed: frozenset[str], scope: _Scope, step: int | None) -> list[Problem]:
     """An ``if:`` holds a bare expression or one ``$<< >>``; both forms are accepted."""
     if not isinstance(value, str):
         return []
@@ -183,12 +200,12 @@ def _check_condition(value: Any, path: Path, allowed: frozenset[str], scope: _Jo
     try:
         compiled = compile_expression(value)
     except ExpressionError as exc:
-        return [Problem(path, exc.message, offset=max(exc.position, 1))]
+        return [Problem(path, cut(exc.message), offset=max(exc.position, 1))]
     return _check_references(compiled, 1, path, allowed, scope, step)
 
 
 def _check_templates(
-    value: Any, path: Path, allowed: frozenset[str], scope: _JobScope, step: int | None = None
+    value: Any, path: Path, allowed: frozenset[str], scope: _Scope, step: int | None = None
 ) -> list[Problem]:
     problems: list[Problem] = []
     for where, text in _strings(value, path):
@@ -197,7 +214,7 @@ def _check_templates(
         try:
             template: Template = parse_template(text)
         except ExpressionError as exc:
-            problems.append(Problem(where, exc.message, offset=max(exc.position, 1)))
+            problems.append(Problem(where, cut(exc.message), offset=max(exc.position, 1)))
             continue
         for offset, compiled in template.expressions:
             problems += _check_references(compiled, offset, where, allowed, scope, step)
@@ -221,7 +238,7 @@ def _check_references(
     offset: int,
     path: Path,
     allowed: frozenset[str],
-    scope: _JobScope,
+    scope: _Scope,
     step: int | None,
 ) -> list[Problem]:
     problems: list[Problem] = []
@@ -234,29 +251,28 @@ def _check_references(
 
 
 def _reference_problem(
-    context: str, path: tuple[Any, ...], allowed: frozenset[str], scope: _JobScope, step: int | None
+    context: str, path: tuple[Any, ...], allowed: frozenset[str], scope: _Scope, step: int | None
 ) -> str | None:
     if context not in allowed:
         if context == "secrets":
             return "secrets can only be used in a step's with: and env: (they are resolved on the agent)"
-        return f"context '{context}' is not available here (available: {', '.join(sorted(allowed))})"
+        return f"context '{name(context)}' is not available here (available: {', '.join(sorted(allowed))})"
     head = path[0] if path and isinstance(path[0], str) else None
     if head is None:
         return None
     # Names in expressions are case-insensitive, as in GitHub Actions.
     low = head.lower()
     if context == "steps":
-        ids = scope.step_ids
-        if low in ids[: step if step is not None else len(ids)]:
-            return None
-        if low in ids:
-            return f"step '{head}' runs later in job '{scope.job_id}'; only earlier steps can be referenced"
-        return f"unknown step '{head}' in job '{scope.job_id}'"
+        first = (scope.steps or {}).get(low)
+        if first is None:
+            return f"unknown step '{name(head)}' in job '{name(scope.job_id)}'"
+        if step is not None and first >= step:
+            return f"step '{name(head)}' runs later in job '{name(scope.job_id)}'; only earlier steps can be referenced"
+        return None
     if context == "needs" and low not in scope.needs:
-        listed = ", ".join(sorted(scope.needs)) or "none"
-        return f"job '{head}' is not in this job's needs (needs: {listed})"
+        return f"job '{name(head)}' is not in this job's needs (needs: {scope.needs_listed})"
     if context == "inputs" and low not in scope.inputs:
-        return f"unknown input '{head}' (declared inputs: {', '.join(sorted(scope.inputs)) or 'none'})"
+        return f"unknown input '{name(head)}' (declared inputs: {scope.inputs_listed})"
     if context == "matrix" and not scope.has_matrix:
         return "matrix is only available in a job with strategy.matrix"
     return None

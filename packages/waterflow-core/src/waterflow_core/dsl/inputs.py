@@ -8,6 +8,8 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ErrorItem, WorkflowValidationError
+from ._messages import listing, quote
+from .strict_yaml import MAX_DEPTH
 
 if TYPE_CHECKING:
     from .models import InputSpec, Workflow
@@ -21,36 +23,60 @@ def coerce_value(spec: InputSpec, value: Any) -> Any:
     kind = spec.type
     if kind == "string":
         if isinstance(value, dict | list) or value is None:
-            raise ValueError("expected a string")
+            raise ValueError(f"expected a string, got {_shown(value)}")
         text = value if isinstance(value, str) else json.dumps(value)
         if spec.options is not None and text not in spec.options:
-            raise ValueError(f"expected one of {', '.join(spec.options)}, got {text!r}")
+            raise ValueError(f"expected one of {listing(spec.options)}, got {quote(text)}")
         return text
     if kind == "number":
         if isinstance(value, bool) or not isinstance(value, int | float | str):
-            raise ValueError("expected a number")
+            raise ValueError(f"expected a number, got {_shown(value)}")
         try:
             number = float(value) if isinstance(value, str) else value
         except ValueError:
-            raise ValueError(f"expected a number, got {value!r}") from None
+            raise ValueError(f"expected a number, got {quote(value)}") from None
         if isinstance(number, float) and not math.isfinite(number):
-            raise ValueError(f"expected a finite number, got {value!r}")
+            raise ValueError(f"expected a finite number, got {quote(value)}")
         return int(number) if isinstance(number, float) and number.is_integer() else number
     if kind == "boolean":
         if isinstance(value, bool):
             return value
         if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
             return value.strip().lower() in _TRUE
-        raise ValueError(f"expected true or false, got {value!r}")
+        raise ValueError(f"expected true or false, got {_shown(value)}")
     expected = dict if kind == "object" else list
     if isinstance(value, str):
         try:
             value = json.loads(value)
+        except RecursionError:
+            raise ValueError(f"the JSON for an {kind} is nested deeper than {MAX_DEPTH} levels") from None
         except ValueError:
-            raise ValueError(f"expected JSON for an {kind}, got {value!r}") from None
+            raise ValueError(f"expected JSON for an {kind}, got {quote(value)}") from None
+        if _too_deep(value):
+            raise ValueError(f"the JSON for an {kind} is nested deeper than {MAX_DEPTH} levels")
     if not isinstance(value, expected):
-        raise ValueError(f"expected an {kind}")
+        raise ValueError(f"expected an {kind}, got {_shown(value)}")
     return value
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return "nothing" if value is None else quote(value)
+
+
+def _too_deep(value: Any) -> bool:
+    """Whether JSON data nests deeper than YAML may (iterative: the depth is what is in doubt)."""
+    stack = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict | list):
+            if depth > MAX_DEPTH:
+                return True
+            stack.extend((child, depth + 1) for child in (node.values() if isinstance(node, dict) else node))
+    return False
 
 
 def resolve_inputs(workflow: Workflow, given: Mapping[str, Any]) -> dict[str, Any]:
@@ -63,8 +89,7 @@ def resolve_inputs(workflow: Workflow, given: Mapping[str, Any]) -> dict[str, An
     resolved: dict[str, Any] = {}
     for name in given:
         if name not in workflow.inputs:
-            known = ", ".join(workflow.inputs) or "none"
-            errors.append(_input_error(name, f"unknown input (declared inputs: {known})"))
+            errors.append(_input_error(name, f"unknown input (declared inputs: {listing(workflow.inputs)})"))
     for name, spec in workflow.inputs.items():
         if name in given:
             try:

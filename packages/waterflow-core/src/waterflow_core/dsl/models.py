@@ -19,6 +19,7 @@ from pydantic import (
     model_validator,
 )
 
+from ._messages import name
 from .durations import parse_duration
 
 
@@ -146,13 +147,14 @@ class Strategy(_Model):
         if matrix is None:
             return None
         for key, value in matrix.items():
+            shown = name(key)
             if key in ("include", "exclude"):
                 if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
-                    raise ValueError(f"matrix.{key} must be a list of mappings")
+                    raise ValueError(f"matrix.{shown} must be a list of mappings")
             elif not isinstance(value, list | str):
-                raise ValueError(f"matrix.{key} must be a list of values")
+                raise ValueError(f"matrix.{shown} must be a list of values")
             elif isinstance(value, list) and not value:
-                raise ValueError(f"matrix.{key} must not be empty")
+                raise ValueError(f"matrix.{shown} must not be empty")
         return matrix
 
 
