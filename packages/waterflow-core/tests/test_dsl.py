@@ -116,10 +116,12 @@ def test_inputs_are_typed_at_submit() -> None:
     wf = load_workflow(
         "name: x\ninputs:\n  v: {required: true}\n  n: {type: number, default: 2}\n"
         "  b: {type: boolean, default: 'no'}\n  o: {type: object, default: '{\"a\": 1}'}\n"
-        "  r: {options: [eu, us], default: eu}\n"
+        "  r: {options: [eu, us], default: eu}\n  opt: {type: number}\n"
         "jobs:\n  a: {runs-on: l, steps: [{uses: a/b}]}\n"
     )
-    assert resolve_inputs(wf, {"v": "1.0", "n": "3.5"}) == {"v": "1.0", "n": 3.5, "b": False, "o": {"a": 1}, "r": "eu"}
+    assert resolve_inputs(wf, {"v": "1.0", "n": "3.5"}) == {"v": "1.0", "n": 3.5, "b": False, "o": {"a": 1}, "r": "eu", "opt": None}
+    resolved = resolve_inputs(wf, {"v": "1.0"})
+    assert resolve_inputs(wf, resolved) == resolved
     with pytest.raises(WorkflowValidationError) as info:
         resolve_inputs(wf, {"n": "lots", "zz": 1, "r": "asia"})
     messages = {e.path: e.message for e in info.value.errors}

@@ -91,7 +91,8 @@ def resolve_inputs(workflow: Workflow, given: Mapping[str, Any]) -> dict[str, An
         if name not in workflow.inputs:
             errors.append(_input_error(name, f"unknown input (declared inputs: {listing(workflow.inputs)})"))
     for name, spec in workflow.inputs.items():
-        if name in given:
+        # null means "not given", so resolving already-resolved inputs changes nothing.
+        if given.get(name) is not None:
             try:
                 resolved[name] = coerce_value(spec, given[name])
             except ValueError as exc:
