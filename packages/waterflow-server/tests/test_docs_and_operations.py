@@ -75,3 +75,17 @@ async def test_metrics_count_requests_and_submissions(api: Api, parked_workflow:
     assert value(after, rejected) == value(before, rejected) + 1
     assert "waterflow_http_request_duration_seconds_bucket" in after
     await api.http.delete(ref["status_url"])
+
+
+async def test_every_endpoint_in_the_openapi_document_is_in_the_api_reference(api: Api) -> None:
+    from pathlib import Path
+
+    page = (Path(__file__).resolve().parents[3] / "docs" / "reference" / "api.md").read_text()
+    spec = (await api.http.get("/openapi.json")).json()
+    undocumented = [
+        f"{method.upper()} {path}"
+        for path, operations in spec["paths"].items()
+        for method in operations
+        if f"`{method.upper()} {path}`" not in page
+    ]
+    assert not undocumented, f"add these to docs/reference/api.md: {undocumented}"
