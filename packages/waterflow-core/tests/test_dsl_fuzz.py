@@ -11,8 +11,7 @@ Seeded with ``random.Random``, so every run is the same and a failure reproduces
 in the test id (``pytest ... -k 'seed-3'``); 720 cases, a few seconds in all. For a longer hunt,
 ``WATERFLOW_DSL_FUZZ_CASES=2000`` runs that many cases per seed.
 
-Below the fuzzer: one regression test per bug it (or the review around it) found in ``dsl/``,
-and strict xfails for the ones reported against ``strict_yaml.py``.
+Below the fuzzer: one regression test per bug it (or the review around it) found in ``dsl/``.
 """
 
 from __future__ import annotations
@@ -299,13 +298,12 @@ def _case(rng: random.Random) -> str | bytes:
 # --- the contract ------------------------------------------------------------------------------------
 
 _BREAKS = re.compile("\r\n|[\r\n\x85\u2028\u2029]")  # libyaml's line breaks
-_CR_LF = re.compile("\r\n|[\r\n]")
 
 
-def _lines(text: str | bytes, breaks: re.Pattern[str] = _BREAKS) -> list[str]:
+def _lines(text: str | bytes) -> list[str]:
     if isinstance(text, bytes):
         text = text.decode("utf-8", "replace")
-    return breaks.split(text.removeprefix("\ufeff"))
+    return _BREAKS.split(text.removeprefix("\ufeff"))
 
 
 def check_contract(text: str | bytes) -> Workflow | WorkflowValidationError:
@@ -316,18 +314,13 @@ def check_contract(text: str | bytes) -> Workflow | WorkflowValidationError:
         error = exc
     assert error.errors, "a validation error must carry at least one item"
     assert len(error.errors) <= 101
-    from_yaml = _yaml_rejects(text)
     lines = _lines(text)
-    cr_lf_lines = _lines(text, _CR_LF) if from_yaml else lines
     for item in error.errors:
         assert item.message.strip(), item
         # Readable: no message as long as the hostile value that caused it.
         assert len(item.message) <= 500, (len(item.message), item.message[:300])
-        if from_yaml:  # strict_yaml's own places and paths: see the xfails below
-            assert _inside(item, lines) or _inside(item, cr_lf_lines), str(item)
-        else:
-            assert _inside(item, lines), str(item)
-            assert len(item.path) <= 200, item.path
+        assert _inside(item, lines), str(item)
+        assert len(item.path) <= 200, item.path
     return error
 
 
@@ -337,14 +330,6 @@ def _inside(item: Any, lines: list[str]) -> bool:
         return False
     width = len(lines[item.line - 1]) if item.line <= len(lines) else 0
     return 1 <= item.column <= width + 1
-
-
-def _yaml_rejects(text: str | bytes) -> bool:
-    try:
-        load_strict_yaml(text)
-    except WorkflowValidationError:
-        return True
-    return False
 
 
 CASES_PER_SEED = int(os.environ.get("WATERFLOW_DSL_FUZZ_CASES", "60"))
@@ -481,13 +466,11 @@ def test_paths_are_readable() -> None:
     assert error.path == "vars.v.k39[0]…[0].k1[0]"
 
 
-@pytest.mark.xfail(strict=True, reason="strict_yaml formats whole paths (reported to its owner)")
 def test_a_too_deep_document_names_a_short_path() -> None:
     errors = _errors("name: x\nvars:\n" + "".join("  " * (i + 1) + "key: \n" for i in range(80)))
     assert all(len(e.path) <= 200 for e in errors), [e.path for e in errors]
 
 
-@pytest.mark.xfail(strict=True, reason="strict_yaml counts only CR/LF line breaks here, libyaml also NEL/LS/PS (reported)")
 def test_every_error_counts_lines_as_libyaml_does() -> None:
     # libyaml puts the syntax error of `a: "x<LS>y"\nb: c: d` on line 3; the NUL byte of
     # `a: "x<LS>y"\nb: <NUL>` is then on line 3 too, not line 2

@@ -23,6 +23,8 @@ from waterflow_core.expressions import (
     parse_template,
     render_template,
 )
+from waterflow_core.expressions import compiler, template
+from waterflow_core.expressions.compiler import MAX_CACHED_TEXT
 
 CONTEXTS: dict[str, Any] = {
     "steps": {"build": {"outputs": {"result": "ok"}, "outcome": "success"}},
@@ -37,6 +39,32 @@ def test_compile_is_cached_by_text_and_contexts() -> None:
     assert first.source == "inputs.replicas > 1"
     assert compile_expression("inputs.replicas > 1") is first
     assert compile_expression("inputs.replicas > 1", allowed_contexts=["INPUTS"]) is not first
+
+
+def test_only_short_texts_are_cached() -> None:
+    # 4096 cached texts of up to 1 MiB each would keep gigabytes alive: longer texts are
+    # compiled on every call (their short expressions are still cached).
+    short = "'" + "a" * (MAX_CACHED_TEXT - 2) + "'"
+    long = "'" + "a" * (MAX_CACHED_TEXT - 1) + "'"
+    assert compile_expression(short) is compile_expression(short)
+    assert compile_expression(long) is not compile_expression(long)
+    assert evaluate(long, {}) == "a" * (MAX_CACHED_TEXT - 1)
+    assert compile_expression(long).source == long
+    short_text = "$<< 1 >>" + "x" * (MAX_CACHED_TEXT - 8)
+    long_text = short_text + "x"
+    assert parse_template(short_text) is parse_template(short_text)
+    assert parse_template(long_text) is not parse_template(long_text)
+    assert parse_template(long_text).expressions[0][1] is compile_expression(" 1 ")
+    assert render_template(long_text, {}) == "1" + "x" * (MAX_CACHED_TEXT - 7)
+    compiler._compile_cached.cache_clear()  # bench/bench_load.py empties the caches so
+    template._parse_cached.cache_clear()
+    cached = compiler._compile_cached.cache_info().currsize, template._parse_cached.cache_info().currsize
+    assert cached == (0, 0)
+    compile_expression(long)
+    parse_template(long_text)
+    parse_template("$<< 'x" + "y" * MAX_CACHED_TEXT + "' >>")  # one long expression in it
+    cached = compiler._compile_cached.cache_info().currsize, template._parse_cached.cache_info().currsize
+    assert cached == (1, 0)  # only " 1 "
 
 
 def test_evaluate_a_compiled_condition() -> None:

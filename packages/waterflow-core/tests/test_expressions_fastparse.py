@@ -22,7 +22,7 @@ import pytest
 from waterflow_core.errors import ExpressionError
 from waterflow_core.expressions import KNOWN_CONTEXTS, compile_expression, fastparse
 from waterflow_core.expressions.parser import parse, parse_with_lark
-from waterflow_core.expressions.template import OPEN, _closing
+from waterflow_core.expressions.template import _segments
 
 DOC = Path(__file__).parents[3] / "docs" / "reference" / "expressions.md"
 _ALLOWED = KNOWN_CONTEXTS | {"x", "github"}
@@ -80,15 +80,13 @@ def _doc_expressions() -> Iterator[str]:
             if match[1] == "expr" and source.strip():
                 yield source
             elif match[1] == "template":
-                index = 0
-                while (start := source.find(OPEN, index)) >= 0:
-                    begin = start + len(OPEN)
+                segments = _segments(source)
+                while True:
                     try:
-                        end = _closing(source, start, begin)
-                    except ExpressionError:
+                        _, begin, end = next(segments)
+                    except (StopIteration, ExpressionError):
                         break
                     yield source[begin:end]
-                    index = end
 
 
 def test_github_vectors() -> None:

@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 
 from waterflow_core.errors import ExpressionError
-from waterflow_core.expressions import compile_expression, evaluate, render_template
+from waterflow_core.expressions import compile_expression, evaluate, parse_template, render_template
+from waterflow_core.expressions.compiler import MAX_CACHED_TEXT
 
 
 def error_of(expression: str, contexts: dict[str, Any] | None = None) -> ExpressionError:
@@ -124,3 +125,41 @@ def test_deeply_nested_json_is_an_evaluation_error() -> None:
     error = error_of("fromJSON(x)", {"x": "[" * 100_000 + "]" * 100_000})
     assert error.kind == "evaluation"
     assert "nested too deeply" in error.message
+
+
+class _CountingText(str):
+    """A text that counts the characters its ``find`` calls pass over."""
+
+    scanned = 0
+
+    def find(self, sub: str, start: Any = None, end: Any = None) -> int:  # type: ignore[override]
+        start = 0 if start is None else start
+        end = len(self) if end is None else end
+        found = str.find(self, sub, start, end)
+        self.scanned += (found if found >= 0 else end) - start
+        return found
+
+
+# Near the 1 MiB document cap; searching afresh from every quote or segment went over these
+# texts ~10^5 times (minutes each; 2 s at a tenth of the size).
+TEMPLATE_SCANS = {
+    "many quoted strings": "$<< " + "'a' " * 260_000 + ">>",
+    "many segments": "$<< 1 >>" * 130_000,
+    "many quoted segments": "$<< 'a' >> " * 95_000,
+    "'>>' in every string": "$<< " + "'>>' " * 200_000 + ">>",
+    "unclosed after many": "$<< 1 >>" * 130_000 + "$<< '",
+}
+
+
+@pytest.mark.parametrize("text", TEMPLATE_SCANS.values(), ids=TEMPLATE_SCANS.keys())
+def test_template_scanning_is_linear(text: str) -> None:
+    counting = _CountingText(text)
+    assert len(text) > MAX_CACHED_TEXT  # parsed afresh, not from the cache
+    try:
+        template = parse_template(counting)
+    except ExpressionError as error:  # an expression over the length limit, or the unclosed one
+        assert error.kind in ("limit", "parsing"), error
+    else:
+        assert template.expressions
+    # Each stretch of text is searched once for '$<<', once for '>>' and once for quotes.
+    assert counting.scanned <= 3 * len(text), counting.scanned / len(text)

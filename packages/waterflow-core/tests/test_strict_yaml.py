@@ -240,7 +240,7 @@ def test_size_cap_counts_utf8_bytes() -> None:
 def test_depth_cap_is_exact_and_configurable() -> None:
     assert MAX_DEPTH == 64
     assert load_strict_yaml("[" * 64 + "]" * 64).data is not None
-    assert _errors("[" * 65 + "]" * 65) == [(1, 65, "[0]" * 64, "nesting deeper than 64 levels")]
+    assert _errors("[" * 65 + "]" * 65) == [(1, 65, "[0][0][0][0]…[0][0][0]", "nesting deeper than 64 levels")]
     block = "".join("  " * i + f"k{i}:\n" for i in range(3)) + "      leaf: x\n"
     assert load_strict_yaml(block, max_depth=4).data == {"k0": {"k1": {"k2": {"leaf": "x"}}}}
     assert _errors(block, max_depth=3)[0][:2] == (4, 7)
@@ -255,6 +255,42 @@ def test_hostile_documents_stop_early() -> None:
     errors = _errors(many)
     assert len(errors) == sy.MAX_ERRORS + 1
     assert (sy.MAX_ERRORS + 1, 1, "", f"stopped after {sy.MAX_ERRORS} problems") in errors
+
+
+def test_error_paths_are_short_and_quote_odd_keys() -> None:
+    # Paths come from errors.format_path, as the loader's do: odd keys quoted, long keys and
+    # deep paths cut (was: the whole path, unquoted; 600+ characters for a too-deep document).
+    assert _errors('"a.b": {x: 1, x: 2}\n')[0][2] == '["a.b"].x'
+    assert _errors("env: {A B: &x 1}\n")[0][2] == 'env["A B"]'
+    long_key = "k" * 500
+    [(_, _, path, _)] = _errors(f"{long_key}: {{y: 1, y: 1}}\n")
+    assert path == '["' + "k" * 57 + '..."].y'
+    deep = "".join("  " * i + f"{long_key}{i}:\n" for i in range(70))
+    [(line, column, path, message)] = _errors(deep)
+    assert (line, column, message) == (65, 129, "nesting deeper than 64 levels")
+    assert len(path) < 500 and "…" in path, path
+
+
+# libyaml breaks lines on CR LF (one break), CR, LF, NEL, LS and PS.
+LINE_BREAKS = ["\n", "\r\n", "\r", "\x85", "\u2028", "\u2029"]
+
+
+@pytest.mark.parametrize("brk", LINE_BREAKS, ids=["LF", "CRLF", "CR", "NEL", "LS", "PS"])
+def test_every_place_counts_line_breaks_as_libyaml_does(brk: str) -> None:
+    # Reader errors (a byte offset converted by us) and syntax errors (libyaml's own marks) agree.
+    nul = "the character U+0000 is not allowed in YAML; write it as an escape in double quotes"
+    assert _errors(f'a: "x{brk}y"{brk}b: c: d{brk}')[0][:2] == (3, 5)
+    assert _errors(f'a: "x{brk}y"{brk}b: \x00{brk}') == [(3, 4, "", nul)]
+    assert _errors(f"\ufeffa: b{brk}c: \x00") == [(2, 4, "", nul)]
+    assert _errors(f"a: b{brk}c: ok\xff".encode() + b"\xff")[0][:2] == (2, 7)
+    assert _errors(f"a: b{brk}c: x\ud800")[0][:2] == (2, 5)
+    # Anchors and tags are found on their own line, at their own column.
+    assert _errors(f"a: b{brk}c: &x d{brk}")[0][:2] == (2, 4)
+    assert _errors(f"a: b{brk}c: 1 {brk}d: !t e{brk}")[0][:2] == (3, 4)
+    # A tab after any break is indentation: libyaml rejects it in block context, we do in flow.
+    indentation = "tab characters cannot be used for indentation"
+    assert _errors(f"a:{brk}\tb: 1{brk}") == [(2, 1, "", indentation)]
+    assert _errors(f"a: [b,{brk}\tc,{brk}{brk}\td]{brk}") == [(2, 1, "", indentation), (4, 1, "", indentation)]
 
 
 def test_encoding_errors_have_positions() -> None:

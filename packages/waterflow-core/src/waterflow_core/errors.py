@@ -6,6 +6,8 @@ workflow text (1-based) and a path of keys, so the CLI, the REST API and editors
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Iterable, Sequence
 
 from pydantic import BaseModel
@@ -58,12 +60,33 @@ class ExpressionError(WaterflowError):
         super().__init__(f"{message} (at position {position})" if position else message)
 
 
+MAX_PATH_PARTS = 8
+"""Deeper paths show their first and last parts around an ellipsis."""
+MAX_PATH_KEY = 60
+"""Characters of one key shown in a path (including the ``...`` that marks a cut)."""
+_PLAIN_KEY = re.compile(r"[\w-]+")  # shown as .key; any other key as ["key"]
+
+
 def format_path(parts: Sequence[str | int]) -> str:
-    """Render a key path as the user wrote it: ``jobs.db.steps[0].with``."""
-    out = ""
+    """Render a key path as the user would write it: ``jobs.db.steps[0].with``.
+
+    Keys that are not plain words are quoted (``env["A B"]``, ``vars["a.b"]``), keys longer than
+    :data:`MAX_PATH_KEY` are cut, and a path of more than :data:`MAX_PATH_PARTS` parts shows its
+    first and last parts around ``…`` (``vars.v.k39[0]…[0].k1[0]``), so a hostile document cannot
+    make one error's path longer than a few hundred characters.
+    """
+    shown: list[str] = []
     for part in parts:
         if isinstance(part, int):
-            out += f"[{part}]"
+            shown.append(f"[{part}]")
+            continue
+        key = str(part)
+        if len(key) <= MAX_PATH_KEY and _PLAIN_KEY.fullmatch(key):
+            shown.append(f".{key}" if shown else key)
         else:
-            out += f".{part}" if out else str(part)
-    return out
+            if len(key) > MAX_PATH_KEY:
+                key = key[: MAX_PATH_KEY - 3] + "..."
+            shown.append(f"[{json.dumps(key, ensure_ascii=False)}]")
+    if len(shown) > MAX_PATH_PARTS:
+        shown = [*shown[: MAX_PATH_PARTS // 2], "…", *shown[-(MAX_PATH_PARTS // 2 - 1) :]]
+    return "".join(shown)

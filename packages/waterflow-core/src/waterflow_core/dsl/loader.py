@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import bisect
 import difflib
-import json
 import re
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from ..errors import ErrorItem, WorkflowValidationError
+from ..errors import ErrorItem, WorkflowValidationError, format_path
 from . import models
 from ._messages import cut, name, quote
 from .checks import Problem, check_workflow
@@ -183,9 +182,6 @@ def _suggest(key: str, known: list[str]) -> str:
 
 # --- placing problems in the text --------------------------------------------------------------
 
-MAX_PATH_PARTS = 8
-"""Deeper paths show their first and last parts around an ellipsis."""
-_PLAIN_KEY = re.compile(r"[\w-]+")  # shown as .key; any other key as ["key"]
 _BREAK = re.compile("\r\n|[\r\n\x85\u2028\u2029]")  # libyaml's line breaks
 _SPECIAL = re.compile("[\r\n\x85\u2028\u2029'\\\\]")  # where a flow scalar's text and value differ
 _FOLD = re.compile("[ \t\r\n\x85\u2028\u2029]*")
@@ -225,7 +221,7 @@ class _Placer:
             line, column = pos.line, pos.column
             if problem.offset:
                 line, column = self._inside_scalar(path, line, column, problem.offset)
-        return ErrorItem(line=line, column=column, path=_show_path(path), message=cut(problem.message))
+        return ErrorItem(line=line, column=column, path=format_path(path), message=cut(problem.message))
 
     def _inside_scalar(self, path: Path, line: int, column: int, offset: int) -> tuple[int, int]:
         """The place of the 1-based character ``offset`` of the scalar at ``path`` (which starts at
@@ -336,22 +332,6 @@ class _BlockCursor:
                 self.p, self.last = found + len(content), indent + len(content)
             self.i = brk.end() if brk else len(text)
         return self.last
-
-
-def _show_path(path: Path) -> str:
-    """The path as the user would write it: ``jobs.db.steps[0].with``; keys that are not plain
-    words quoted (``env["A B"]``), long keys and deep paths cut."""
-    shown: list[str] = []
-    for part in path:
-        if isinstance(part, int):
-            shown.append(f"[{part}]")
-        elif _PLAIN_KEY.fullmatch(part) and len(part) == len(name(part)):
-            shown.append(f".{part}" if shown else part)
-        else:
-            shown.append(f"[{json.dumps(name(part), ensure_ascii=False)}]")
-    if len(shown) > MAX_PATH_PARTS:
-        shown = [*shown[: MAX_PATH_PARTS // 2], "…", *shown[-(MAX_PATH_PARTS // 2 - 1) :]]
-    return "".join(shown)
 
 
 def _value_at(data: Any, path: Sequence[str | int]) -> Any:

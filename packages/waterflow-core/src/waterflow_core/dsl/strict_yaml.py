@@ -50,7 +50,10 @@ _SeqStart, _SeqEnd = yaml.SequenceStartEvent, yaml.SequenceEndEvent
 _DocStart, _StreamEnd = yaml.DocumentStartEvent, yaml.StreamEndEvent
 
 _YAML_TAG_PREFIX = "tag:yaml.org,2002:"
-_TAB_INDENT = re.compile(r"^[ ]*\t", re.MULTILINE)
+# libyaml breaks lines on CR LF (one break), CR, LF, NEL, LS and PS; its marks count them all, and
+# so must every line and column we compute ourselves, or our places and libyaml's disagree.
+_BREAK_CHARS = "\r\n\x85\u2028\u2029"
+_TAB_INDENT = re.compile(r"(?:^|(?<=[\r\x85\u2028\u2029]))[ ]*\t", re.MULTILINE)
 _TAB_INDENT_MESSAGE = "tab characters cannot be used for indentation"
 # libyaml's wording for the mistakes people actually make, with what to do about them.
 _HINTS = {
@@ -189,10 +192,21 @@ def _to_utf8(text: str | bytes, source: str | None, max_bytes: int) -> tuple[byt
 
 
 def _line_col0(text: str, index: int) -> tuple[int, int]:
-    """0-based line/column of a character index, counting ``\\n``, ``\\r\\n`` and ``\\r`` breaks."""
+    """0-based line/column of a character index, counting line breaks as libyaml does."""
     before = text[:index].removeprefix("\ufeff")
-    line = before.count("\n") + before.count("\r") - before.count("\r\n")
-    return line, len(before) - max(before.rfind("\n"), before.rfind("\r")) - 1
+    return _count_breaks(before), len(before) - _line_start(before, len(before))
+
+
+def _count_breaks(text: str) -> int:
+    """How many line breaks ``text`` holds for libyaml: CR LF is one, CR, LF, NEL, LS, PS one each."""
+    return sum(text.count(c) for c in _BREAK_CHARS) - text.count("\r\n")
+
+
+def _line_start(text: str, index: int) -> int:
+    """Index of the first character of the line that holds ``text[index]`` (the search for the
+    rarer breaks stops at the last LF, so it costs no more than the line)."""
+    start = text.rfind("\n", 0, index) + 1
+    return max(start, *(text.rfind(c, start, index) + 1 for c in "\r\x85\u2028\u2029"))
 
 
 # --- the fast builder: data only -----------------------------------------------------------------
@@ -311,7 +325,7 @@ class _Problems:
 
 def _scan_properties(text: str, index: int) -> dict[str, tuple[int, str]]:
     """The ``&anchor`` / ``!tag`` tokens written from ``index`` on: kind → (column0, token)."""
-    line_start = text.rfind("\n", 0, index) + 1
+    line_start = _line_start(text, index)
     found: dict[str, tuple[int, str]] = {}
     i, end = index, len(text)
     while i < end and text[i] in "&!" and text[i] not in found:
@@ -468,7 +482,7 @@ def _syntax_problem(exc: yaml.MarkedYAMLError, problems: _Problems, max_depth: i
     text = problems.text
     char = text[index] if 0 <= index < len(text) else ""
     if char == "\t":
-        indenting = not text[text.rfind("\n", 0, index) + 1 : index].strip(" ")
+        indenting = not text[_line_start(text, index) : index].strip(" ")
         message = _TAB_INDENT_MESSAGE if indenting else "a tab cannot be used here; use spaces"
         problems.items.append((line, col, (), message))
         return
@@ -521,8 +535,7 @@ def _tab_indentation(data: bytes, text: str) -> list[tuple[int, int]]:
         span = bisect.bisect_left(starts, index) - 1
         if span >= 0 and index < ends[span]:
             continue
-        between = text[last:index]
-        line += between.count("\n") + between.count("\r") - between.count("\r\n")
+        line += _count_breaks(text[last:index])
         last = index
         found.append((line, index - match.start()))
         if len(found) >= MAX_ERRORS:

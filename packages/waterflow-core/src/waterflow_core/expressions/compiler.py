@@ -158,7 +158,7 @@ def compile_expression(
         allowed = KNOWN_CONTEXTS
     else:
         allowed = frozenset(name.lower() for name in allowed_contexts)
-    return _compile_cached(expression, allowed)
+    return _compile_text(expression, allowed)
 
 
 def evaluate(expression: str, contexts: Mapping[str, Any], *, status: str = "success") -> Any:
@@ -167,11 +167,25 @@ def evaluate(expression: str, contexts: Mapping[str, Any], *, status: str = "suc
     The expression may use :data:`KNOWN_CONTEXTS` and any other name present in ``contexts``.
     """
     allowed = KNOWN_CONTEXTS.union(name.lower() for name in contexts if isinstance(name, str))
-    return _compile_cached(expression, allowed).evaluate(contexts, status=status)
+    return _compile_text(expression, allowed).evaluate(contexts, status=status)
 
 
-@lru_cache(maxsize=4096)
-def _compile_cached(expression: str, allowed: frozenset[str]) -> CompiledExpression:
+# Bounds what a hostile submitter can pin in memory (~1 KiB texts × entries); real
+# expressions and templates are far shorter, longer ones are simply compiled each time.
+MAX_CACHED_TEXT = 1024
+"""Expressions and templates up to this many characters are cached (by text and allowed
+contexts, 4096 of each); longer ones are compiled on every call. A workflow's expressions are
+short; caching texts up to the 1 MiB document cap could keep gigabytes alive per process."""
+
+
+def _compile_text(expression: str, allowed: frozenset[str]) -> CompiledExpression:
+    """Compile ``expression``; from the cache when it is at most :data:`MAX_CACHED_TEXT` long."""
+    if len(expression) <= MAX_CACHED_TEXT:
+        return _compile_cached(expression, allowed)
+    return _compile_uncached(expression, allowed)
+
+
+def _compile_uncached(expression: str, allowed: frozenset[str]) -> CompiledExpression:
     tree = parse(expression, allowed)
     references: list[Reference] = []
     calls: list[Call] = []
@@ -179,6 +193,9 @@ def _compile_cached(expression: str, allowed: frozenset[str]) -> CompiledExpress
     references.sort(key=_BY_POSITION)
     calls.sort(key=_BY_POSITION)
     return CompiledExpression(expression, tree, tuple(references), tuple(calls))
+
+
+_compile_cached = lru_cache(maxsize=4096)(_compile_uncached)
 
 
 _BY_POSITION = attrgetter("position")

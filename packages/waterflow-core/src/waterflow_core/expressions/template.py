@@ -8,13 +8,13 @@ string, each value converted with GitHub's string coercion.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from functools import lru_cache
 from typing import Any
 
 from ..errors import ExpressionError
 from .coercion import to_string
-from .compiler import KNOWN_CONTEXTS, CompiledExpression, _compile_cached
+from .compiler import KNOWN_CONTEXTS, MAX_CACHED_TEXT, CompiledExpression, _compile_text
 from .state import EvalState
 
 __all__ = ["CLOSE", "OPEN", "Template", "contains_expression", "parse_template", "render_template"]
@@ -75,36 +75,37 @@ def contains_expression(text: str) -> bool:
 
 
 def parse_template(text: str, *, allowed_contexts: Collection[str] | None = None) -> Template:
-    """Split and compile ``text``; cached by text.
+    """Split and compile ``text``; cached by text (up to :data:`~.compiler.MAX_CACHED_TEXT` characters).
 
     Raises :class:`~waterflow_core.errors.ExpressionError` whose ``position`` is a 1-based offset
     into ``text`` (the message quotes the expression and positions within it, as GitHub's do).
     """
     allowed = KNOWN_CONTEXTS if allowed_contexts is None else frozenset(c.lower() for c in allowed_contexts)
-    return _parse_cached(text, allowed)
+    return _parse(text, allowed)
 
 
 def render_template(text: str, contexts: Mapping[str, Any], *, status: str = "success") -> Any:
     """Parse (cached) and render ``text``; it may use :data:`KNOWN_CONTEXTS` and any name in ``contexts``."""
     allowed = KNOWN_CONTEXTS.union(name.lower() for name in contexts if isinstance(name, str))
-    return _parse_cached(text, allowed).render(contexts, status=status)
+    return _parse(text, allowed).render(contexts, status=status)
 
 
-@lru_cache(maxsize=4096)
-def _parse_cached(text: str, allowed: frozenset[str]) -> Template:
+def _parse(text: str, allowed: frozenset[str]) -> Template:
+    """Parse ``text``; from the cache when it is at most :data:`MAX_CACHED_TEXT` long."""
+    if len(text) <= MAX_CACHED_TEXT:
+        return _parse_cached(text, allowed)
+    return _parse_uncached(text, allowed)
+
+
+def _parse_uncached(text: str, allowed: frozenset[str]) -> Template:
     parts: list[str | tuple[int, CompiledExpression]] = []
     index = 0
-    while True:
-        start = text.find(OPEN, index)
-        if start < 0:
-            break
-        begin = start + len(OPEN)
-        end = _closing(text, start, begin)
+    for start, begin, end in _segments(text):
         if start > index:
             parts.append(text[index:start])
         try:
             # `allowed` is lower-cased already: skip compile_expression's normalising copy.
-            compiled = _compile_cached(text[begin:end], allowed)
+            compiled = _compile_text(text[begin:end], allowed)
         except ExpressionError as exc:
             # Report the place in the whole text; the message keeps GitHub's wording, which
             # quotes the expression and counts within it.
@@ -121,22 +122,47 @@ def _parse_cached(text: str, allowed: frozenset[str]) -> Template:
     return Template(text, tuple(parts), single)
 
 
-def _closing(text: str, start: int, begin: int) -> int:
-    """Index of the ``>>`` that closes the ``$<<`` at ``start``; a ``>>`` inside quotes does not."""
-    index = begin
+_parse_cached = lru_cache(maxsize=4096)(_parse_uncached)
+
+
+def _segments(text: str) -> Iterator[tuple[int, int, int]]:
+    """``(start, begin, end)`` of each segment in turn: where its ``$<<``, its expression and its
+    closing ``>>`` start. A ``>>`` inside a quoted string does not close a segment.
+
+    Linear in the text: the next ``>>`` and the next quote are remembered and searched for again
+    only once the scan is past them, so no stretch of text is searched twice, however many
+    quoted strings or segments there are (searching afresh from every quote and every segment
+    was quadratic: seconds for a 100 KB text).
+    """
+    n = len(text)
+    close = quote = -1  # the next '>>' / "'" at or after the scan point, n if there is none
+    index = 0
     while True:
-        close = text.find(CLOSE, index)
-        quote = text.find("'", index)
-        if quote < 0 or 0 <= close < quote:
-            if close < 0:
+        start = text.find(OPEN, index)
+        if start < 0:
+            return
+        i = begin = start + len(OPEN)
+        while True:
+            if close < i:
+                close = text.find(CLOSE, i)
+                if close < 0:
+                    close = n
+            if quote < i:
+                quote = text.find("'", i)
+                if quote < 0:
+                    quote = n
+            if close < quote:
+                break
+            if quote == n:  # and so close == n
                 raise _unterminated(start, "")
-            return close
-        # Skip the quoted string. An escaped quote ('') reads as two strings back to back,
-        # which end in the same place.
-        end_quote = text.find("'", quote + 1)
-        if end_quote < 0:
-            raise _unterminated(start, " (a quoted string in it is not closed)")
-        index = end_quote + 1
+            # Skip the quoted string. An escaped quote ('') reads as two strings back to back,
+            # which end in the same place.
+            end_quote = text.find("'", quote + 1)
+            if end_quote < 0:
+                raise _unterminated(start, " (a quoted string in it is not closed)")
+            i = end_quote + 1
+        yield start, begin, close
+        index = close + len(CLOSE)
 
 
 def _unterminated(start: int, detail: str) -> ExpressionError:
