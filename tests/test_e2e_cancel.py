@@ -7,16 +7,8 @@ import textwrap
 import time
 from pathlib import Path
 
-from waterflow_core.testing import unique_name
+from waterflow_core.testing import pid_alive, unique_name
 from waterflow_sdk import Client
-
-
-def alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
 
 
 def test_cancel_kills_the_running_step(start_server, start_agent, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -49,7 +41,7 @@ def test_cancel_kills_the_running_step(start_server, start_agent, tmp_path: Path
             assert time.monotonic() < deadline, "the step never started"
             time.sleep(0.05)
         pids = [int(p) for p in pidfile.read_text().split()]
-        assert all(alive(pid) for pid in pids)
+        assert all(pid_alive(pid) for pid in pids)
 
         client.cancel(ref.id)
         run = client.wait(ref.id, timeout=120, poll=0.2)
@@ -57,9 +49,9 @@ def test_cancel_kills_the_running_step(start_server, start_agent, tmp_path: Path
         assert run.jobs[0].steps[0].status == "cancelled"
 
     deadline = time.monotonic() + 60
-    while any(alive(pid) for pid in pids) and time.monotonic() < deadline:
+    while any(pid_alive(pid) for pid in pids) and time.monotonic() < deadline:
         time.sleep(0.1)
-    survivors = [pid for pid in pids if alive(pid)]
+    survivors = [pid for pid in pids if pid_alive(pid)]
     for pid in survivors:  # do not leak a sleep 600 even when the test fails
         os.kill(pid, 9)
     assert not survivors, "the step's shell or its child outlived the cancellation"

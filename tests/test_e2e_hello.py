@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from waterflow_core.devserver import free_port
+from waterflow_core.testing import pid_alive
 from waterflow_server.testing import run_cli
 
 REPO = Path(__file__).resolve().parents[1]
@@ -104,14 +105,6 @@ def children_of(pid: int) -> set[int]:
     return found
 
 
-def alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
-
-
 @pytest.fixture
 def dev(tmp_path: Path) -> Iterator[DevProcess]:
     process = DevProcess(tmp_path / "data", tmp_path / "dev.log")
@@ -144,9 +137,9 @@ def test_hello_through_cli_rest_temporal_and_agent(dev: DevProcess) -> None:
     assert "stopped" in dev.output
     assert "Traceback" not in dev.output
     deadline = time.monotonic() + 30
-    while any(alive(pid) for pid in children) and time.monotonic() < deadline:
+    while any(pid_alive(pid) for pid in children) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert not [pid for pid in children if alive(pid)], "waterflow dev left processes behind"
+    assert not [pid for pid in children if pid_alive(pid)], "waterflow dev left processes behind"
 
 
 def test_dev_restarts_on_the_same_data_dir_and_keeps_runs(tmp_path: Path) -> None:

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import sys
-import textwrap
-import uuid
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
 
@@ -18,7 +15,7 @@ from waterflow_core.plugins import (
 )
 from waterflow_core.providers import EnvSecretProvider, LogHandler, SecretProvider
 
-Install = Callable[..., str]
+Install = Callable[..., str]  # the `install` fixture of conftest.py
 
 NODE_PLUGIN = '''
 from pydantic import BaseModel
@@ -39,50 +36,6 @@ class Hello(Node):
 def waterflow_register_nodes():
     return [Hello]
 '''
-
-
-def write_distribution(site: Path, dist: str, version: str, module: str, source: str, entry_points: dict[str, str]) -> None:
-    """What `pip install` leaves behind: the package and a dist-info with entry_points.txt."""
-    package = site / module
-    package.mkdir(parents=True, exist_ok=True)
-    (package / "__init__.py").write_text(textwrap.dedent(source))
-    for old in site.glob(f"{dist.replace('-', '_')}-*.dist-info"):  # an upgrade replaces it
-        for f in old.iterdir():
-            f.unlink()
-        old.rmdir()
-    info = site / f"{dist.replace('-', '_')}-{version}.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n")
-    sections: dict[str, list[str]] = {}
-    for spec, value in entry_points.items():
-        group, name = spec.split(":")
-        sections.setdefault(group, []).append(f"{name} = {value}")
-    (info / "entry_points.txt").write_text(
-        "".join(f"[{group}]\n" + "\n".join(lines) + "\n\n" for group, lines in sections.items())
-    )
-
-
-@pytest.fixture
-def install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Install]:
-    """Install throwaway plugin distributions; returns a unique module name per call."""
-    site = tmp_path / "site"
-    site.mkdir()
-    monkeypatch.syspath_prepend(str(site))
-    modules: list[str] = []
-
-    def _install(source: str, *, groups: tuple[str, ...] = ("waterflow.nodes",), name: str | None = None,
-                 dist: str | None = None, version: str = "1.0", module: str | None = None) -> str:
-        module = module or f"wf_test_plugin_{uuid.uuid4().hex[:10]}"
-        ep_name = name or module
-        write_distribution(site, dist or module.replace("_", "-"), version, module, source,
-                           {f"{group}:{ep_name}": module for group in groups})
-        modules.append(module)
-        return module
-
-    yield _install
-    for module in modules:
-        for loaded in [m for m in sys.modules if m == module or m.startswith(module + ".")]:
-            del sys.modules[loaded]
 
 
 def node_source(node_type: str, version: str = "1.0.0", greeting: str = "hello") -> str:

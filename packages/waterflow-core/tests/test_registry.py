@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import sys
-import textwrap
-import uuid
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Literal
 
 import pytest
@@ -17,41 +13,7 @@ from waterflow_core import Node, NodeContext
 from waterflow_core.plugins import PluginError, PluginInfo, PluginManager
 from waterflow_core.registry import NodeEntry, NodeRegistry, UnknownNodeError
 
-Install = Callable[..., str]
-
-
-def write_distribution(site: Path, dist: str, version: str, module: str, source: str, entry_point: str) -> None:
-    """What `pip install` leaves behind: the package and a dist-info with entry_points.txt."""
-    package = site / module
-    package.mkdir(parents=True, exist_ok=True)
-    (package / "__init__.py").write_text(textwrap.dedent(source))
-    for old in site.glob(f"{dist.replace('-', '_')}-*.dist-info"):  # an upgrade replaces it
-        for f in old.iterdir():
-            f.unlink()
-        old.rmdir()
-    info = site / f"{dist.replace('-', '_')}-{version}.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n")
-    (info / "entry_points.txt").write_text(f"[waterflow.nodes]\n{entry_point} = {module}\n")
-
-
-@pytest.fixture
-def install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Install]:
-    site = tmp_path / "site"
-    site.mkdir()
-    monkeypatch.syspath_prepend(str(site))
-    modules: list[str] = []
-
-    def _install(source: str, *, name: str, dist: str | None = None, version: str = "1.0", module: str | None = None) -> str:
-        module = module or f"wf_test_registry_{uuid.uuid4().hex[:10]}"
-        write_distribution(site, dist or name, version, module, source, name)
-        modules.append(module)
-        return module
-
-    yield _install
-    for module in modules:
-        for loaded in [m for m in sys.modules if m == module or m.startswith(module + ".")]:
-            del sys.modules[loaded]
+Install = Callable[..., str]  # the `install` fixture of conftest.py
 
 
 def plugin_source(*nodes: tuple[str, str], greeting: str = "hello", gated: bool = False) -> str:

@@ -15,6 +15,7 @@ from temporalio.exceptions import ApplicationError
 
 from waterflow_core.node import NodeContext
 from waterflow_core.plugins import PluginManager
+from waterflow_core.testing import pid_alive
 from waterflow_node_shell import ScriptNode, ShellNode
 
 
@@ -52,15 +53,6 @@ async def shell(ctx: NodeContext, command: str, **with_: object):
 async def script(ctx: NodeContext, text: str, **with_: object):
     node = ScriptNode()
     return await node.run(ctx, ScriptNode.Inputs.model_validate({"script": text, **with_}))
-
-
-def gone(pid: int) -> bool:
-    """True when the process no longer runs (absent, or a zombie nobody reaped yet)."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except FileNotFoundError:
-        return True
-    return state in ("Z", "X")
 
 
 def wait_until(predicate, timeout: float = 10.0) -> bool:
@@ -190,12 +182,12 @@ async def test_cancellation_kills_the_whole_process_group(ctx: NodeContext, tmp_
     task = asyncio.create_task(shell(ctx, command))
     assert await async_wait_until(lambda: pids.exists() and len(pids.read_text().split()) == 4)
     listed = [int(p) for p in pids.read_text().split()]
-    assert not any(gone(p) for p in listed)
+    assert all(pid_alive(p) for p in listed)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
     # Includes the grandchild that ignores SIGTERM: it gets SIGKILL.
-    assert wait_until(lambda: all(gone(p) for p in listed), timeout=10), [p for p in listed if not gone(p)]
+    assert wait_until(lambda: not any(map(pid_alive, listed)), timeout=10), [p for p in listed if pid_alive(p)]
 
 
 async def test_background_child_holding_pipes_does_not_hang_the_step(ctx: NodeContext, tmp_path: Path) -> None:
@@ -205,7 +197,7 @@ async def test_background_child_holding_pipes_does_not_hang_the_step(ctx: NodeCo
         out = await shell(ctx, f'sleep 60 & echo $! > "{pidfile}"; echo done')
         assert out.stdout == "done\n"
         assert time.monotonic() - started < 10
-        assert not gone(int(pidfile.read_text()))  # a daemon started by a step survives it
+        assert pid_alive(int(pidfile.read_text()))  # a daemon started by a step survives it
     finally:
         os.kill(int(pidfile.read_text()), 9)
 

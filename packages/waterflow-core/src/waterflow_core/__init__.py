@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from .hookspecs import hookimpl
+from .lazy import lazy_exports
 
 if TYPE_CHECKING:
     from .node import Node, NodeContext
@@ -16,12 +17,4 @@ __all__ = ["Node", "NodeContext", "hookimpl"]
 _LAZY = {"Node": ".node", "NodeContext": ".node"}
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'waterflow_core' has no attribute {name!r}")
-    from importlib import import_module
-
-    value = getattr(import_module(module, __name__), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(globals(), _LAZY)

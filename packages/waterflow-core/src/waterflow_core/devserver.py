@@ -14,14 +14,12 @@ import importlib.metadata
 import logging
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
 import sysconfig
 import threading
 import time
-from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from types import TracebackType
@@ -32,6 +30,7 @@ from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest, UpdateNa
 from temporalio.client import Client
 
 from waterflow_core.errors import WaterflowError
+from waterflow_core.processes import free_port, read_log, spawn_logged, stop_process
 
 __all__ = ["DEFAULT_RETENTION", "DevServer", "DevServerError", "find_temporal_binary", "free_port"]
 
@@ -73,42 +72,10 @@ def find_temporal_binary() -> Path:
     )
 
 
-def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port that is free right now on ``host`` (the caller retries if it is taken later)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
-
-
 def _port_in_use(host: str, port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.settimeout(0.2)
         return sock.connect_ex((host, port)) == 0
-
-
-def parent_death_preexec() -> Callable[[], None] | None:
-    """A ``preexec_fn`` that has Linux SIGTERM the child when we die without stopping it.
-
-    Without it a crashed test run or a SIGKILLed ``waterflow dev`` leaves Temporal (or a test's
-    agent) orphaned, holding its port. ``prctl`` is resolved here, in the parent, so the forked
-    child only makes one foreign call before ``exec``. Linux sends the signal when the spawning
-    *thread* exits, so spawn from a thread that lives as long as the child (the main thread, or
-    the private thread of :meth:`DevServer.start_blocking`).
-    """
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        import ctypes
-
-        prctl = ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):
-        return None
-    pr_set_pdeathsig = 1
-
-    def preexec() -> None:
-        prctl(pr_set_pdeathsig, int(signal.SIGTERM))
-
-    return preexec
 
 
 class DevServer:
@@ -217,19 +184,12 @@ class DevServer:
     async def stop(self) -> None:
         """Stop the child: SIGTERM, then SIGKILL after ``stop_timeout``; always reaps it."""
         proc, self._process = self._process, None
-        if proc is None:
-            return
-        if proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                proc.terminate()
-            deadline = time.monotonic() + self.stop_timeout
-            while proc.poll() is None and time.monotonic() < deadline:
-                await asyncio.sleep(0.05)
-            if proc.poll() is None:
-                log.warning("temporal dev server ignored SIGTERM, killing it")
-                with contextlib.suppress(ProcessLookupError):
-                    proc.kill()
-        await asyncio.to_thread(proc.wait)
+        if proc is not None:
+            await stop_process(
+                proc,
+                self.stop_timeout,
+                on_kill=lambda: log.warning("temporal dev server ignored SIGTERM, killing it"),
+            )
 
     def start_blocking(self) -> None:
         """:meth:`start` for synchronous callers.
@@ -314,18 +274,9 @@ class DevServer:
     def _spawn(self) -> None:
         cmd = self.command()
         log.debug("starting %s", " ".join(cmd))
-        with self.log_file.open("ab") as out:
-            self._process = subprocess.Popen(
-                cmd,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                cwd=self.data_dir,
-                # Own session: a Ctrl-C at the terminal reaches the parent, which then stops
-                # Temporal last, after its own workers have shut down cleanly.
-                start_new_session=True,
-                preexec_fn=parent_death_preexec(),
-            )
+        # Own session: a Ctrl-C at the terminal reaches the parent, which then stops Temporal
+        # last, after its own workers have shut down cleanly.
+        self._process, _ = spawn_logged(cmd, self.log_file, cwd=self.data_dir)
 
     async def _wait_until_serving(self) -> Client:
         deadline = time.monotonic() + self.startup_timeout
@@ -363,8 +314,4 @@ class DevServer:
         )
 
     def _log_tail(self, lines: int = 30) -> str:
-        try:
-            text = self.log_file.read_text(errors="replace")
-        except OSError:
-            return ""
-        return "\n".join(text.splitlines()[-lines:])
+        return "\n".join(read_log(self.log_file).splitlines()[-lines:])

@@ -22,8 +22,8 @@ gets these fixtures without a conftest:
 things such as visibility), failing after a liveness bound, never asserting on speed.
 
 :func:`write_node_package` writes a node package (module + ``.dist-info`` with a
-``waterflow.nodes`` entry point) into a directory, so tests exercise real entry point discovery
-by putting that directory on an agent's ``PYTHONPATH``.
+``waterflow.nodes`` entry point, or one in other plugin groups) into a directory, so tests
+exercise real entry point discovery by putting that directory on an agent's ``PYTHONPATH``.
 
 Heavy imports happen inside fixtures: pytest loads this module in every run of any project that
 has waterflow-core installed.
@@ -37,15 +37,16 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import textwrap
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol, TypeVar
+from typing import TYPE_CHECKING, Self, TypeVar
 
 import pytest
+
+from waterflow_core.processes import agent_command, read_log, spawn_logged, stop_process_blocking
 
 if TYPE_CHECKING:
     from temporalio.client import Client
@@ -60,8 +61,10 @@ except ImportError:  # pragma: no cover - the plain fixtures still work without 
 
 __all__ = [
     "AgentProcess",
+    "ChildProcess",
     "StartAgent",
     "eventually",
+    "pid_alive",
     "remove_node_package",
     "start_agent",
     "step_harness",
@@ -102,7 +105,101 @@ async def eventually(
         await asyncio.sleep(interval)
 
 
-class AgentProcess:
+class ChildProcess:
+    """A child process of a test: own session, dies with the test run, output captured to a file.
+
+    The base of :class:`AgentProcess` and ``waterflow_server.testing.ServerProcess``. ``label``
+    names it in failure messages.
+    """
+
+    label = "child process"
+
+    def __init__(
+        self,
+        command: Sequence[str],
+        *,
+        workdir: Path,
+        log_path: Path,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        self.command = list(command)
+        self.workdir = workdir
+        self.log_path = log_path
+        self.env = {**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"}
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Self:
+        """Spawn the process (in its own session, like a service manager would)."""
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self._process, _ = spawn_logged(self.command, self.log_path, env=self.env, cwd=self.workdir)
+        return self
+
+    @property
+    def process(self) -> subprocess.Popen[bytes]:
+        """The running child (after :meth:`start`)."""
+        if self._process is None:
+            raise RuntimeError(f"{self.label} was not started")
+        return self._process
+
+    @property
+    def pid(self) -> int:
+        """Process id of the child."""
+        return self.process.pid
+
+    @property
+    def returncode(self) -> int | None:
+        """Exit status, or ``None`` while running (or not started)."""
+        return None if self._process is None else self._process.poll()
+
+    @property
+    def output(self) -> str:
+        """Everything the process printed so far (stdout and stderr)."""
+        return read_log(self.log_path)
+
+    def wait_for_output(self, pattern: str, timeout: float = READY_TIMEOUT, *, start: int = 0) -> str:
+        """Block until a line matching ``pattern`` (a regex) appears; return that line."""
+        regex = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        while True:
+            for line in self.output[start:].splitlines():
+                if regex.search(line):
+                    return line
+            if self.returncode is not None:
+                raise AssertionError(
+                    f"{self.label} exited with {self.returncode} before printing "
+                    f"{pattern!r}:\n{self.output}"
+                )
+            if time.monotonic() > deadline:
+                raise AssertionError(
+                    f"{self.label} did not print {pattern!r} within {timeout:.0f}s:\n{self.output}"
+                )
+            time.sleep(0.05)
+
+    def send_signal(self, sig: int) -> None:
+        """Send ``sig`` to the process (not its whole group) unless it already exited."""
+        if self.returncode is None:
+            self.process.send_signal(sig)
+
+    def terminate(self) -> None:
+        """SIGTERM: the graceful shutdown path."""
+        self.send_signal(signal.SIGTERM)
+
+    def kill(self) -> None:
+        """SIGKILL: the crash path (no cleanup)."""
+        self.send_signal(signal.SIGKILL)
+
+    def wait(self, timeout: float = 30.0) -> int:
+        """Wait for exit and return the status (raises ``subprocess.TimeoutExpired``)."""
+        return self.process.wait(timeout)
+
+    def stop(self, grace: float = 30.0) -> int:
+        """Terminate, then kill if it is still running after ``grace`` seconds; the exit status."""
+        if self._process is None:
+            return 0
+        return stop_process_blocking(self._process, grace)
+
+
+class AgentProcess(ChildProcess):
     """A ``python -m waterflow_agent`` child process, with its output captured to a file."""
 
     def __init__(
@@ -118,128 +215,47 @@ class AgentProcess:
         args: Sequence[str] = (),
     ) -> None:
         self.name = name
+        self.label = f"agent {name}"
         self.groups = list(groups)
-        self.workdir = workdir
-        self.log_path = workdir / f"agent-{name}.log"
-        self.command = [sys.executable, "-m", "waterflow_agent", "--name", name]
-        for group in self.groups:
-            self.command += ["--group", group]
-        self.command += [
-            "--temporal-address",
-            address,
-            "--namespace",
-            namespace,
-            "--workdir",
-            str(workdir / "work"),
-            *args,
-        ]
-        self.env = dict(os.environ)
-        self.env.update(env or {})
-        self.env["PYTHONUNBUFFERED"] = "1"
+        command = agent_command(
+            name,
+            self.groups,
+            temporal_address=address,
+            namespace=namespace,
+            workdir=workdir / "work",
+            args=args,
+        )
+        super().__init__(command, workdir=workdir, log_path=workdir / f"agent-{name}.log", env=env)
         extra_path = [str(p) for p in pythonpath]
         if extra_path:
             existing = self.env.get("PYTHONPATH")
             self.env["PYTHONPATH"] = os.pathsep.join([*extra_path, *([existing] if existing else [])])
-        self._process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> AgentProcess:
-        """Spawn the process (in its own session, like a service manager would)."""
-        from waterflow_core.devserver import parent_death_preexec
-
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        with self.log_path.open("ab") as out:
-            self._process = subprocess.Popen(
-                self.command,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                env=self.env,
-                cwd=self.workdir,
-                start_new_session=True,
-                preexec_fn=parent_death_preexec(),
-            )
-        return self
-
-    @property
-    def process(self) -> subprocess.Popen[bytes]:
-        """The running child (after :meth:`start`)."""
-        if self._process is None:
-            raise RuntimeError(f"agent {self.name} was not started")
-        return self._process
-
-    @property
-    def pid(self) -> int:
-        """Process id of the agent."""
-        return self.process.pid
-
-    @property
-    def returncode(self) -> int | None:
-        """Exit status, or ``None`` while running."""
-        return self.process.poll()
-
-    @property
-    def output(self) -> str:
-        """Everything the agent printed so far (stdout and stderr)."""
-        try:
-            return self.log_path.read_text(errors="replace")
-        except FileNotFoundError:
-            return ""
-
-    def wait_for_output(self, pattern: str, timeout: float = READY_TIMEOUT, *, start: int = 0) -> str:
-        """Block until a line matching ``pattern`` (a regex) appears; return that line."""
-        regex = re.compile(pattern)
-        deadline = time.monotonic() + timeout
-        while True:
-            for line in self.output[start:].splitlines():
-                if regex.search(line):
-                    return line
-            if self.returncode is not None:
-                raise AssertionError(
-                    f"agent {self.name} exited with {self.returncode} before printing "
-                    f"{pattern!r}:\n{self.output}"
-                )
-            if time.monotonic() > deadline:
-                raise AssertionError(
-                    f"agent {self.name} did not print {pattern!r} within {timeout:.0f}s:\n{self.output}"
-                )
-            time.sleep(0.05)
 
     def wait_ready(self, timeout: float = READY_TIMEOUT) -> AgentProcess:
         """Block until the agent prints its ``ready`` line (it is polling every queue)."""
         self.wait_for_output(r"\bready\b", timeout)
         return self
 
-    def send_signal(self, sig: int) -> None:
-        """Send ``sig`` to the agent process (not its whole group)."""
-        if self.returncode is None:
-            self.process.send_signal(sig)
 
-    def terminate(self) -> None:
-        """SIGTERM: the graceful shutdown path."""
-        self.send_signal(signal.SIGTERM)
-
-    def kill(self) -> None:
-        """SIGKILL: the crash path (no deregistration, no cleanup)."""
-        self.send_signal(signal.SIGKILL)
-
-    def wait(self, timeout: float = 30.0) -> int:
-        """Wait for exit and return the status (raises ``subprocess.TimeoutExpired``)."""
-        return self.process.wait(timeout)
-
-    def stop(self, grace: float = 30.0) -> int:
-        """Terminate, then kill if it is still running after ``grace`` seconds."""
-        if self._process is None:
-            return 0
-        self.terminate()
-        try:
-            return self.wait(grace)
-        except subprocess.TimeoutExpired:
-            self.kill()
-            return self.wait()
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` still runs: it exists and is neither a zombie nor dead (Linux ``/proc``)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state not in ("Z", "X")
 
 
-class StartAgent(Protocol):
-    """Signature of the ``start_agent`` fixture."""
+class StartAgent:
+    """The ``start_agent`` fixture: ``start_agent(name, groups, ...)`` runs a real agent process.
+
+    Every agent it started is stopped after the test.
+    """
+
+    def __init__(self, temporal_dev: DevServer, tmp_path_factory: pytest.TempPathFactory) -> None:
+        self._temporal = temporal_dev
+        self._tmp_path_factory = tmp_path_factory
+        self.agents: list[AgentProcess] = []
 
     def __call__(
         self,
@@ -250,7 +266,24 @@ class StartAgent(Protocol):
         pythonpath: Iterable[str | os.PathLike[str]] = (),
         args: Sequence[str] = (),
         ready: bool = True,
-    ) -> AgentProcess: ...
+    ) -> AgentProcess:
+        agent = AgentProcess(
+            name,
+            groups,
+            address=self._temporal.address,
+            namespace=self._temporal.namespace,
+            workdir=self._tmp_path_factory.mktemp(f"agent-{name}"),
+            env=env,
+            pythonpath=pythonpath,
+            args=args,
+        )
+        self.agents.append(agent.start())
+        return agent.wait_ready() if ready else agent
+
+    def stop_all(self) -> None:
+        """Stop every agent started so far."""
+        for agent in self.agents:
+            agent.stop()
 
 
 def write_node_package(
@@ -261,12 +294,14 @@ def write_node_package(
     *,
     version: str = "1.0.0",
     entry_point: str | None = None,
+    groups: Sequence[str] = ("waterflow.nodes",),
 ) -> Path:
-    """Install a one-module node package into ``root`` the way pip would lay it out.
+    """Install a one-module plugin package into ``root`` the way pip would lay it out.
 
     Writes ``<root>/<module>.py`` (``source``, dedented) and a ``.dist-info`` whose
-    ``entry_points.txt`` registers ``module`` in the ``waterflow.nodes`` group. Any previous
-    version of the same distribution is removed first, so calling it again is an upgrade.
+    ``entry_points.txt`` registers ``module`` as ``entry_point`` (default: the module name) in
+    each of ``groups`` (default: ``waterflow.nodes``). Any previous version of the same
+    distribution is removed first, so calling it again is an upgrade.
     """
     root_path = Path(root)
     root_path.mkdir(parents=True, exist_ok=True)
@@ -278,7 +313,7 @@ def write_node_package(
         f"Metadata-Version: 2.1\nName: {distribution}\nVersion: {version}\n"
     )
     (dist_info / "entry_points.txt").write_text(
-        f"[waterflow.nodes]\n{entry_point or module} = {module}\n"
+        "\n".join(f"[{group}]\n{entry_point or module} = {module}\n" for group in groups)
     )
     return root_path
 
@@ -342,33 +377,9 @@ def start_agent(
     temporal_dev: DevServer, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[StartAgent]:
     """Factory that starts real agent processes and stops them after the test."""
-    agents: list[AgentProcess] = []
-
-    def start(
-        name: str,
-        groups: Sequence[str],
-        *,
-        env: Mapping[str, str] | None = None,
-        pythonpath: Iterable[str | os.PathLike[str]] = (),
-        args: Sequence[str] = (),
-        ready: bool = True,
-    ) -> AgentProcess:
-        agent = AgentProcess(
-            name,
-            groups,
-            address=temporal_dev.address,
-            namespace=temporal_dev.namespace,
-            workdir=tmp_path_factory.mktemp(f"agent-{name}"),
-            env=env,
-            pythonpath=pythonpath,
-            args=args,
-        )
-        agents.append(agent.start())
-        return agent.wait_ready() if ready else agent
-
-    yield start
-    for agent in agents:
-        agent.stop()
+    starter = StartAgent(temporal_dev, tmp_path_factory)
+    yield starter
+    starter.stop_all()
 
 
 def unique_name(prefix: str = "agent") -> str:

@@ -9,7 +9,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from waterflow_core.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from .async_client import AsyncClient
@@ -49,7 +51,8 @@ __all__ = [
     "WaterflowSDKError",
 ]
 
-# Resolved on first use, so `waterflow --help` does not import httpx and pydantic.
+# Resolved on first use, so `waterflow --help` does not import httpx and pydantic. Every other
+# public name is a model.
 _LAZY = {
     "AsyncClient": ".async_client",
     "Client": ".client",
@@ -57,31 +60,7 @@ _LAZY = {
     "WaterflowAPIError": ".errors",
     "WaterflowConnectionError": ".errors",
     "WaterflowSDKError": ".errors",
-    **{
-        name: ".models"
-        for name in (
-            "Agent",
-            "CancelResult",
-            "ErrorItem",
-            "Job",
-            "LogEntry",
-            "Node",
-            "Run",
-            "RunPage",
-            "RunRef",
-            "RunSummary",
-            "Step",
-        )
-    },
 }
+_LAZY.update({name: ".models" for name in __all__ if name not in _LAZY})
 
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'waterflow_sdk' has no attribute {name!r}")
-    from importlib import import_module
-
-    value = getattr(import_module(module, __name__), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(globals(), _LAZY)

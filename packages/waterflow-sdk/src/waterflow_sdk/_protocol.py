@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Iterator, Mapping
+import time
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -17,13 +18,16 @@ from urllib.parse import quote
 import httpx
 from pydantic import BaseModel, ValidationError
 
-from .errors import WaterflowAPIError, WaterflowConnectionError
-from .models import ErrorItem, LogEntry
+from .errors import RunTimeoutError, WaterflowAPIError, WaterflowConnectionError
+from .models import Agent, ErrorItem, LogEntry, Node, Run
 
 DEFAULT_SERVER = "http://127.0.0.1:8080"
 SERVER_ENV = "WATERFLOW_SERVER"
 
 M = TypeVar("M", bound=BaseModel)
+
+STREAM_TIMEOUT = httpx.Timeout(30.0, read=None)
+"""A followed log stream may be quiet for as long as a step runs (the server sends keep-alives)."""
 
 
 def server_url(server: str | None) -> str:
@@ -90,6 +94,36 @@ def list_call(
     return Call("GET", "/v1/workflows", params=params)
 
 
+def get_call(run_id: str) -> Call:
+    """``GET /v1/workflows/{id}``."""
+    return Call("GET", run_path(run_id))
+
+
+def cancel_call(run_id: str) -> Call:
+    """``DELETE /v1/workflows/{id}``."""
+    return Call("DELETE", run_path(run_id))
+
+
+def logs_call(run_id: str, follow: bool = False) -> Call:
+    """``GET /v1/workflows/{id}/logs``; with ``follow`` an event stream (send with :data:`STREAM_TIMEOUT`)."""
+    return Call("GET", run_path(run_id, "/logs"), params={"follow": "true"} if follow else {})
+
+
+def nodes_call() -> Call:
+    """``GET /v1/nodes``."""
+    return Call("GET", "/v1/nodes")
+
+
+def agents_call(include_stale: bool) -> Call:
+    """``GET /v1/agents`` (``all=true`` includes agents that stopped heartbeating)."""
+    return Call("GET", "/v1/agents", params={"all": "true"} if include_stale else {})
+
+
+def health_call() -> Call:
+    """``GET /healthz``."""
+    return Call("GET", "/healthz")
+
+
 def connection_error(server: str, exc: httpx.HTTPError) -> WaterflowConnectionError:
     """A friendly error for a transport failure."""
     if isinstance(exc, httpx.ConnectError):
@@ -149,6 +183,57 @@ def validation_errors(response: httpx.Response) -> list[ErrorItem]:
     return []
 
 
+def parse_items(response: httpx.Response, key: str, model: type[M]) -> list[M]:
+    """The list ``key`` of a successful response's JSON object, each item as ``model``."""
+    return [model.model_validate(item) for item in check(response).json().get(key, [])]
+
+
+def log_entries(response: httpx.Response) -> list[LogEntry]:
+    """The entries of a (not followed) logs response."""
+    return parse_items(response, "entries", LogEntry)
+
+
+def nodes(response: httpx.Response) -> list[Node]:
+    """The answer of :func:`nodes_call`."""
+    return parse_items(response, "nodes", Node)
+
+
+def agents(response: httpx.Response) -> list[Agent]:
+    """The answer of :func:`agents_call`."""
+    return parse_items(response, "agents", Agent)
+
+
+def health(response: httpx.Response) -> dict[str, Any]:
+    """The answer of :func:`health_call` (a 503 still has a body: it says what is down)."""
+    if response.status_code not in (200, 503):
+        raise api_error(response)
+    return dict(response.json())
+
+
+class Waiting:
+    """When ``wait`` looks at a run again: every ``poll`` seconds until it ends or ``timeout`` passes."""
+
+    def __init__(self, run_id: str, timeout: float | None, poll: float) -> None:
+        self.run_id = run_id
+        self.timeout = timeout
+        self.poll = poll
+        self.deadline = None if timeout is None else time.monotonic() + timeout
+
+    def delay(self, run: Run) -> float | None:
+        """``None`` once ``run`` is done, else the seconds to sleep before the next look.
+
+        Raises :class:`RunTimeoutError` when the timeout has passed.
+        """
+        if run.done:
+            return None
+        if self.deadline is None:
+            return self.poll
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise RunTimeoutError(self.run_id, self.timeout or 0.0, run.status)
+        return min(self.poll, left)
+
+
 def log_line(entry: LogEntry) -> str:
     """How a log entry reads as one line of text."""
     return str(entry)
@@ -181,13 +266,30 @@ class SSEDecoder:
         return None
 
 
-def sse_items(lines: Iterable[str]) -> Iterator[tuple[str, Any]]:
-    """``(event, decoded JSON data)`` of every event in ``lines``."""
-    decoder = SSEDecoder()
-    for line in lines:
-        item = decoder.feed(line)
-        if item is not None:
-            yield item[0], decode_data(item[1])
+class LogFollower:
+    """Reads the event stream of a followed logs response: feed it lines, get log entries.
+
+    ``ended`` turns true at the ``end`` event (the run finished); an ``error`` event raises
+    :class:`WaterflowAPIError`.
+    """
+
+    def __init__(self) -> None:
+        self._decoder = SSEDecoder()
+        self.ended = False
+
+    def feed(self, line: str) -> LogEntry | None:
+        """One line of the stream (without its newline); the entry it completes, if any."""
+        item = self._decoder.feed(line)
+        if item is None:
+            return None
+        event, data = item[0], decode_data(item[1])
+        if event in ("log", "step") and isinstance(data, dict):
+            return LogEntry.model_validate(data)
+        if event == "error" and isinstance(data, dict):
+            raise WaterflowAPIError(503, str(data.get("message", data)), code=str(data.get("code", "")))
+        if event == "end":
+            self.ended = True
+        return None
 
 
 def decode_data(data: str) -> Any:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import time
 from collections.abc import AsyncIterator, Iterable, Mapping
 from types import TracebackType
 from typing import Any
@@ -12,7 +11,6 @@ from typing import Any
 import httpx
 
 from . import _protocol as p
-from .errors import RunTimeoutError, WaterflowAPIError
 from .models import Agent, CancelResult, ErrorItem, LogEntry, Node, Run, RunPage, RunRef
 
 __all__ = ["AsyncClient"]
@@ -66,24 +64,21 @@ class AsyncClient:
 
     async def get(self, id: str) -> Run:
         """The run with its job/step tree."""
-        return p.parse(await self._send(p.Call("GET", p.run_path(id))), Run)
+        return p.parse(await self._send(p.get_call(id)), Run)
 
     async def wait(self, id: str, timeout: float | None = None, poll: float = 1.0) -> Run:
         """Poll until the run finishes; raise :class:`RunTimeoutError` after ``timeout`` seconds."""
-        deadline = None if timeout is None else time.monotonic() + timeout
+        waiting = p.Waiting(id, timeout, poll)
         while True:
             run = await self.get(id)
-            if run.done:
+            delay = waiting.delay(run)
+            if delay is None:
                 return run
-            if deadline is not None and time.monotonic() >= deadline:
-                raise RunTimeoutError(id, timeout or 0.0, run.status)
-            await asyncio.sleep(
-                poll if deadline is None else max(0.0, min(poll, deadline - time.monotonic()))
-            )
+            await asyncio.sleep(delay)
 
     async def cancel(self, id: str) -> CancelResult:
         """Request cancellation of a running run."""
-        return p.parse(await self._send(p.Call("DELETE", p.run_path(id))), CancelResult)
+        return p.parse(await self._send(p.cancel_call(id)), CancelResult)
 
     async def list_runs(
         self,
@@ -97,34 +92,24 @@ class AsyncClient:
 
     async def log_entries(self, id: str, follow: bool = False) -> AsyncIterator[LogEntry]:
         """Step events and log lines; with ``follow`` they stream until the run finishes."""
+        call = p.logs_call(id, follow)
         if not follow:
-            response = p.check(await self._send(p.Call("GET", p.run_path(id, "/logs"))))
-            for item in response.json().get("entries", []):
-                yield LogEntry.model_validate(item)
+            for entry in p.log_entries(await self._send(call)):
+                yield entry
             return
         try:
             async with self._http.stream(
-                "GET",
-                p.run_path(id, "/logs"),
-                params={"follow": "true"},
-                timeout=httpx.Timeout(30.0, read=None),
+                call.method, call.path, params=call.params, timeout=p.STREAM_TIMEOUT
             ) as response:
                 if response.status_code >= 400:
                     await response.aread()
                     raise p.api_error(response)
-                decoder = p.SSEDecoder()
+                follower = p.LogFollower()
                 async for line in response.aiter_lines():
-                    item = decoder.feed(line)
-                    if item is None:
-                        continue
-                    event, data = item[0], p.decode_data(item[1])
-                    if event in ("log", "step") and isinstance(data, dict):
-                        yield LogEntry.model_validate(data)
-                    elif event == "error" and isinstance(data, dict):
-                        raise WaterflowAPIError(
-                            503, str(data.get("message", data)), code=str(data.get("code", ""))
-                        )
-                    elif event == "end":
+                    entry = follower.feed(line)
+                    if entry is not None:
+                        yield entry
+                    if follower.ended:
                         return
         except httpx.HTTPError as exc:
             raise p.connection_error(self.server, exc) from None
@@ -143,18 +128,12 @@ class AsyncClient:
 
     async def nodes(self) -> list[Node]:
         """Node types known to the server and its agents."""
-        response = p.check(await self._send(p.Call("GET", "/v1/nodes")))
-        return [Node.model_validate(item) for item in response.json().get("nodes", [])]
+        return p.nodes(await self._send(p.nodes_call()))
 
     async def agents(self, include_stale: bool = False) -> list[Agent]:
         """Registered agents."""
-        params = {"all": "true"} if include_stale else {}
-        response = p.check(await self._send(p.Call("GET", "/v1/agents", params=params)))
-        return [Agent.model_validate(item) for item in response.json().get("agents", [])]
+        return p.agents(await self._send(p.agents_call(include_stale)))
 
     async def health(self) -> dict[str, Any]:
         """``GET /healthz`` (a 503 still returns its body: it says what is down)."""
-        response = await self._send(p.Call("GET", "/healthz"))
-        if response.status_code not in (200, 503):
-            raise p.api_error(response)
-        return dict(response.json())
+        return p.health(await self._send(p.health_call()))

@@ -108,6 +108,11 @@ def friendly_errors(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def client_options(func: F) -> F:
+    """What every command that talks to a server has: ``--server``, ``--output``, friendly errors."""
+    return server_option(output_option(friendly_errors(func)))
+
+
 def _placed(item: Any, source: str | None = None) -> str:
     """``[file:]line:col: path: message`` (line 0 means the problem is in the inputs)."""
     where = f"{item.line}:{item.column}"
@@ -119,6 +124,10 @@ def _placed(item: Any, source: str | None = None) -> str:
 
 def _echo_json(value: Any) -> None:
     click.echo(json.dumps(value, indent=2, ensure_ascii=False, default=str))
+
+
+def _echo_model(model: Any) -> None:
+    _echo_json(model.model_dump(mode="json"))
 
 
 def _client(server: str) -> Any:
@@ -215,9 +224,7 @@ def schema() -> None:
 @click.option(
     "--poll", type=float, default=1.0, show_default=True, help="With --wait: seconds between status checks."
 )
-@server_option
-@output_option
-@friendly_errors
+@client_options
 def submit(
     file: Path,
     inputs: tuple[str, ...],
@@ -238,7 +245,7 @@ def submit(
         ref = client.submit(text, inputs=values, id=run_id)
         if not wait:
             if output == "json":
-                _echo_json(ref.model_dump(mode="json"))
+                _echo_model(ref)
             else:
                 click.echo(ref.id)
                 if not ref.created:
@@ -248,7 +255,7 @@ def submit(
             click.echo(ref.id)
         run = _follow(client, ref.id, timeout=timeout, poll=poll, quiet=output == "json")
     if output == "json":
-        _echo_json(run.model_dump(mode="json"))
+        _echo_model(run)
     else:
         click.echo(_final(run))
     sys.exit(0 if run.succeeded else EXIT_FAILED)
@@ -288,9 +295,7 @@ def _follow(client: Any, run_id: str, *, timeout: float | None, poll: float, qui
 @cli.command()
 @click.argument("run_id", metavar="ID")
 @click.option("--logs", "with_logs", is_flag=True, help="Show each step's last log lines.")
-@server_option
-@output_option
-@friendly_errors
+@client_options
 def status(run_id: str, with_logs: bool, server: str, output: str) -> None:
     """Show a run's status and its job/step tree with outputs."""
     from .render import run_lines
@@ -298,7 +303,7 @@ def status(run_id: str, with_logs: bool, server: str, output: str) -> None:
     with _client(server) as client:
         run = client.get(run_id)
     if output == "json":
-        _echo_json(run.model_dump(mode="json"))
+        _echo_model(run)
         return
     for line in run_lines(run, with_logs=with_logs):
         click.echo(line)
@@ -307,9 +312,7 @@ def status(run_id: str, with_logs: bool, server: str, output: str) -> None:
 @cli.command()
 @click.argument("run_id", metavar="ID")
 @click.option("-f", "--follow", is_flag=True, help="Stream new lines until the run finishes.")
-@server_option
-@output_option
-@friendly_errors
+@client_options
 def logs(run_id: str, follow: bool, server: str, output: str) -> None:
     """Print a run's step events and log lines."""
     try:
@@ -325,15 +328,13 @@ def logs(run_id: str, follow: bool, server: str, output: str) -> None:
 
 @cli.command()
 @click.argument("run_id", metavar="ID")
-@server_option
-@output_option
-@friendly_errors
+@client_options
 def cancel(run_id: str, server: str, output: str) -> None:
     """Cancel a running run (completed steps are compensated)."""
     with _client(server) as client:
         result = client.cancel(run_id)
     if output == "json":
-        _echo_json(result.model_dump(mode="json"))
+        _echo_model(result)
     else:
         click.echo(f"cancellation requested for {result.id}")
 
@@ -344,9 +345,7 @@ def cancel(run_id: str, server: str, output: str) -> None:
 )
 @click.option("--name", help="Only runs of the workflow with this name.")
 @click.option("--limit", type=click.IntRange(1, 500), default=20, show_default=True, help="How many runs.")
-@server_option
-@output_option
-@friendly_errors
+@client_options
 def list_runs(status_filter: str | None, name: str | None, limit: int, server: str, output: str) -> None:
     """List recent runs, newest first."""
     runs: list[Any] = []

@@ -11,7 +11,6 @@ from typing import Any
 import httpx
 
 from . import _protocol as p
-from .errors import RunTimeoutError, WaterflowAPIError
 from .models import Agent, CancelResult, ErrorItem, LogEntry, Node, Run, RunPage, RunRef
 
 __all__ = ["Client"]
@@ -72,22 +71,21 @@ class Client:
 
     def get(self, id: str) -> Run:
         """The run with its job/step tree."""
-        return p.parse(self._send(p.Call("GET", p.run_path(id))), Run)
+        return p.parse(self._send(p.get_call(id)), Run)
 
     def wait(self, id: str, timeout: float | None = None, poll: float = 1.0) -> Run:
         """Poll until the run finishes; raise :class:`RunTimeoutError` after ``timeout`` seconds."""
-        deadline = None if timeout is None else time.monotonic() + timeout
+        waiting = p.Waiting(id, timeout, poll)
         while True:
             run = self.get(id)
-            if run.done:
+            delay = waiting.delay(run)
+            if delay is None:
                 return run
-            if deadline is not None and time.monotonic() >= deadline:
-                raise RunTimeoutError(id, timeout or 0.0, run.status)
-            time.sleep(poll if deadline is None else max(0.0, min(poll, deadline - time.monotonic())))
+            time.sleep(delay)
 
     def cancel(self, id: str) -> CancelResult:
         """Request cancellation of a running run."""
-        return p.parse(self._send(p.Call("DELETE", p.run_path(id))), CancelResult)
+        return p.parse(self._send(p.cancel_call(id)), CancelResult)
 
     def list_runs(
         self,
@@ -103,29 +101,23 @@ class Client:
 
     def log_entries(self, id: str, follow: bool = False) -> Iterator[LogEntry]:
         """Step events and log lines; with ``follow`` they stream until the run finishes."""
+        call = p.logs_call(id, follow)
         if not follow:
-            response = p.check(self._send(p.Call("GET", p.run_path(id, "/logs"))))
-            for item in response.json().get("entries", []):
-                yield LogEntry.model_validate(item)
+            yield from p.log_entries(self._send(call))
             return
         try:
             with self._http.stream(
-                "GET",
-                p.run_path(id, "/logs"),
-                params={"follow": "true"},
-                timeout=httpx.Timeout(30.0, read=None),
+                call.method, call.path, params=call.params, timeout=p.STREAM_TIMEOUT
             ) as response:
                 if response.status_code >= 400:
                     response.read()
                     raise p.api_error(response)
-                for event, data in p.sse_items(response.iter_lines()):
-                    if event in ("log", "step") and isinstance(data, dict):
-                        yield LogEntry.model_validate(data)
-                    elif event == "error" and isinstance(data, dict):
-                        raise WaterflowAPIError(
-                            503, str(data.get("message", data)), code=str(data.get("code", ""))
-                        )
-                    elif event == "end":
+                follower = p.LogFollower()
+                for line in response.iter_lines():
+                    entry = follower.feed(line)
+                    if entry is not None:
+                        yield entry
+                    if follower.ended:
                         return
         except httpx.HTTPError as exc:
             raise p.connection_error(self.server, exc) from None
@@ -145,18 +137,12 @@ class Client:
 
     def nodes(self) -> list[Node]:
         """Node types known to the server and its agents."""
-        response = p.check(self._send(p.Call("GET", "/v1/nodes")))
-        return [Node.model_validate(item) for item in response.json().get("nodes", [])]
+        return p.nodes(self._send(p.nodes_call()))
 
     def agents(self, include_stale: bool = False) -> list[Agent]:
         """Registered agents."""
-        params = {"all": "true"} if include_stale else {}
-        response = p.check(self._send(p.Call("GET", "/v1/agents", params=params)))
-        return [Agent.model_validate(item) for item in response.json().get("agents", [])]
+        return p.agents(self._send(p.agents_call(include_stale)))
 
     def health(self) -> dict[str, Any]:
         """``GET /healthz`` (a 503 still returns its body: it says what is down)."""
-        response = self._send(p.Call("GET", "/healthz"))
-        if response.status_code not in (200, 503):
-            raise p.api_error(response)
-        return dict(response.json())
+        return p.health(self._send(p.health_call()))

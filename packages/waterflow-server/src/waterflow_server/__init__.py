@@ -6,7 +6,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from waterflow_core.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from .app import create_app
@@ -18,12 +20,4 @@ __all__ = ["ServerSettings", "create_app"]
 _LAZY = {"create_app": ".app", "ServerSettings": ".settings"}
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'waterflow_server' has no attribute {name!r}")
-    from importlib import import_module
-
-    value = getattr(import_module(module, __name__), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(globals(), _LAZY)

@@ -8,16 +8,15 @@ writes its output to a log file under the data directory.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import importlib.util
 import os
 import re
-import signal
 import subprocess
-import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+
+from waterflow_core.processes import agent_command, read_log, spawn_logged, stop_process
 
 READY_RE = re.compile(r"\bready\b")
 
@@ -53,20 +52,14 @@ class LocalAgent:
 
     def command(self) -> list[str]:
         """The command line of the agent."""
-        cmd = [sys.executable, "-m", "waterflow_agent", "--name", self.name]
-        for group in self.groups:
-            cmd += ["--group", group]
-        cmd += [
-            "--temporal-address",
-            self.temporal_address,
-            "--namespace",
-            self.namespace,
-            "--workdir",
-            str(self.workdir),
-            "--grace",
-            f"{self.grace_seconds:g}s",
-        ]
-        return cmd
+        return agent_command(
+            self.name,
+            self.groups,
+            temporal_address=self.temporal_address,
+            namespace=self.namespace,
+            workdir=self.workdir,
+            args=["--grace", f"{self.grace_seconds:g}s"],
+        )
 
     @property
     def running(self) -> bool:
@@ -80,31 +73,14 @@ class LocalAgent:
 
     def start(self) -> None:
         """Spawn the agent (its output is appended to ``log_file``)."""
-        from waterflow_core.devserver import parent_death_preexec
-
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        with self.log_file.open("ab") as out:
-            self._log_offset = out.tell()
-            self._process = subprocess.Popen(
-                self.command(),
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                env=env,
-                start_new_session=True,
-                preexec_fn=parent_death_preexec(),
-            )
+        self._process, self._log_offset = spawn_logged(self.command(), self.log_file, env=env)
 
     def output(self) -> str:
         """What the agent printed since it was last started."""
-        try:
-            with self.log_file.open("rb") as log:
-                log.seek(self._log_offset)
-                return log.read().decode(errors="replace")
-        except OSError:
-            return ""
+        return read_log(self.log_file, self._log_offset)
 
     async def wait_ready(self, timeout: float) -> bool:
         """Wait until the agent says it is ready (polling its queues); False on exit or timeout."""
@@ -120,15 +96,5 @@ class LocalAgent:
     async def stop(self) -> None:
         """SIGTERM (running steps get the grace period), then SIGKILL; always reaps."""
         proc, self._process = self._process, None
-        if proc is None:
-            return
-        if proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                proc.send_signal(signal.SIGTERM)
-            deadline = time.monotonic() + self.grace_seconds + 10
-            while proc.poll() is None and time.monotonic() < deadline:
-                await asyncio.sleep(0.05)
-            if proc.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    proc.kill()
-        await asyncio.to_thread(proc.wait)
+        if proc is not None:
+            await stop_process(proc, self.grace_seconds + 10)

@@ -14,7 +14,7 @@ from typing import Any
 from blacksheep import Application, Request, Response
 from blacksheep.contents import Content
 from blacksheep.exceptions import HTTPException
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from waterflow_core.errors import ErrorItem, WorkflowValidationError
 
@@ -78,6 +78,13 @@ def json_response(status: int, document: Any, headers: list[tuple[bytes, bytes]]
 
     data = json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
     return Response(status, headers, Content(b"application/json", data))
+
+
+def model_response(
+    status: int, model: BaseModel, headers: list[tuple[bytes, bytes]] | None = None
+) -> Response:
+    """A JSON response from a model (one of :mod:`.api_models`)."""
+    return json_response(status, model.model_dump(mode="json"), headers)
 
 
 def error_response(error: APIError) -> Response:

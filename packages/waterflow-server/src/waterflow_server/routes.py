@@ -29,7 +29,7 @@ from .api_models import (
 from .apidocs import WaterflowOpenAPI, error_responses
 from .bodies import read_submission
 from .pagination import PageToken
-from .problems import APIError, bad_request, json_response
+from .problems import APIError, bad_request, model_response
 from .status import parse_status_filter
 
 if TYPE_CHECKING:
@@ -79,9 +79,9 @@ def register_routes(app: Application, docs: WaterflowOpenAPI, state: AppState) -
             state.metrics.submissions_rejected.labels(err.code).inc()
             raise
         if not ref.created:
-            return json_response(200, ref.model_dump(mode="json"))
+            return model_response(200, ref)
         state.metrics.runs_submitted.inc()
-        return json_response(201, ref.model_dump(mode="json"), [(b"Location", ref.status_url.encode())])
+        return model_response(201, ref, [(b"Location", ref.status_url.encode())])
 
     @docs(
         summary="List runs",
@@ -108,7 +108,7 @@ def register_routes(app: Application, docs: WaterflowOpenAPI, state: AppState) -
         if not 1 <= page_size <= MAX_PAGE_SIZE:
             raise bad_request(f"page_size must be between 1 and {MAX_PAGE_SIZE}")
         page = await state.runs.list(statuses=statuses, name=name or None, page_size=page_size, token=token)
-        return json_response(200, page.model_dump(mode="json"))
+        return model_response(200, page)
 
     @docs(
         summary="Get a run",
@@ -117,8 +117,7 @@ def register_routes(app: Application, docs: WaterflowOpenAPI, state: AppState) -
     )
     async def get_run(id: str) -> Response:
         """Status, timestamps, inputs and the job/step tree (with step outputs and errors)."""
-        detail = await state.runs.get(id)
-        return json_response(200, detail.model_dump(mode="json"))
+        return model_response(200, await state.runs.get(id))
 
     @docs(
         summary="Cancel a run",
@@ -130,8 +129,7 @@ def register_routes(app: Application, docs: WaterflowOpenAPI, state: AppState) -
     )
     async def cancel_run(id: str) -> Response:
         """Ask the run to stop: running steps are cancelled, completed ones compensated."""
-        accepted = await state.runs.cancel(id)
-        return json_response(202, accepted.model_dump(mode="json"))
+        return model_response(202, await state.runs.cancel(id))
 
     @docs(
         summary="Read or follow a run's logs",
@@ -148,8 +146,7 @@ def register_routes(app: Application, docs: WaterflowOpenAPI, state: AppState) -
     async def run_logs(request: Request, id: str, follow: str | None = None) -> Response:
         """Step events and output lines. ``follow=true`` streams server-sent events until the run closes."""
         if not _truthy(follow):
-            logs = await state.runs.logs(id)
-            return json_response(200, logs.model_dump(mode="json"))
+            return model_response(200, await state.runs.logs(id))
         stream = await state.runs.follow(
             id, poll=state.settings.follow_poll_seconds, disconnected=request.is_disconnected
         )
@@ -181,13 +178,13 @@ def register_routes(app: Application, docs: WaterflowOpenAPI, state: AppState) -
         if submission.inputs_given:
             state.runs.check_inputs(workflow, submission.inputs)
         result = ValidateResult(name=workflow.name, jobs=list(workflow.jobs))
-        return json_response(200, result.model_dump(mode="json"))
+        return model_response(200, result)
 
     @docs(summary="List node types", tags=["nodes"], responses={200: _ok(NodeList, "Every known node type.")})
     async def nodes() -> Response:
         """Node types installed on the server (with input/output JSON Schemas) or announced by live agents."""
         found = await state.nodes.catalog()
-        return json_response(200, NodeList(nodes=found).model_dump(mode="json"))
+        return model_response(200, NodeList(nodes=found))
 
     @docs(summary="List agents", tags=["agents"], responses={200: _ok(AgentList, "Registered agents.")})
     async def agents(request: Request) -> Response:
@@ -197,7 +194,7 @@ def register_routes(app: Application, docs: WaterflowOpenAPI, state: AppState) -
             found = await list_agents(state.client, include_stale=include_stale)
         except Exception as exc:  # noqa: BLE001 - answer with what is available
             body = AgentList(agents=[], complete=False, message=f"agent registry unavailable: {exc}")
-            return json_response(200, body.model_dump(mode="json"))
+            return model_response(200, body)
         entries = [
             AgentEntry(
                 name=agent.name,
@@ -210,7 +207,7 @@ def register_routes(app: Application, docs: WaterflowOpenAPI, state: AppState) -
             )
             for agent in found
         ]
-        return json_response(200, AgentList(agents=entries).model_dump(mode="json"))
+        return model_response(200, AgentList(agents=entries))
 
     # -- operations --------------------------------------------------------------------------
 
@@ -239,7 +236,7 @@ def register_routes(app: Application, docs: WaterflowOpenAPI, state: AppState) -
             temporal_ui=state.settings.temporal_ui_url,
             version=state.version,
         )
-        return json_response(200 if healthy else 503, body.model_dump(mode="json"))
+        return model_response(200 if healthy else 503, body)
 
     @docs(summary="Prometheus metrics", tags=["operations"])
     async def metrics() -> Response:

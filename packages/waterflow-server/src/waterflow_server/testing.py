@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -30,21 +29,18 @@ from typing import Any, Protocol
 
 import pytest
 
+from waterflow_core.processes import free_port
+from waterflow_core.testing import ChildProcess
+
 __all__ = ["ServerProcess", "StartServer", "WaterflowCLI", "run_cli", "start_server", "waterflow_cli"]
 
 READY_TIMEOUT = 60.0
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class ServerProcess:
+class ServerProcess(ChildProcess):
     """A ``python -m waterflow_server`` child process on 127.0.0.1, output captured to a file."""
+
+    label = "waterflow server"
 
     def __init__(
         self,
@@ -58,10 +54,8 @@ class ServerProcess:
     ) -> None:
         self.temporal_address = temporal_address
         self.namespace = namespace
-        self.port = port or _free_port()
-        self.workdir = workdir
-        self.log_path = workdir / f"server-{self.port}.log"
-        self.command = [
+        self.port = port or free_port()
+        command = [
             sys.executable,
             "-m",
             "waterflow_server",
@@ -75,44 +69,12 @@ class ServerProcess:
             namespace,
             *args,
         ]
-        self.env = {**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"}
-        self._process: subprocess.Popen[bytes] | None = None
+        super().__init__(command, workdir=workdir, log_path=workdir / f"server-{self.port}.log", env=env)
 
     @property
     def url(self) -> str:
         """Base URL of the API."""
         return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def output(self) -> str:
-        """Everything the server printed so far."""
-        try:
-            return self.log_path.read_text(errors="replace")
-        except FileNotFoundError:
-            return ""
-
-    @property
-    def returncode(self) -> int | None:
-        """Exit status, or ``None`` while running."""
-        return None if self._process is None else self._process.poll()
-
-    def start(self) -> ServerProcess:
-        """Spawn the server in its own session."""
-        from waterflow_core.devserver import parent_death_preexec
-
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        with self.log_path.open("ab") as out:
-            self._process = subprocess.Popen(
-                self.command,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                env=self.env,
-                cwd=self.workdir,
-                start_new_session=True,
-                preexec_fn=parent_death_preexec(),
-            )
-        return self
 
     def health(self) -> dict[str, Any] | None:
         """``/healthz`` as JSON, or ``None`` if the server does not answer."""
@@ -132,34 +94,31 @@ class ServerProcess:
             if health and health.get("status") == "ok":
                 return self
             if self.returncode is not None:
-                raise AssertionError(f"waterflow server exited with {self.returncode}:\n{self.output}")
+                raise AssertionError(f"{self.label} exited with {self.returncode}:\n{self.output}")
             if time.monotonic() > deadline:
                 raise AssertionError(
-                    f"waterflow server not healthy within {timeout:.0f}s ({health}):\n{self.output}"
+                    f"{self.label} not healthy within {timeout:.0f}s ({health}):\n{self.output}"
                 )
             time.sleep(0.1)
 
-    def stop(self, grace: float = 30.0) -> int:
-        """SIGTERM, then SIGKILL after ``grace`` seconds; returns the exit status."""
-        if self._process is None:
-            return 0
-        if self._process.poll() is None:
-            self._process.send_signal(signal.SIGTERM)
-        try:
-            return self._process.wait(grace)
-        except subprocess.TimeoutExpired:
-            self._process.kill()
-            return self._process.wait()
-
     def kill(self) -> None:
-        """SIGKILL (the crash path)."""
+        """SIGKILL (the crash path), and reap it."""
         if self._process is not None and self._process.poll() is None:
             self._process.kill()
             self._process.wait()
 
 
-class StartServer(Protocol):
-    """Signature of the ``start_server`` fixture."""
+class StartServer:
+    """The ``start_server`` fixture: ``start_server(temporal_address=None, ...)`` runs a server.
+
+    Without ``temporal_address`` it uses the ``temporal_dev`` fixture. Every server it started is
+    stopped after the test.
+    """
+
+    def __init__(self, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> None:
+        self._request = request
+        self._tmp_path_factory = tmp_path_factory
+        self.servers: list[ServerProcess] = []
 
     def __call__(
         self,
@@ -170,7 +129,24 @@ class StartServer(Protocol):
         env: Mapping[str, str] | None = None,
         args: Sequence[str] = (),
         ready: bool = True,
-    ) -> ServerProcess: ...
+    ) -> ServerProcess:
+        if temporal_address is None:
+            temporal_address = self._request.getfixturevalue("temporal_dev").address
+        server = ServerProcess(
+            temporal_address,
+            workdir=self._tmp_path_factory.mktemp("server"),
+            namespace=namespace,
+            port=port,
+            env=env,
+            args=args,
+        )
+        self.servers.append(server.start())
+        return server.wait_ready() if ready else server
+
+    def stop_all(self) -> None:
+        """Stop every server started so far."""
+        for server in self.servers:
+            server.stop()
 
 
 def run_cli(
@@ -207,33 +183,9 @@ def start_server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[StartServer]:
     """Factory that runs real ``waterflow server`` processes and stops them after the test."""
-    servers: list[ServerProcess] = []
-
-    def start(
-        temporal_address: str | None = None,
-        *,
-        namespace: str = "default",
-        port: int | None = None,
-        env: Mapping[str, str] | None = None,
-        args: Sequence[str] = (),
-        ready: bool = True,
-    ) -> ServerProcess:
-        if temporal_address is None:
-            temporal_address = request.getfixturevalue("temporal_dev").address
-        server = ServerProcess(
-            temporal_address,
-            workdir=tmp_path_factory.mktemp("server"),
-            namespace=namespace,
-            port=port,
-            env=env,
-            args=args,
-        )
-        servers.append(server.start())
-        return server.wait_ready() if ready else server
-
-    yield start
-    for server in servers:
-        server.stop()
+    starter = StartServer(request, tmp_path_factory)
+    yield starter
+    starter.stop_all()
 
 
 @pytest.fixture

@@ -9,7 +9,9 @@ see), ``fanout`` (matrix / each-server), ``retry`` (DSL timeouts and retries as 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from waterflow_core.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from .client import start_run
@@ -21,12 +23,4 @@ __all__ = ["WaterflowRun", "build_interpreter_worker", "start_run"]
 _LAZY = {"WaterflowRun": ".workflow", "build_interpreter_worker": ".worker", "start_run": ".client"}
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    from importlib import import_module
-
-    value = getattr(import_module(module, __name__), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(globals(), _LAZY)
