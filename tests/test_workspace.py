@@ -48,7 +48,10 @@ def test_each_package_builds_a_wheel(wheels: list[Path]) -> None:
 
 
 def test_wheels_install_together_with_siblings_from_the_workspace(wheels: list[Path], tmp_path: Path) -> None:
-    uv = shutil.which("uv")
+    # uv comes with hatch, next to the interpreter hatch was installed into; PATH may lack it
+    # (e.g. pyenv shims not yet rehashed on a fresh machine).
+    beside_hatch = Path(sys.base_prefix) / "bin" / "uv"
+    uv = shutil.which("uv") or (str(beside_hatch) if beside_hatch.exists() else None)
     assert uv, "uv is needed to build the test venv (it is installed with hatch)"
     venv = tmp_path / "venv"
     subprocess.run([uv, "venv", "-q", "-p", sys.executable, str(venv)], check=True)
