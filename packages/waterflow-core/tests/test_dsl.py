@@ -18,9 +18,11 @@ DOCS = REPO / "docs"
 
 def _doc_yaml_blocks() -> list[tuple[str, str]]:
     blocks = []
-    for page in sorted(DOCS.rglob("*.md")):
+    for page in [*sorted(DOCS.rglob("*.md")), REPO / "README.md"]:
         for i, match in enumerate(re.finditer(r"```yaml\n(.*?)```", page.read_text(), re.S)):
-            blocks.append((f"{page.relative_to(DOCS)}#{i}", match.group(1)))
+            blocks.append((f"{page.relative_to(REPO)}#{i}", match.group(1)))
+    for example in sorted((REPO / "examples").glob("*.yaml")):
+        blocks.append((str(example.relative_to(REPO)), example.read_text()))
     return blocks
 
 
@@ -38,7 +40,7 @@ def test_every_yaml_example_in_the_docs_loads(where: str, text: str) -> None:
 
 
 def test_design_example_types() -> None:
-    text = DOC_BLOCKS[[b[0] for b in DOC_BLOCKS].index("reference/dsl.md#0")][1]
+    text = DOC_BLOCKS[[b[0] for b in DOC_BLOCKS].index("docs/reference/dsl.md#0")][1]
     wf = load_workflow(text)
     assert wf.name == "deploy-stack"
     assert wf.timeout == 7200
