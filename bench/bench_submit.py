@@ -1,0 +1,295 @@
+"""Submit latency of ``POST /v1/workflows``, beside a raw temporalio ``start_workflow``.
+
+Budget (DESIGN.md, "Performance budget"): submit P95 ≤ 50 ms.
+
+Everything runs on 127.0.0.1 in a temp dir: an embedded Temporal (``DevServer``, headless) and
+a real ``waterflow server`` process (``python -m waterflow_server``, which also hosts the
+interpreter worker, as in production). A small workflow (one input, one job of two
+``exec/shell`` steps with expressions) runs on a group no agent serves, so every run just waits
+for its first step; all runs are terminated at the end.
+
+Measured sequentially from this process, interleaved request by request (so load from other
+processes hits every row alike), after ``--warmup`` untimed rounds:
+
+* ``raw start_workflow``: ``client.start_workflow("WaterflowRun", RunInput)`` with the input
+  prepared beforehand: the floor (one gRPC round trip to Temporal), on the same task queue.
+* ``start_run (in-process)``: ``waterflow_core.interpreter.start_run`` with the workflow parsed
+  beforehand (adds input typing, the dump of the model, memo and summary).
+* ``POST /v1/validate``: HTTP + parse + validation, no Temporal call.
+* ``POST /v1/workflows``: the real submit (HTTP + parse + validation + ``start_run``); its P95 is
+  what the budget is about.
+
+HTTP uses one keep-alive ``httpx.AsyncClient`` with the JSON envelope, as the SDK does.
+
+Run: ``python bench/bench_submit.py [--requests N]`` (default 200 per row; well under 3 minutes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+BUDGET_P95_MS = 50.0
+
+WORKFLOW = """\
+name: bench-submit
+description: A small workflow submitted by bench_submit.py (its group has no agent).
+inputs:
+  who: {type: string, default: world}
+jobs:
+  greet:
+    runs-on: {group}
+    steps:
+      - id: say
+        name: Say hello to $<< inputs.who >>
+        uses: exec/shell
+        timeout: 5m
+        with:
+          command: echo "greeting=hello, $<< inputs.who >>" >> "$WATERFLOW_OUTPUT"
+      - id: show
+        uses: exec/shell
+        with:
+          command: echo "$<< steps.say.outputs.greeting >>"
+    outputs:
+      greeting: $<< steps.say.outputs.greeting >>
+"""
+
+
+def load_average() -> str:
+    try:
+        return "/".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:
+        return "n/a"
+
+
+def cpu_seconds(pid: int | None) -> float | None:
+    """User + system CPU time of a process so far (Linux ``/proc``; ``None`` elsewhere)."""
+    try:
+        path = f"/proc/{pid}/stat" if pid else "/proc/self/stat"
+        fields = Path(path).read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def percentile(samples: list[float], pct: float) -> float:
+    """Nearest-rank percentile (no interpolation: a reported p99 is a latency that happened)."""
+    ordered = sorted(samples)
+    rank = max(1, -(-len(ordered) * pct // 100))
+    return ordered[int(rank) - 1]
+
+
+async def wait_healthy(http: object, process: object, log_file: Path, timeout: float) -> None:
+    import httpx
+
+    from waterflow_core.processes import read_log
+
+    assert isinstance(http, httpx.AsyncClient)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            response = await http.get("/healthz", timeout=3)
+            if response.status_code == 200 and response.json().get("status") == "ok":
+                return
+        except (httpx.HTTPError, ValueError):
+            pass
+        if process.poll() is not None:  # type: ignore[attr-defined]
+            raise RuntimeError(f"waterflow server exited early:\n{read_log(log_file)[-3000:]}")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"waterflow server not healthy within {timeout:.0f}s:\n{read_log(log_file)[-3000:]}")
+        await asyncio.sleep(0.1)
+
+
+async def terminate_all(client: object, ids: list[str]) -> None:
+    from temporalio.client import Client
+
+    assert isinstance(client, Client)
+    gate = asyncio.Semaphore(16)
+
+    async def one(run_id: str) -> None:
+        async with gate:
+            with contextlib.suppress(Exception):  # already closed is fine
+                await client.get_workflow_handle(run_id).terminate("bench_submit cleanup")
+
+    await asyncio.gather(*(one(i) for i in ids))
+
+
+async def bench(a: argparse.Namespace) -> int:
+    import httpx
+
+    from waterflow_core.devserver import DevServer
+    from waterflow_core.dsl import load_workflow
+    from waterflow_core.interpreter import start_run
+    from waterflow_core.processes import free_port, spawn_logged, stop_process
+    from waterflow_core.runs import SERVER_TASK_QUEUE, WORKFLOW_TYPE, RunInput, RunProgress
+    from waterflow_core.temporal import connect
+
+    group = f"bench-nobody-{uuid.uuid4().hex[:6]}"
+    text = WORKFLOW.replace("{group}", group)
+    workflow = load_workflow(text)
+    run_input = RunInput(
+        workflow=workflow.model_dump(mode="json", by_alias=True, exclude_unset=True),
+        inputs={"who": "world"},
+        source=text,
+    )
+    body = {"workflow": text}
+
+    print(f"load average before: {load_average()} (1/5/15 min)", flush=True)
+    t_setup = time.perf_counter()
+    started: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="waterflow-bench-") as tmp:
+        tmpdir = Path(tmp)
+        server = DevServer(tmpdir / "temporal", headless=True)
+        await server.start()
+        api = None
+        client = None
+        try:
+            client = await connect(server.address, server.namespace)
+            port = free_port()
+            api_log = tmpdir / "server.log"
+            command = [
+                sys.executable, "-m", "waterflow_server", "--host", "127.0.0.1", "--port", str(port),
+                "--temporal-address", server.address, "--namespace", server.namespace,
+                *(["--no-worker"] if a.no_worker else []),
+            ]  # fmt: skip
+            api, _ = spawn_logged(command, api_log, cwd=tmpdir)
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
+                await wait_healthy(http, api, api_log, 60.0)
+                print(
+                    f"setup: {time.perf_counter() - t_setup:.1f}s (Temporal {server.address}, server :{port})",
+                    flush=True,
+                )
+
+                async def raw_start() -> None:
+                    run_id = f"bench-raw-{uuid.uuid4().hex[:12]}"
+                    started.append(run_id)
+                    await client.start_workflow(
+                        WORKFLOW_TYPE, run_input, id=run_id, task_queue=SERVER_TASK_QUEUE, result_type=RunProgress
+                    )
+
+                async def in_process() -> None:
+                    run_id = f"bench-start-run-{uuid.uuid4().hex[:12]}"
+                    started.append(run_id)
+                    await start_run(client, workflow, {"who": "world"}, workflow_id=run_id, source=text)
+
+                async def floor() -> None:
+                    response = await http.get("/v1/no-such-path")
+                    if response.status_code != 404:
+                        raise RuntimeError(f"unknown path answered {response.status_code}")
+
+                async def validate() -> None:
+                    response = await http.post("/v1/validate", json=body)
+                    if response.status_code != 200:
+                        raise RuntimeError(f"validate answered {response.status_code}: {response.text}")
+
+                async def submit() -> None:
+                    response = await http.post("/v1/workflows", json=body)
+                    if response.status_code != 201:
+                        raise RuntimeError(f"submit answered {response.status_code}: {response.text}")
+                    started.append(response.json()["id"])
+
+                rows: list[tuple[str, Callable[[], Awaitable[None]]]] = [
+                    ("raw client.start_workflow", raw_start),
+                    ("start_run (in-process)", in_process),
+                    ("GET unknown path (HTTP floor, 404)", floor),
+                    ("POST /v1/validate (no Temporal)", validate),
+                    ("POST /v1/workflows", submit),
+                ]
+                samples: dict[str, list[float]] = {label: [] for label, _ in rows}
+                pids = {"waterflow server": api.pid, "temporal": server.pid, "this process": None}
+                cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+                t_bench = time.perf_counter()
+                for i in range(-a.warmup, a.requests):
+                    # Rotate the order so no row always runs right after the same other one.
+                    shift = i % len(rows)
+                    for label, fn in rows[shift:] + rows[:shift]:
+                        start = time.perf_counter()
+                        await fn()
+                        elapsed = (time.perf_counter() - start) * 1000
+                        if i >= 0:
+                            samples[label].append(elapsed)
+                    if a.pause:
+                        await asyncio.sleep(a.pause)
+                bench_seconds = time.perf_counter() - t_bench
+                cpu_used = {
+                    name: (after - before)
+                    for name, pid in pids.items()
+                    if (before := cpu_before[name]) is not None and (after := cpu_seconds(pid)) is not None
+                }
+                load_after = load_average()
+        finally:
+            if started and client is not None:
+                t_clean = time.perf_counter()
+                await terminate_all(client, started)
+                print(f"terminated {len(started)} runs in {time.perf_counter() - t_clean:.1f}s", flush=True)
+            if api is not None:
+                await stop_process(api, 15.0)
+            await server.stop()
+
+    print()
+    print(
+        f"latency per request, sequential, {a.requests} per row interleaved after {a.warmup} warm-up "
+        f"round(s), {a.pause * 1000:.0f} ms pause between rounds; server {'without' if a.no_worker else 'with'} "
+        "its interpreter worker"
+    )
+    header = f"{'measurement':<34} {'p50':>8} {'p95':>8} {'p99':>8} {'mean':>8} {'max':>8}"
+    print(header)
+    print("-" * len(header))
+    for label, _ in rows:
+        s = samples[label]
+        print(
+            f"{label:<34} {percentile(s, 50):>6.1f}ms {percentile(s, 95):>6.1f}ms {percentile(s, 99):>6.1f}ms "
+            f"{statistics.fmean(s):>6.1f}ms {max(s):>6.1f}ms"
+        )
+    print("-" * len(header))
+    submit_s, raw_s = samples["POST /v1/workflows"], samples["raw client.start_workflow"]
+    p95 = percentile(submit_s, 95)
+    print(
+        f"Waterflow adds {percentile(submit_s, 50) - percentile(raw_s, 50):+.1f} ms at p50, "
+        f"{p95 - percentile(raw_s, 95):+.1f} ms at p95 over a raw start_workflow"
+    )
+    print(f"timed part: {bench_seconds:.1f}s; load average after: {load_after} (1/5/15 min)")
+    if cpu_used:
+        rounds = a.requests + a.warmup
+        print(
+            "CPU during the timed part, per round (each round starts 3 runs): "
+            + ", ".join(f"{name} {used * 1000 / rounds:.1f} ms" for name, used in cpu_used.items())
+        )
+    ok = p95 <= BUDGET_P95_MS
+    print(f"budget submit P95 ≤ {BUDGET_P95_MS:.0f} ms: {'met' if ok else 'MISSED'} ({p95:.1f} ms)")
+    return 0 if ok else 1
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--requests", type=int, default=200, help="timed requests per row (default 200)")
+    parser.add_argument("--warmup", type=int, default=10, help="untimed rounds first (default 10)")
+    parser.add_argument(
+        "--no-worker",
+        action="store_true",
+        help="run the server with --no-worker (the started runs are then never processed)",
+    )
+    parser.add_argument(
+        "--pause",
+        type=float,
+        default=0.0,
+        help="seconds to wait after each round (default 0: back to back), so the server's worker "
+        "has finished the previous runs' first workflow tasks before the next request",
+    )
+    args = parser.parse_args()
+    if args.requests < 1:
+        parser.error("--requests must be at least 1")
+    sys.exit(asyncio.run(bench(args)))
+
+
+if __name__ == "__main__":
+    main()
