@@ -210,3 +210,19 @@ async def test_agent_is_in_the_registry_until_it_stops(
         lambda: list_agents(temporal_client, include_stale=True),
         lambda a: agent.name not in {x.name for x in a},
     )
+
+
+async def test_huge_log_lines_and_errors_do_not_wedge_the_step(
+    step_harness: StepHarness, agent: AgentProcess, group: str
+) -> None:
+    # The node logs a 1.5 MB line then fails with it: the log tail (heartbeat details and the
+    # failure's details) and the message must stay small, or the failure cannot be reported
+    # (Temporal refuses payloads over 2 MB) and the step hangs until its timeout.
+    failing = make_step("test/fail", {"reason": "x" * 1_500_000}, step="huge")
+    with pytest.raises(WorkflowFailureError) as info:
+        await step_harness.run(failing, group, max_attempts=1, start_to_close=30, timeout=45)
+    _, cause = _application_error(info.value)
+    assert cause.type == "WaterflowStepFailed"
+    assert cause.message.startswith("job/huge: RuntimeError: failed: xxx")
+    assert len(cause.message) < 100_000
+    assert sum(len(line) for line in cause.details[0]["log_tail"]) < 100_000

@@ -900,3 +900,88 @@ async def test_invalid_run_input_fails_the_run(h: Harness) -> None:
     assert isinstance(error, ApplicationError)
     assert error.message.startswith("invalid workflow")
     assert progress.status == "failed"
+
+
+# -- review: resource bounds -------------------------------------------------------------------
+
+
+async def test_huge_matrix_fails_fast_instead_of_blocking_the_workflow_task(h: Harness) -> None:
+    # 10^8 combinations: building them before checking the limit blocked the workflow task far
+    # beyond the deadlock detector's 2 s (and grew memory without bound); the run never ended.
+    axes = ", ".join(f"k{i}: [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]" for i in range(8))
+    started = time.monotonic()
+    _, error = await h.run(
+        f"""
+name: huge-matrix
+jobs:
+  j:
+    runs-on: QUEUE
+    strategy:
+      matrix: {{{axes}}}
+    steps: [{{uses: test/echo}}]
+"""
+    )
+    assert isinstance(error, ApplicationError)
+    assert "100000000 combinations (limit 256)" in error.message
+    assert time.monotonic() - started < 20
+
+
+async def test_progress_and_result_stay_within_temporal_payload_limits(h: Harness) -> None:
+    # 120 instances whose steps fail with a big message and return big outputs: the run's
+    # result (its progress) and its failure message must still fit in a Temporal payload (2 MB)
+    # so the run fails with its own error, not with a blob-size error from the server.
+    _, error = await h.run(
+        """
+name: big-progress
+jobs:
+  j:
+    runs-on: QUEUE
+    strategy:
+      matrix: {n: $<< fromJSON(inputs.range) >>}
+      fail-fast: false
+    steps:
+      - id: a
+        uses: test/echo
+        with:
+          big: '2000'
+          b: $<< matrix.n >>
+      - id: f
+        uses: test/fail
+        with:
+          message: $<< format('{0}{1}', matrix.n, inputs.pad) >>
+inputs:
+  range: {type: string}
+  pad: {type: string}
+""",
+        {"range": json.dumps(list(range(120))), "pad": "E" * 30_000},
+    )
+    assert isinstance(error, ApplicationError), error
+    assert error.type == "WaterflowRunFailed", (error.type, error.message[:300])
+    assert len(error.message) < 64 * 1024
+
+
+async def test_big_successful_run_still_returns_its_progress(h: Harness) -> None:
+    keys = "\n".join(f"          k{i}: $<< inputs.pad >>" for i in range(10))
+    handle = await h.start(
+        f"""
+name: big-success
+jobs:
+  j:
+    runs-on: QUEUE
+    strategy:
+      matrix: {{n: $<< fromJSON(inputs.range) >>}}
+    steps:
+      - id: a
+        uses: test/echo
+        with:
+{keys}
+inputs:
+  range: {{type: string}}
+  pad: {{type: string}}
+""",
+        {"range": json.dumps(list(range(250))), "pad": "P" * 2000},
+    )
+    result = await asyncio.wait_for(handle.result(), 60)  # 250 x 10 x 1 KB in progress: > 2 MB
+    assert result.status == "succeeded"
+    assert len(result.model_dump_json()) <= 1024 * 1024
+    assert len([j for j in result.jobs if j.instance]) == 250

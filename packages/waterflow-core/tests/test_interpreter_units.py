@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 
 import pytest
@@ -126,3 +127,12 @@ def test_summaries_are_bounded() -> None:
     summary = contexts.summarize_outputs({f"k{i}": "v" for i in range(60)} | {"k0": "x" * 2000})
     assert len(summary) == 51 and summary["k0"].endswith("… (2000 chars)")
     assert contexts.tail([str(i) for i in range(30)]) == [str(i) for i in range(10, 30)]
+
+
+def test_expand_matrix_counts_before_building_and_bounds_include_exclude() -> None:
+    started = time.monotonic()
+    with pytest.raises(FanoutError, match="10000000000 combinations"):
+        expand_matrix({f"k{i}": list(range(10)) for i in range(10)})
+    with pytest.raises(FanoutError, match="matrix.include has 5000 entries"):
+        expand_matrix({"a": [1], "include": [{}] * 5000})
+    assert time.monotonic() - started < 1

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -40,6 +41,11 @@ from .steplog import StepLog
 # Heartbeat at least this often; the SDK batches heartbeats anyway (at most one per 80 % of the
 # heartbeat timeout), so a short period costs nothing and delivers cancellation promptly.
 MAX_HEARTBEAT_PERIOD = 5.0
+# Temporal refuses payloads over 2 MB; an oversized failure cannot even be reported (the step then
+# hangs until its heartbeat timeout and reads "agent stopped responding"). Messages are cut (after
+# masking, so no partial secret survives) and oversized node details are dropped.
+MAX_MESSAGE_CHARS = 16 * 1024
+MAX_DETAILS_BYTES = 512 * 1024
 
 
 @dataclass(frozen=True)
@@ -262,6 +268,10 @@ class StepExecutor:
     ) -> ApplicationError:
         """A step failure; its first detail tells the interpreter who failed, when, and the log."""
         details = {"agent": self.identity.name, "attempt": activity.info().attempt, "log_tail": list(tail)}
+        if len(message) > MAX_MESSAGE_CHARS:
+            message = f"{message[:MAX_MESSAGE_CHARS]}… ({len(message)} chars)"
+        if extra and len(json.dumps(list(extra), default=str)) > MAX_DETAILS_BYTES:
+            extra = [f"details omitted: larger than {MAX_DETAILS_BYTES} bytes"]
         return ApplicationError(
             message,
             details,

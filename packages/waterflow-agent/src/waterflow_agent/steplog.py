@@ -22,6 +22,9 @@ from .masking import SecretMasker
 STEP_LOGGER = "waterflow.step"
 TAIL_LINES = 50
 HEARTBEAT_LINES = 20
+TAIL_LINE_CHARS = 2000
+"""Longer lines are cut in the tail (heartbeat details, results, errors: all bounded Temporal
+payloads); the LogHandler still receives them whole."""
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +81,10 @@ class StepLog:
         line = record.getMessage()
         if record.levelno >= logging.WARNING:
             line = f"{record.levelname}: {line}"
-        self._lines.append(line)
+        if len(line) > TAIL_LINE_CHARS:
+            self._lines.append(f"{line[:TAIL_LINE_CHARS]}… ({len(line)} chars)")
+        else:
+            self._lines.append(line)
         self.count += 1
         if self._ship is not None:
             ts = datetime.fromtimestamp(record.created, UTC).isoformat()

@@ -20,7 +20,7 @@ from ..agent_registry import personal_queue
 from ..dsl.models import Compensate
 from ..runs import StepProgress
 from ..steptask import StepResult, StepTask
-from .contexts import summarize_outputs, tail
+from .contexts import MAX_ERROR_CHARS, clip, summarize_outputs, tail
 from .failures import describe
 from .retry import ActivityOptions
 
@@ -112,7 +112,7 @@ async def run_compensations(
                     timeout=record.options.timeout_seconds,
                     heartbeat=record.options.heartbeat_seconds,
                 )
-                message = failure.message.replace("step ", "compensation ", 1)
+                message = clip(failure.message.replace("step ", "compensation ", 1), MAX_ERROR_CHARS) or ""
                 entry.status = "failure"
                 entry.error = message
                 entry.attempt = failure.attempt

@@ -11,6 +11,8 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from ..runs import RunProgress
+
 AGENT_SIDE = frozenset({"secrets", "server"})
 """Contexts the agent provides itself."""
 
@@ -80,3 +82,53 @@ def tail(lines: Iterable[str]) -> list[str]:
     """The last log lines, each bounded, as kept in progress."""
     kept = list(lines)[-MAX_LOG_LINES:]
     return [line if len(line) <= MAX_LOG_LINE_CHARS else line[:MAX_LOG_LINE_CHARS] + "…" for line in kept]
+
+
+MAX_ERROR_CHARS = 4096
+"""One step's (or compensation's) error message as kept in progress and in the run's error."""
+MAX_RUN_ERROR_CHARS = 16 * 1024
+"""A job's or the run's error (a join of many step errors): it becomes the workflow's failure."""
+PROGRESS_BUDGET = 1024 * 1024
+"""Bytes of the progress JSON at the end of a run: it is the workflow's result, and Temporal
+refuses payloads over 2 MB by failing the workflow *task*, which would wedge the run forever."""
+_OMITTED = "omitted: the run's progress is too large"
+
+
+def clip(text: str | None, limit: int) -> str | None:
+    """``text`` cut to ``limit`` characters (saying how long it was)."""
+    if text is None or len(text) <= limit:
+        return text
+    return text[:limit] + f"… ({len(text)} chars)"
+
+
+def _size(progress: RunProgress) -> int:
+    return len(progress.model_dump_json().encode())
+
+
+def bound_progress(progress: RunProgress, budget: int = PROGRESS_BUDGET) -> None:
+    """Shrink ``progress`` in place until its JSON fits ``budget`` bytes.
+
+    What goes first is what matters least: log tails, then step outputs, then long errors, job
+    outputs and names. Small runs (every recorded history) are left exactly as they were.
+    """
+    if _size(progress) <= budget:
+        return
+    steps = [s for j in progress.jobs for s in j.steps] + list(progress.compensations)
+    for s in steps:
+        s.log_tail = []
+    if _size(progress) <= budget:
+        return
+    for s in steps:
+        if s.outputs:
+            s.outputs = {"…": _OMITTED}
+    if _size(progress) <= budget:
+        return
+    for s in steps:
+        s.error = clip(s.error, 200)
+        s.name = clip(s.name, 200) or ""
+    for j in progress.jobs:
+        if j.outputs:
+            j.outputs = {"…": _OMITTED}
+        j.error = clip(j.error, 200)
+        j.name = clip(j.name, 200) or ""
+    progress.error = clip(progress.error, 2000)

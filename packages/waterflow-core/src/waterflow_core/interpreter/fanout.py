@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -54,9 +55,12 @@ def expand_matrix(matrix: Mapping[str, Any]) -> list[dict[str, Any]]:
     exclude = _entries(matrix.get("exclude"), "exclude")
     combos: list[dict[str, Any]] = []
     if axes:
+        # Counted before anything is built: the product grows exponentially with the axes, and
+        # building it would block the workflow task (and its memory) long before the check.
+        count = math.prod(len(values) for values in axes.values())
+        if count > MAX_INSTANCES * 4:
+            raise FanoutError(f"matrix has {count} combinations (limit {MAX_INSTANCES})")
         combos = [dict(zip(axes, values, strict=True)) for values in itertools.product(*axes.values())]
-        if len(combos) > MAX_INSTANCES * 4:
-            raise FanoutError(f"matrix has {len(combos)} combinations (limit {MAX_INSTANCES})")
     combos = [c for c in combos if not any(_matches(c, ex) for ex in exclude)]
     originals = [(c, dict(c)) for c in combos]
     extra: list[dict[str, Any]] = []
@@ -81,6 +85,9 @@ def _entries(value: Any, name: str) -> list[dict[str, Any]]:
         return []
     if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
         raise FanoutError(f"matrix.{name} must be a list of mappings, got {_show(value)}")
+    if len(value) > MAX_INSTANCES * 4:
+        # Each entry is matched against every combination: bounded, so the workflow task is.
+        raise FanoutError(f"matrix.{name} has {len(value)} entries (limit {MAX_INSTANCES * 4})")
     return value
 
 

@@ -178,9 +178,12 @@ class WaterflowRun:
         return result
 
     def _finish(self, status: str, error: str | None) -> RunProgress:
+        error = ctx.clip(error, ctx.MAX_RUN_ERROR_CHARS)
         self._progress.status = status  # type: ignore[assignment]
         self._progress.error = error
         self._progress.finished_at = workflow.now()
+        # The progress is the workflow's result: it must fit in a Temporal payload.
+        ctx.bound_progress(self._progress)
         if status == "failed":
             raise ApplicationError(error or "the run failed", type=RUN_FAILED, non_retryable=True)
         if status == "timed_out":
@@ -394,7 +397,7 @@ class WaterflowRun:
         outputs = [r.outputs for r in done]
         errors = [r.error for r in done if r.error and r.result == "failure"]
         if any(r.result == "failure" for r in done):
-            return "failure", outputs, "; ".join(errors) or f"job {job_id} failed"
+            return "failure", outputs, ctx.clip("; ".join(errors), ctx.MAX_RUN_ERROR_CHARS) or f"job {job_id} failed"
         if any(r.result == "cancelled" for r in done):
             return "cancelled", outputs, None
         return "success", outputs, None
@@ -581,7 +584,7 @@ class WaterflowRun:
         sp.agent = failure.agent
         sp.log_tail = ctx.tail(failure.log_tail)
         sp.finished_at = workflow.now()
-        return _StepOutcome(failure.outcome, {}, failure.agent, failure.message)
+        return _StepOutcome(failure.outcome, {}, failure.agent, ctx.clip(failure.message, ctx.MAX_ERROR_CHARS))
 
     def _display_name(self, step: Step, sid: str, contexts: dict[str, Any], status: str) -> str:
         if step.name:
