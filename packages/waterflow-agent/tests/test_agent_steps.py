@@ -117,6 +117,22 @@ async def test_bad_input_names_step_and_field(
     assert SECRET not in cause.message
 
 
+async def test_expressions_in_literal_inputs_are_refused(
+    step_harness: StepHarness, agent: AgentProcess, group: str
+) -> None:
+    # An input value must never add interpreter arguments (`python3 -c ...`).
+    task = make_step(
+        "exec/script",
+        {"script": "print(1)", "interpreter": "python3 $<< inputs.flags >>"},
+        contexts={"inputs": {"flags": "-c 'import os; os.system(\"touch /tmp/x\")'"}},
+    )
+    with pytest.raises(WorkflowFailureError) as info:
+        await step_harness.run(task, group, max_attempts=3)
+    _, cause = _application_error(info.value)
+    assert cause.type == "WaterflowBadInput" and cause.non_retryable
+    assert "with.interpreter" in cause.message and "literal" in cause.message
+
+
 async def test_secrets_are_masked_everywhere(
     step_harness: StepHarness, agent: AgentProcess, group: str
 ) -> None:

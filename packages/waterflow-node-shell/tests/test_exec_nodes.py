@@ -15,6 +15,7 @@ from temporalio.exceptions import ApplicationError
 
 from waterflow_core.node import NodeContext
 from waterflow_core.plugins import PluginManager
+from waterflow_core.registry import NodeRegistry
 from waterflow_core.testing import pid_alive
 from waterflow_node_shell import ScriptNode, ShellNode
 
@@ -228,6 +229,11 @@ async def test_environment_layers(ctx: NodeContext, monkeypatch: pytest.MonkeyPa
 async def test_shell_inputs_and_registration() -> None:
     assert ShellNode.shell_inputs == frozenset({"command"})
     assert ScriptNode.shell_inputs == frozenset({"script"})
+    assert ScriptNode.literal_inputs == frozenset({"interpreter"})
+    registry = NodeRegistry.from_plugins(PluginManager(allowlist=["shell"]))
+    problems = registry.check_with("exec/script", {"script": "x", "interpreter": "python3 $<< inputs.f >>"})
+    assert [path for path, _ in problems] == [("interpreter",)]
+    assert registry.check_with("exec/script", {"script": "echo $<< inputs.f >>", "interpreter": "sh"}) == []
     found = {cls.type: info for cls, info in PluginManager(allowlist=["shell"]).nodes()}
     assert found["exec/shell"].distribution == "waterflow-node-shell"
     assert "exec/script" in found

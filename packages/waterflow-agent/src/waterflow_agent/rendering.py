@@ -16,6 +16,7 @@ from typing import Any
 from waterflow_core.errors import ExpressionError, format_path
 from waterflow_core.expressions import Template, parse_template
 from waterflow_core.node import Node
+from waterflow_core.registry import input_keys, literal_problems
 from waterflow_core.shellsafe import DEFAULT_PREFIX, render_for_shell, to_shell_string
 
 _MARK = "$<<"
@@ -70,6 +71,8 @@ class StepTemplates:
             for key, value in self._env.items()
         }
         contexts = {**contexts, "env": {**(contexts.get("env") or {}), **env}}
+        for (key,), message in literal_problems(node, self._with):
+            raise RenderError(("with", key), message)
         shell_keys = _shell_keys(node)
         inputs: dict[str, Any] = {}
         shell_env: dict[str, str] = {}
@@ -131,10 +134,4 @@ class StepTemplates:
 
 def _shell_keys(node: type[Node]) -> frozenset[str]:
     """``shell_inputs`` as the keys a user may write in ``with:`` (field names and aliases)."""
-    keys = set(node.shell_inputs)
-    fields = getattr(node.Inputs, "model_fields", {})
-    for name in node.shell_inputs:
-        info = fields.get(name)
-        if info is not None and info.alias:
-            keys.add(info.alias)
-    return frozenset(keys)
+    return input_keys(node, frozenset(node.shell_inputs))

@@ -63,7 +63,9 @@ class Node(ABC):
     Subclasses set ``type`` (``group/name``), ``version`` (semver; the major is what
     ``uses: type@major`` selects), nested pydantic ``Inputs`` and ``Outputs`` models, and implement
     :meth:`run`. ``shell_inputs`` names string inputs whose ``$<< >>`` values must reach the node as
-    environment variables instead of spliced text (the injection guard of ``exec/*``).
+    environment variables instead of spliced text (the injection guard of ``exec/*``);
+    ``literal_inputs`` names inputs that must not contain ``$<< >>`` at all (e.g. an interpreter
+    command line, where an expression value could add arguments).
 
     Unless ``Inputs`` sets ``model_config["extra"]`` itself, Waterflow makes it forbid unknown
     keys, so a typo in ``with:`` is an error at validate time instead of a silently ignored key.
@@ -74,6 +76,7 @@ class Node(ABC):
     description: ClassVar[str] = ""
     workflow_side: ClassVar[bool] = False
     shell_inputs: ClassVar[Collection[str]] = frozenset()
+    literal_inputs: ClassVar[Collection[str]] = frozenset()
 
     class Inputs(BaseModel):
         """Inputs of the node (``with:``)."""
@@ -86,6 +89,7 @@ class Node(ABC):
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         cls.shell_inputs = frozenset(cls.shell_inputs)
+        cls.literal_inputs = frozenset(cls.literal_inputs)
         inputs = cls.__dict__.get("Inputs")
         if isinstance(inputs, type) and issubclass(inputs, BaseModel):
             if "extra" not in inputs.model_config:

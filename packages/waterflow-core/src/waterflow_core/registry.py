@@ -168,7 +168,30 @@ class NodeRegistry:
             node = self.get(uses)
         except UnknownNodeError as exc:
             return [((), str(exc))]
-        return check_model(node.Inputs, with_data)
+        return literal_problems(node, with_data) + check_model(node.Inputs, with_data)
+
+
+def literal_problems(node: type[Node], with_data: Any) -> list[tuple[ErrorPath, str]]:
+    """``literal_inputs`` of ``node`` that contain an expression (checked here and on the agent)."""
+    if not isinstance(with_data, Mapping):
+        return []
+    keys = input_keys(node, node.literal_inputs)
+    return [
+        ((key,), f"'{key}' must be literal text: $<< >> expressions are not allowed here")
+        for key, value in with_data.items()
+        if key in keys and _contains_dynamic(value)
+    ]
+
+
+def input_keys(node: type[Node], names: frozenset[str]) -> frozenset[str]:
+    """Field names plus their aliases: the keys a user may write in ``with:``."""
+    keys = set(names)
+    fields = getattr(node.Inputs, "model_fields", {})
+    for name in names:
+        info = fields.get(name)
+        if info is not None and info.alias:
+            keys.add(info.alias)
+    return frozenset(keys)
 
 
 def check_model(model: type[BaseModel], data: Any) -> list[tuple[ErrorPath, str]]:

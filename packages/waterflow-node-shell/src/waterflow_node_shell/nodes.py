@@ -84,6 +84,8 @@ class ScriptNode(Node):
     version = "1.0.0"
     description = "Run a script with bash, sh or any interpreter (python3, node, ...)."
     shell_inputs = {"script"}
+    # An expression in the interpreter line could add arguments (`-c ...`) after shlex.split.
+    literal_inputs = {"interpreter"}
 
     class Inputs(_CommonInputs):
         script: str = Field(description="The script text.")
