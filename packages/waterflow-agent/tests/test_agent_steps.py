@@ -242,3 +242,17 @@ async def test_huge_log_lines_and_errors_do_not_wedge_the_step(
     assert cause.message.startswith("job/huge: RuntimeError: failed: xxx")
     assert len(cause.message) < 100_000
     assert sum(len(line) for line in cause.details[0]["log_tail"]) < 100_000
+
+
+async def test_oversized_outputs_fail_clearly_instead_of_hanging(
+    step_harness: StepHarness, agent: AgentProcess, group: str
+) -> None:
+    # 1.5 MB of outputs: below Temporal's 2 MB payload cap but above the step-result limit, so
+    # the agent must refuse it itself, at once and without retries.
+    task = make_step("test/echo", {"message": "y" * 1_500_000, "count": "1"}, step="big")
+    with pytest.raises(WorkflowFailureError) as info:
+        await step_harness.run(task, group, max_attempts=3, start_to_close=30, timeout=45)
+    activity_error, cause = _application_error(info.value)
+    assert cause.type == "WaterflowStepFailed" and cause.non_retryable
+    assert activity_error.retry_state == RetryState.NON_RETRYABLE_FAILURE
+    assert cause.message.startswith("job/big: outputs are ") and "limit of a step result" in cause.message

@@ -46,6 +46,7 @@ MAX_HEARTBEAT_PERIOD = 5.0
 # masking, so no partial secret survives) and oversized node details are dropped.
 MAX_MESSAGE_CHARS = 16 * 1024
 MAX_DETAILS_BYTES = 512 * 1024
+MAX_RESULT_BYTES = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -175,12 +176,24 @@ class StepExecutor:
             heartbeats.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await heartbeats
-        return StepResult(
+        result = StepResult(
             outputs=masker.value(outputs),
             agent=self.identity.name,
             attempt=info.attempt,
             log_tail=step_log.tail,
         )
+        size = len(result.model_dump_json())
+        if size > MAX_RESULT_BYTES:
+            # Temporal refuses payloads over 2 MB and would retry the completion until the
+            # heartbeat timeout, reporting a dead agent; say what really happened instead.
+            raise self._error(
+                f"{task.step_path}: outputs are {size} bytes, more than the {MAX_RESULT_BYTES}-byte "
+                "limit of a step result; write large data to a file and output its path",
+                ERROR_STEP_FAILED,
+                tail=step_log.tail,
+                non_retryable=True,
+            )
+        return result
 
     # -- the steps of an execution, each failing with the right error type ------------------
 
