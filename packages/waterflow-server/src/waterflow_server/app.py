@@ -19,6 +19,7 @@ from .nodes import NodeDirectory
 from .problems import APIError, install_error_handlers
 from .routes import register_routes
 from .runs import RunService
+from .serving import EmbeddedServer, start_http
 from .settings import ServerSettings
 from .worker_host import InterpreterWorkerHost
 
@@ -49,6 +50,15 @@ class AppState:
     runs: Any = None
     nodes: Any = None
     worker: Any = None
+
+
+async def start_api(settings: ServerSettings) -> tuple[EmbeddedServer, asyncio.Task[None]]:
+    """Connect to Temporal (retrying for 30 s while it starts), build the app and serve it.
+
+    Raises :class:`TemporalConnectError` or :class:`~.serving.ServerStartError`.
+    """
+    client = await connect_with_retry(settings, timeout=30.0)
+    return await start_http(create_app(settings, client=client), settings.host, settings.port)
 
 
 async def connect_with_retry(settings: ServerSettings, timeout: float) -> Client:

@@ -146,8 +146,8 @@ class DevStack:
     async def _start_api(self) -> None:
         from waterflow_core.temporal import TemporalSettings
 
-        from .app import TemporalConnectError, connect_with_retry, create_app
-        from .serving import ServerStartError, start_http
+        from .app import TemporalConnectError, start_api
+        from .serving import ServerStartError
         from .settings import ServerSettings
 
         temporal = TemporalSettings.from_env().model_copy(
@@ -157,12 +157,9 @@ class DevStack:
             temporal=temporal, host=self.options.host, port=self.options.port, temporal_ui_url=self.ui_url
         )
         try:
-            client = await connect_with_retry(settings, timeout=30.0)
+            self.http, self.http_task = await start_api(settings)
         except TemporalConnectError as exc:
             raise DevError(str(exc)) from None
-        app = create_app(settings, client=client)
-        try:
-            self.http, self.http_task = await start_http(app, self.options.host, self.options.port)
         except ServerStartError as exc:
             raise DevError(f"{exc} (is the port taken? choose another with --port)") from None
 

@@ -104,21 +104,16 @@ class ServerFailure(Exception):
 
 async def run_server(settings: object) -> None:
     """Connect to Temporal, serve until SIGINT/SIGTERM, then stop cleanly."""
-    from .app import TemporalConnectError, connect_with_retry, create_app
-    from .serving import ServerStartError, start_http, stop_http, stop_on_signals
+    from .app import TemporalConnectError, start_api
+    from .serving import ServerStartError, stop_http, stop_on_signals
     from .settings import ServerSettings
 
     assert isinstance(settings, ServerSettings)
     stop = asyncio.Event()
     with stop_on_signals(stop):
         try:
-            client = await connect_with_retry(settings, timeout=30.0)
-        except TemporalConnectError as exc:
-            raise ServerFailure(str(exc)) from None
-        app = create_app(settings, client=client)
-        try:
-            server, task = await start_http(app, settings.host, settings.port)
-        except ServerStartError as exc:
+            server, task = await start_api(settings)
+        except (TemporalConnectError, ServerStartError) as exc:
             raise ServerFailure(str(exc)) from None
         port = server.servers[0].sockets[0].getsockname()[1] if server.servers else settings.port
         click.echo(
