@@ -151,7 +151,7 @@ def wait_for_line(log_file: str, needle: str, process: object, timeout: float) -
     import re
     import time
 
-    from waterflow_core.processes import read_log
+    from waterflow_testing.processes import read_log
 
     regex = re.compile(needle)
     deadline = time.monotonic() + timeout
@@ -172,13 +172,14 @@ async def bench(args: object) -> int:
 
     from temporalio.worker import Worker
 
-    from waterflow_core.devserver import DevServer
+    from waterflow_agent.command import agent_argv
     from waterflow_core.dsl import load_workflow
     from waterflow_core.dsl.models import Defaults
     from waterflow_core.interpreter import build_interpreter_worker, start_run
     from waterflow_core.interpreter.retry import activity_options
-    from waterflow_core.processes import agent_command, spawn_logged, stop_process
     from waterflow_core.temporal import connect, sandboxed_runner
+    from waterflow_testing.devserver import DevServer
+    from waterflow_testing.processes import spawn_logged, stop_process
 
     # The sandbox must import this module by a real name: re-import ourselves as `bench_overhead`.
     sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -227,7 +228,7 @@ async def bench(args: object) -> int:
         try:
             client = await connect(server.address, server.namespace)
             agent_log = tmpdir / "agent.log"
-            cmd = agent_command(
+            cmd = agent_argv(
                 f"bench-agent-{uuid.uuid4().hex[:6]}",
                 [group],
                 temporal_address=server.address,

@@ -91,7 +91,7 @@ def percentile(samples: list[float], pct: float) -> float:
 async def wait_healthy(http: object, process: object, log_file: Path, timeout: float) -> None:
     import httpx
 
-    from waterflow_core.processes import read_log
+    from waterflow_testing.processes import read_log
 
     assert isinstance(http, httpx.AsyncClient)
     deadline = time.monotonic() + timeout
@@ -126,12 +126,12 @@ async def terminate_all(client: object, ids: list[str]) -> None:
 async def bench(a: argparse.Namespace) -> int:
     import httpx
 
-    from waterflow_core.devserver import DevServer
     from waterflow_core.dsl import load_workflow
     from waterflow_core.interpreter import start_run
-    from waterflow_core.processes import free_port, spawn_logged, stop_process
     from waterflow_core.runs import SERVER_TASK_QUEUE, WORKFLOW_TYPE, RunInput, RunProgress
     from waterflow_core.temporal import connect
+    from waterflow_testing.devserver import DevServer
+    from waterflow_testing.processes import free_port, spawn_logged, stop_process
 
     group = f"bench-nobody-{uuid.uuid4().hex[:6]}"
     text = WORKFLOW.replace("{group}", group)

@@ -7,8 +7,8 @@ import textwrap
 import time
 from pathlib import Path
 
-from waterflow_core.testing import unique_name
 from waterflow_sdk import Client
+from waterflow_testing import unique_name
 
 
 def wait_for_file(path: Path, lines: int, timeout: float = 120) -> None:

@@ -7,8 +7,8 @@ import textwrap
 import time
 from pathlib import Path
 
-from waterflow_core.testing import pid_alive, unique_name
 from waterflow_sdk import Client
+from waterflow_testing import pid_alive, unique_name
 
 
 def test_cancel_kills_the_running_step(start_server, start_agent, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

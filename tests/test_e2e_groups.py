@@ -5,8 +5,8 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
-from waterflow_core.testing import unique_name
 from waterflow_sdk import Client
+from waterflow_testing import unique_name
 
 
 def test_steps_run_only_on_their_groups_agent(start_server, start_agent, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from waterflow_core.devserver import free_port
-from waterflow_core.testing import pid_alive
-from waterflow_server.testing import run_cli
+from waterflow_testing import pid_alive
+from waterflow_testing.devserver import free_port
+from waterflow_testing.server import run_cli
 
 REPO = Path(__file__).resolve().parents[1]
 HELLO = REPO / "examples" / "hello.yaml"

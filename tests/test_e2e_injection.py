@@ -8,8 +8,8 @@ import textwrap
 import uuid
 from pathlib import Path
 
-from waterflow_core.testing import unique_name
 from waterflow_sdk import Client
+from waterflow_testing import unique_name
 
 
 def test_payloads_never_become_shell_text(start_server, start_agent) -> None:  # type: ignore[no-untyped-def]

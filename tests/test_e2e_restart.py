@@ -7,10 +7,10 @@ import textwrap
 import time
 from pathlib import Path
 
-from waterflow_core.devserver import DevServer
-from waterflow_core.testing import AgentProcess, unique_name
 from waterflow_sdk import Client
-from waterflow_server.testing import ServerProcess
+from waterflow_testing import AgentProcess, unique_name
+from waterflow_testing.devserver import DevServer
+from waterflow_testing.server import ServerProcess
 
 
 def wait_for_file(path: Path, timeout: float = 120) -> None:

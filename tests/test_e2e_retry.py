@@ -6,8 +6,8 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
-from waterflow_core.testing import unique_name
 from waterflow_sdk import Client
+from waterflow_testing import unique_name
 
 
 def flaky(group: str, attempts: int) -> str:

@@ -16,11 +16,11 @@ REPO = Path(__file__).resolve().parents[1]
 PACKAGES = sorted(p for p in (REPO / "packages").iterdir() if (p / "pyproject.toml").exists())
 EXPECTED = {
     "waterflow-core", "waterflow-server", "waterflow-agent", "waterflow-sdk", "waterflow-node-shell",
-    "waterflow-node-http", "waterflow-node-file", "waterflow-node-docker", "waterflow-node-flow",
+    "waterflow-node-http", "waterflow-node-file", "waterflow-node-docker", "waterflow-node-flow", "waterflow-testing",
 }
 
 
-def test_workspace_has_the_nine_distributions() -> None:
+def test_workspace_has_the_ten_distributions() -> None:
     names = {tomllib.loads((p / "pyproject.toml").read_text())["project"]["name"] for p in PACKAGES}
     assert names == EXPECTED
     for package in PACKAGES:

@@ -1,7 +1,7 @@
 """Fixtures of the agent tests: a node package installed for real, and unique groups.
 
 Steps reach the agent through Temporal, via the ``step_harness`` fixture of
-:mod:`waterflow_core.testing` (a stand-in for the interpreter workflow).
+:mod:`waterflow_testing.pytest_plugin` (a stand-in for the interpreter workflow).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from waterflow_core.testing import write_node_package
+from waterflow_testing import write_node_package
 
 # A node package installed into a temp dir on the agent's PYTHONPATH: real entry point discovery.
 TEST_NODES = '''

@@ -9,9 +9,9 @@ import pytest
 from temporalio.client import Client, WorkflowFailureError
 
 from waterflow_core.agent_registry import describe_agent
-from waterflow_core.devserver import DevServer, free_port
-from waterflow_core.testing import AgentProcess, StartAgent, eventually, unique_name
-from waterflow_core.testing_harness import StepHarness, make_step
+from waterflow_testing import AgentProcess, StartAgent, eventually, unique_name
+from waterflow_testing.devserver import DevServer, free_port
+from waterflow_testing.harness import StepHarness, make_step
 
 
 async def test_sigterm_lets_running_steps_finish(

@@ -13,8 +13,8 @@ from temporalio.exceptions import ActivityError, ApplicationError, RetryState
 
 from waterflow_core.agent_registry import list_agents, personal_queue
 from waterflow_core.steptask import StepResult
-from waterflow_core.testing import AgentProcess, StartAgent, eventually, unique_name
-from waterflow_core.testing_harness import StepHarness, make_step
+from waterflow_testing import AgentProcess, StartAgent, eventually, unique_name
+from waterflow_testing.harness import StepHarness, make_step
 
 SECRET = "s3cr3t-Valu3"
 

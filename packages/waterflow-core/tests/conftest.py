@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from waterflow_core.testing import write_node_package
+from waterflow_testing import write_node_package
 
 Install = Callable[..., str]
 

@@ -23,7 +23,8 @@ from waterflow_core.agent_registry import (
     withdraw,
 )
 from waterflow_core.temporal import sandboxed_runner
-from waterflow_core.testing import eventually
+from waterflow_testing import eventually
+
 
 def _info(name: str, **update: object) -> AgentInfo:
     return AgentInfo(

@@ -20,7 +20,7 @@ from temporalio.exceptions import ApplicationError, CancelledError
 from waterflow_core.dsl import load_workflow
 from waterflow_core.interpreter import build_interpreter_worker, start_run
 from waterflow_core.runs import PROGRESS_QUERY, RunProgress
-from waterflow_core.testing import unique_name
+from waterflow_testing import unique_name
 
 pytest.importorskip("waterflow_agent")
 pytest.importorskip("waterflow_node_shell")

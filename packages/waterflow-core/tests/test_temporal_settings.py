@@ -8,9 +8,9 @@ import pytest
 from temporalio.client import Client
 from temporalio.service import TLSConfig
 
-from waterflow_core.devserver import DevServer
 from waterflow_core.steptask import StepResult
 from waterflow_core.temporal import TemporalSettings
+from waterflow_testing.devserver import DevServer
 
 
 def test_defaults_without_environment() -> None:

@@ -16,8 +16,8 @@ from temporalio.exceptions import ApplicationError
 from waterflow_core.node import NodeContext
 from waterflow_core.plugins import PluginManager
 from waterflow_core.registry import NodeRegistry
-from waterflow_core.testing import pid_alive
 from waterflow_node_shell import ScriptNode, ShellNode
+from waterflow_testing import pid_alive
 
 
 class Collect(logging.Handler):

@@ -8,8 +8,8 @@ import uuid
 
 import pytest
 
-from waterflow_core.testing import unique_name
 from waterflow_sdk import AsyncClient, Client, RunTimeoutError, WaterflowAPIError
+from waterflow_testing import unique_name
 
 
 def workflow(group: str, name: str = "sdk-hello") -> str:

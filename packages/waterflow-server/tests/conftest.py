@@ -12,10 +12,10 @@ import httpx
 import pytest
 import pytest_asyncio
 
-from waterflow_core.devserver import DevServer, free_port
-from waterflow_server.app import create_app
+from waterflow_server.api.app import create_app
 from waterflow_server.serving import start_http, stop_http
 from waterflow_server.settings import ServerSettings
+from waterflow_testing.devserver import DevServer, free_port
 
 
 @dataclass

@@ -6,7 +6,7 @@ import json
 import textwrap
 from typing import Any
 
-from waterflow_core.testing import unique_name
+from waterflow_testing import unique_name
 
 Api = Any  # the `api` fixture of conftest.py
 

@@ -7,11 +7,11 @@ from temporalio.client import WorkflowExecutionStatus
 
 from waterflow_core.agent_registry import AgentInfo, NodeInfo
 from waterflow_core.runs import JobProgress, RunProgress, StepProgress
-from waterflow_server.logs import LogTracker, snapshot_entries
-from waterflow_server.nodes import catalog, node_checker
-from waterflow_server.pagination import PageToken
-from waterflow_server.runs import check_run_id, new_run_id
-from waterflow_server.status import api_status, parse_status_filter, visibility_query
+from waterflow_server.api.logs import LogTracker, snapshot_entries
+from waterflow_server.api.nodes import catalog, node_checker
+from waterflow_server.api.pagination import PageToken
+from waterflow_server.api.runs import check_run_id, new_run_id
+from waterflow_server.api.status import api_status, parse_status_filter, visibility_query
 
 
 def test_page_tokens_round_trip_and_reject_garbage() -> None:
@@ -72,7 +72,7 @@ def test_snapshot_of_a_finished_step() -> None:
 
 
 def test_node_checker_knows_local_and_agent_nodes() -> None:
-    from waterflow_server.nodes import load_local_registry
+    from waterflow_server.api.nodes import load_local_registry
 
     registry = load_local_registry()
     agents = [AgentInfo(name="a1", groups=["g"], nodes=[NodeInfo(type="custom/thing", version="2.1.0")])]

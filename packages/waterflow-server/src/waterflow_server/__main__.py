@@ -1,5 +1,5 @@
 """``python -m waterflow_server`` is ``waterflow server``."""
 
-from .server_command import server_command
+from .cli.server import server_command
 
 server_command(prog_name="python -m waterflow_server")

@@ -14,7 +14,8 @@ from blacksheep.server.sse import ServerSentEvent, ServerSentEventsResponse
 
 from waterflow_core.agent_registry import list_agents
 
-from .api_models import (
+from .bodies import read_submission
+from .models import (
     AgentEntry,
     AgentList,
     CancelAccepted,
@@ -26,8 +27,7 @@ from .api_models import (
     RunRef,
     ValidateResult,
 )
-from .apidocs import WaterflowOpenAPI, error_responses
-from .bodies import read_submission
+from .openapi import WaterflowOpenAPI, error_responses
 from .pagination import PageToken
 from .problems import APIError, bad_request, model_response
 from .status import parse_status_filter

@@ -12,8 +12,8 @@ from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
-from waterflow_core.devserver import DevServer, DevServerError, find_temporal_binary, free_port
 from waterflow_core.temporal import connect
+from waterflow_testing.devserver import DevServer, DevServerError, find_temporal_binary, free_port
 
 
 @workflow.defn(name="WaitForSignal")

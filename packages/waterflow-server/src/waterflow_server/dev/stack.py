@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.util
 import json
 import logging
 import socket
@@ -61,12 +62,22 @@ def _port_free(host: str, port: int) -> bool:
         return True
 
 
+def missing_dev_extra() -> str | None:
+    """The distribution ``waterflow dev`` needs that is not installed (the embedded Temporal), if any.
+
+    The agent is optional (``--no-agent``); its absence is reported when the agent would start.
+    """
+    if importlib.util.find_spec("waterflow_testing") is None:
+        return "waterflow-testing (the embedded Temporal)"
+    return None
+
+
 def choose_ports(options: DevOptions) -> tuple[int, int | None]:
     """Temporal's ports: asked for, else the ones this data dir used last, else 7233/8233, else free.
 
     Re-using the last ports means a restart on the same data dir comes back at the same address.
     """
-    from waterflow_core.devserver import free_port
+    from waterflow_testing.devserver import free_port
 
     state_file = options.data_dir / "dev.json"
     saved: dict[str, Any] = {}
@@ -122,7 +133,7 @@ class DevStack:
             await self._start_agent()
 
     async def _start_temporal(self) -> None:
-        from waterflow_core.devserver import DevServer, DevServerError
+        from waterflow_testing.devserver import DevServer, DevServerError
 
         port, ui_port = choose_ports(self.options)
         self.devserver = DevServer(
@@ -146,9 +157,9 @@ class DevStack:
     async def _start_api(self) -> None:
         from waterflow_core.temporal import TemporalSettings
 
-        from .app import TemporalConnectError, start_api
-        from .serving import ServerStartError
-        from .settings import ServerSettings
+        from ..api.app import TemporalConnectError, start_api
+        from ..serving import ServerStartError
+        from ..settings import ServerSettings
 
         temporal = TemporalSettings.from_env().model_copy(
             update={"address": self.temporal_address, "namespace": self.options.namespace}
@@ -232,7 +243,7 @@ class DevStack:
 
     async def stop(self) -> None:
         """Agent, then API server (and its worker), then Temporal."""
-        from .serving import stop_http
+        from ..serving import stop_http
 
         if self.agent is not None:
             await self.agent.stop()

@@ -20,7 +20,7 @@ from blacksheep.server.openapi.v3 import OpenAPIHandler
 from blacksheep.server.responses import moved_permanently
 from openapidocs.v3 import Info, MediaType, OpenAPI, RequestBody, Schema
 
-from .api_models import ErrorBody, SubmitRequest, ValidateRequest
+from .models import ErrorBody, SubmitRequest, ValidateRequest
 
 ASSETS_PATH = "/docs/assets"
 _ASSETS = {

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from .defaults import DEFAULT_HOST, DEFAULT_NAMESPACE, DEFAULT_PORT
+from ..defaults import DEFAULT_HOST, DEFAULT_NAMESPACE, DEFAULT_PORT
 
 
 class _Duration(click.ParamType):
@@ -95,9 +95,14 @@ def dev_command(
     Prints the API URL, the Temporal UI URL and a line with `ready` once runs can start. Runs
     survive a restart on the same --data-dir. Ctrl-C or SIGTERM stops everything cleanly.
     """
-    from .dev_stack import DevOptions
-    from .server_command import configure_logging
+    from ..dev.stack import DevOptions, missing_dev_extra
+    from .server import configure_logging
 
+    missing = missing_dev_extra()
+    if missing:
+        raise click.ClickException(
+            f"waterflow dev needs {missing}, which comes with the dev extra: pip install 'waterflow-server[dev]'"
+        )
     configure_logging(verbose)
     options = DevOptions(
         data_dir=data_dir.resolve(),
@@ -121,8 +126,8 @@ def dev_command(
 
 
 async def _run(options: object) -> int:
-    from .dev_stack import DevError, DevOptions, DevStack
-    from .serving import stop_on_signals
+    from ..dev.stack import DevError, DevOptions, DevStack
+    from ..serving import stop_on_signals
 
     assert isinstance(options, DevOptions)
     stop = asyncio.Event()

@@ -30,7 +30,7 @@ from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest, UpdateNa
 from temporalio.client import Client
 
 from waterflow_core.errors import WaterflowError
-from waterflow_core.processes import free_port, read_log, spawn_logged, stop_process
+from waterflow_testing.processes import free_port, read_log, spawn_logged, stop_process
 
 __all__ = ["DEFAULT_RETENTION", "DevServer", "DevServerError", "find_temporal_binary", "free_port"]
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from waterflow_core.runs import RunProgress, StepProgress
 
-from .api_models import LogEntry
+from .models import LogEntry
 
 TERMINAL_STEP_STATUSES = frozenset({"success", "failure", "skipped", "cancelled"})
 

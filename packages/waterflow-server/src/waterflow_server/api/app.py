@@ -13,15 +13,15 @@ from blacksheep import Application, Request, Response
 from blacksheep.server.routing import Router
 from temporalio.client import Client
 
-from .apidocs import install_api_docs
+from ..serving import EmbeddedServer, start_http
+from ..settings import ServerSettings
+from ..worker_host import InterpreterWorkerHost
 from .metrics import Metrics
 from .nodes import NodeDirectory
+from .openapi import install_api_docs
 from .problems import APIError, install_error_handlers
 from .routes import register_routes
 from .runs import RunService
-from .serving import EmbeddedServer, start_http
-from .settings import ServerSettings
-from .worker_host import InterpreterWorkerHost
 
 log = logging.getLogger(__name__)
 

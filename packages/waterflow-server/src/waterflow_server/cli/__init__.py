@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 @hookimpl
 def waterflow_register_commands() -> list[click.Command]:
     """``server`` and ``dev``."""
-    from .dev_command import dev_command
-    from .server_command import server_command
+    from .dev import dev_command
+    from .server import server_command
 
     return [server_command, dev_command]

@@ -32,9 +32,9 @@ from waterflow_core.dsl import Workflow, load_workflow, resolve_inputs
 from waterflow_core.errors import WorkflowValidationError
 from waterflow_core.runs import PROGRESS_QUERY, WORKFLOW_TYPE, RunInput, RunProgress
 
-from .api_models import CancelAccepted, LogEntry, LogsResponse, RunDetail, RunList, RunRef, RunSummary
 from .bodies import Submission
 from .logs import LogTracker, snapshot_entries
+from .models import CancelAccepted, LogEntry, LogsResponse, RunDetail, RunList, RunRef, RunSummary
 from .nodes import NodeDirectory
 from .pagination import PageToken
 from .problems import APIError, invalid_workflow, not_found, temporal_unavailable

@@ -21,7 +21,7 @@ from waterflow_core.agent_registry import AgentInfo, list_agents
 from waterflow_core.dsl import NodeChecker
 from waterflow_core.registry import NodeRegistry, UnknownNodeError
 
-from .api_models import NodeEntry
+from .models import NodeEntry
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ import sys
 
 import click
 
-from .defaults import (
+from ..defaults import (
     DEFAULT_HOST,
     DEFAULT_MAX_BODY_BYTES,
     DEFAULT_NAMESPACE,
@@ -81,7 +81,7 @@ def server_command(
     configure_logging(verbose)
     from waterflow_core.temporal import TemporalSettings
 
-    from .settings import ServerSettings
+    from ..settings import ServerSettings
 
     temporal = TemporalSettings.from_env().model_copy(
         update={"address": temporal_address, "namespace": namespace}
@@ -104,9 +104,9 @@ class ServerFailure(Exception):
 
 async def run_server(settings: object) -> None:
     """Connect to Temporal, serve until SIGINT/SIGTERM, then stop cleanly."""
-    from .app import TemporalConnectError, start_api
-    from .serving import ServerStartError, stop_http, stop_on_signals
-    from .settings import ServerSettings
+    from ..api.app import TemporalConnectError, start_api
+    from ..serving import ServerStartError, stop_http, stop_on_signals
+    from ..settings import ServerSettings
 
     assert isinstance(settings, ServerSettings)
     stop = asyncio.Event()

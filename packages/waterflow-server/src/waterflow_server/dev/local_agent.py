@@ -16,7 +16,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from waterflow_core.processes import agent_command, read_log, spawn_logged, stop_process
+from waterflow_agent.command import agent_argv
+from waterflow_testing.processes import read_log, spawn_logged, stop_process
 
 READY_RE = re.compile(r"\bready\b")
 
@@ -52,7 +53,7 @@ class LocalAgent:
 
     def command(self) -> list[str]:
         """The command line of the agent."""
-        return agent_command(
+        return agent_argv(
             self.name,
             self.groups,
             temporal_address=self.temporal_address,

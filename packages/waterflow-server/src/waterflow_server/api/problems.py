@@ -18,7 +18,7 @@ from pydantic import BaseModel, ValidationError
 
 from waterflow_core.errors import ErrorItem, WorkflowValidationError
 
-from .api_models import ErrorBody
+from .models import ErrorBody
 
 log = logging.getLogger(__name__)
 

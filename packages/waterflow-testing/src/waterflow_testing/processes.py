@@ -1,6 +1,6 @@
 """The child processes Waterflow runs itself: Temporal, agents, API servers.
 
-Used by :class:`~waterflow_core.devserver.DevServer`, the local agent of ``waterflow dev`` and
+Used by :class:`~waterflow_testing.devserver.DevServer`, the local agent of ``waterflow dev`` and
 the test fixtures, so every such child is spawned, logged and stopped the same way: in its own
 session (a Ctrl-C at the terminal reaches the parent only, which stops its children in order),
 stdin closed, stdout and stderr appended to a log file, and on Linux it dies with its parent.
@@ -18,11 +18,10 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 __all__ = [
-    "agent_command",
     "free_port",
     "parent_death_preexec",
     "read_log",
@@ -135,28 +134,3 @@ def stop_process_blocking(process: subprocess.Popen[bytes], grace: float) -> int
     except subprocess.TimeoutExpired:
         process.kill()
         return process.wait()
-
-
-def agent_command(
-    name: str,
-    groups: Iterable[str],
-    *,
-    temporal_address: str,
-    namespace: str,
-    workdir: StrPath,
-    args: Sequence[str] = (),
-) -> list[str]:
-    """The command line of a ``python -m waterflow_agent`` child (``args`` are appended)."""
-    command = [sys.executable, "-m", "waterflow_agent", "--name", name]
-    for group in groups:
-        command += ["--group", group]
-    return [
-        *command,
-        "--temporal-address",
-        temporal_address,
-        "--namespace",
-        namespace,
-        "--workdir",
-        str(workdir),
-        *args,
-    ]

@@ -1,6 +1,6 @@
 """Pytest plugin: real ``waterflow server`` processes and the ``waterflow`` CLI for tests.
 
-Registered through the ``pytest11`` entry point (next to ``waterflow_core.testing``, whose
+Part of the opt-in :mod:`waterflow_testing.pytest_plugin` (which also provides the
 ``temporal_dev`` and ``start_agent`` fixtures these build on):
 
 ``start_server``
@@ -11,7 +11,7 @@ Registered through the ``pytest11`` entry point (next to ``waterflow_core.testin
     ``waterflow_cli(*args, server=url, timeout=...) -> CompletedProcess`` runs the ``waterflow``
     command as a separate process.
 
-Heavy imports happen inside the fixtures: pytest loads this module in every run.
+Standard library only, so loading the plugin stays cheap.
 """
 
 from __future__ import annotations
@@ -29,12 +29,12 @@ from typing import Any, Protocol
 
 import pytest
 
-from waterflow_core.processes import free_port
-from waterflow_core.testing import ChildProcess
+from waterflow_testing.children import READY_TIMEOUT, ChildProcess
+from waterflow_testing.processes import free_port
 
 __all__ = ["ServerProcess", "StartServer", "WaterflowCLI", "run_cli", "start_server", "waterflow_cli"]
 
-READY_TIMEOUT = 60.0
+
 
 
 class ServerProcess(ChildProcess):

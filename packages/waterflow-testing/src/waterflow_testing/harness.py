@@ -3,7 +3,7 @@
 :class:`RunStepWorkflow` executes one activity, named by the node type, on a chosen task queue,
 with the interpreter's conventions (activity id ``<job>/<step>``, start-to-close and heartbeat
 timeouts, a retry policy). Node packages and the agent use it in tests through the
-``step_harness`` fixture of :mod:`waterflow_core.testing`; it is importable by its real module
+``step_harness`` fixture of :mod:`waterflow_testing.pytest_plugin`; it is importable by its real module
 name, so it runs in the normal workflow sandbox.
 """
 
