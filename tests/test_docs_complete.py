@@ -5,9 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+import pytest
 
 from waterflow_core.registry import NodeRegistry
 from waterflow_sdk.cli import cli
+
+pytestmark = pytest.mark.unit
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 
