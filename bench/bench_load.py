@@ -1,7 +1,7 @@
 """Parse + validate a generated 1000-line workflow, beside a plain C YAML parse of the same text.
 
 Also times the evaluation of a typical compiled condition. Run: ``hatch run bench`` or
-``python bench/bench_load.py``. Budget (DESIGN.md): load+validate ≤ 15 ms median, a compiled
+``python bench/bench_load.py``. Budget (docs/concepts/architecture.md): load+validate ≤ 15 ms median, a compiled
 condition ≤ 10 µs.
 """
 

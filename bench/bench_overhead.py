@@ -1,6 +1,6 @@
 """Waterflow's wall-time overhead over a hand-written temporalio workflow, measured side by side.
 
-Budget (DESIGN.md, "Performance budget"): Waterflow adds ≤ 15 % wall time over a hand-written
+Budget (docs/concepts/architecture.md, "Performance budget"): Waterflow adds ≤ 15 % wall time over a hand-written
 temporalio workflow running the same activities on the same Temporal.
 
 Everything runs on 127.0.0.1 in a temp dir: an embedded Temporal (``DevServer``, headless), one
