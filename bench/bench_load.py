@@ -18,10 +18,10 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from workflow_gen import generate_workflow  # noqa: E402
+from workflow_gen import generate_workflow
 
-from waterflow_core.dsl import load_workflow  # noqa: E402
-from waterflow_core.expressions import compile_expression, compiler, template  # noqa: E402
+from waterflow_core.dsl import load_workflow
+from waterflow_core.expressions import compile_expression, compiler, template
 
 
 def load_cold(text: str) -> None:

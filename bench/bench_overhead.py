@@ -27,6 +27,7 @@ Run: ``python bench/bench_overhead.py [--runs N] [--seq-steps N] [--fanout-jobs 
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import statistics
 from datetime import timedelta
@@ -163,7 +164,7 @@ def wait_for_line(log_file: str, needle: str, process: object, timeout: float) -
         time.sleep(0.1)
 
 
-async def bench(args: object) -> int:
+async def bench(args: argparse.Namespace) -> int:
     import sys
     import tempfile
     import time
@@ -317,7 +318,10 @@ async def bench(args: object) -> int:
         f"median wall time per run, start -> result; {a.runs} runs per side, interleaved, "
         f"after {a.warmup} warm-up round(s); one agent, command '{a.command}'"
     )
-    header = f"{'workload':<34} {'raw':>9} {'waterflow':>10} {'overhead':>9} {'per step':>9} {'paired':>8}  budget ≤ {BUDGET_PCT:.0f} %"
+    header = (
+        f"{'workload':<34} {'raw':>9} {'waterflow':>10} {'overhead':>9} {'per step':>9} {'paired':>8}"
+        f"  budget ≤ {BUDGET_PCT:.0f} %"
+    )
     print(header)
     print("-" * len(header))
     all_ok = True

@@ -1,6 +1,7 @@
 """Submit latency of ``POST /v1/workflows``, beside a raw temporalio ``start_workflow``.
 
-Budget (docs/concepts/architecture.md, "Performance budget"): submit P95 ≤ 1.3x a raw ``start_workflow`` in the same run.
+Budget (docs/concepts/architecture.md, "Performance budget"): submit P95 ≤ 1.3x a raw
+``start_workflow`` in the same run.
 
 Everything runs on 127.0.0.1 in a temp dir: an embedded Temporal (``DevServer``, headless) and
 a real ``waterflow server`` process (``python -m waterflow_server``, which also hosts the

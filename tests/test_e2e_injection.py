@@ -46,7 +46,8 @@ def test_payloads_never_become_shell_text(start_server, start_agent) -> None:  #
                     printf 'echoed=%s\\n' "$FROM_ENV" >> "$WATERFLOW_OUTPUT"
               - id: consume
                 uses: exec/shell
-                with: {{command: "echo $<< steps.produce.outputs.echoed >>; echo '$<< format('{{0}}', inputs.payload) >>'"}}
+                with:
+                  command: "echo $<< steps.produce.outputs.echoed >>; echo '$<< format('{{0}}', inputs.payload) >>'"
               - id: script
                 uses: exec/script
                 with:

@@ -51,7 +51,8 @@ def test_sibling_dependencies_are_pinned_to_the_workspace_version() -> None:
         for requirement in requirements:
             name = re.split(r"[\s<>=~!\[;]", requirement, maxsplit=1)[0]
             if name in EXPECTED:
-                assert requirement == name + compatible, f"{project['name']}: {requirement!r} should be {name}{compatible}"
+                expected = name + compatible
+                assert requirement == expected, f"{project['name']}: {requirement!r} should be {expected}"
 
 
 @pytest.fixture(scope="module")

@@ -164,7 +164,7 @@ def test_unknown_hook_name_is_an_error(install: Install) -> None:
         ''',
         name="typo",
     )
-    with pytest.raises(PluginError, match="unknown hooks.*waterflow_register_node"):
+    with pytest.raises(PluginError, match=r"unknown hooks.*waterflow_register_node"):
         PluginManager(allowlist=["typo"]).nodes()
 
 
@@ -180,7 +180,7 @@ def test_hook_that_raises_names_the_plugin(install: Install) -> None:
         dist="sad-plugin",
         name="sad",
     )
-    with pytest.raises(PluginError, match="sad-plugin.*bad day"):
+    with pytest.raises(PluginError, match=r"sad-plugin.*bad day"):
         PluginManager(allowlist=["sad"]).nodes()
 
 

@@ -54,7 +54,7 @@ def test_client_round_trip(stack) -> None:  # type: ignore[no-untyped-def]
         assert run.succeeded and run.done
         step = run.jobs[0].steps[0]
         assert step.outputs["greeting"] == "hello, sdk"
-        assert "hello, sdk" in list(client.logs(ref.id))[0]
+        assert "hello, sdk" in next(iter(client.logs(ref.id)))
         assert any(str(e).endswith("hello, sdk") for e in client.log_entries(ref.id, follow=True))
 
         again = client.submit(workflow(group), id=ref.id)

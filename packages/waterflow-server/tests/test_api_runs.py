@@ -84,7 +84,10 @@ async def test_id_is_an_idempotency_key(api: Api, parked_workflow: str) -> None:
 
 async def test_list_filters_and_pages(api: Api, task_queue: str) -> None:
     name = f"listed-{uuid.uuid4().hex[:8]}"
-    text = f"name: {name}\njobs:\n  a:\n    runs-on: {task_queue}\n    steps:\n      - uses: exec/shell\n        with: {{command: echo}}\n"
+    text = (
+        f"name: {name}\njobs:\n  a:\n    runs-on: {task_queue}\n"
+        "    steps:\n      - uses: exec/shell\n        with: {command: echo}\n"
+    )
     ids = []
     for _ in range(5):
         response = await api.http.post("/v1/workflows", content=text, headers=YAML)

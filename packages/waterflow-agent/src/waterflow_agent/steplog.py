@@ -43,7 +43,7 @@ class StepLog:
     ) -> None:
         # A free-standing Logger (not logging.getLogger): the logging module keeps every named
         # logger forever, and an agent runs an unbounded number of steps.
-        self.logger = logging.Logger(f"{STEP_LOGGER}.{step_path}")
+        self.logger = logging.Logger(f"{STEP_LOGGER}.{step_path}")  # noqa: LOG001
         self.logger.parent = logging.getLogger(STEP_LOGGER)
         self.logger.addFilter(self._mask)
         self.logger.addHandler(_Collector(self))

@@ -91,9 +91,9 @@ class Node(ABC):
         cls.shell_inputs = frozenset(cls.shell_inputs)
         cls.literal_inputs = frozenset(cls.literal_inputs)
         inputs = cls.__dict__.get("Inputs")
-        if isinstance(inputs, type) and issubclass(inputs, BaseModel):
-            if "extra" not in inputs.model_config:
-                cls.Inputs = _forbid_extra(inputs)
+        if isinstance(inputs, type) and issubclass(inputs, BaseModel) and "extra" not in inputs.model_config:
+            # Replaces the author's nested class: mypy cannot see a class attribute rebound.
+            cls.Inputs = _forbid_extra(inputs)  # type: ignore[misc,assignment]
 
     @abstractmethod
     async def run(self, ctx: NodeContext, inputs: Any) -> BaseModel:

@@ -19,13 +19,13 @@ load: they are part of core, not entry points.
 from __future__ import annotations
 
 import importlib
-import importlib.metadata as metadata
 import logging
 import os
 import site
 import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from importlib import metadata
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import pluggy
@@ -137,7 +137,7 @@ class PluginManager:
             try:
                 returned = impl.function()
                 answers.append((info, list(returned or ())))
-            except Exception as exc:  # a plugin's bug must name the plugin
+            except Exception as exc:  # noqa: BLE001 - a plugin's bug must name the plugin
                 self.fail(f"{info}: {hook}() raised {type(exc).__name__}: {exc}", exc)
         return answers
 
@@ -176,7 +176,7 @@ class PluginManager:
             try:
                 _forget_if_upgraded(ep, info.version)
                 plugin = ep.load()
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - any import failure is reported with the plugin's name
                 self.fail(f"{info}: cannot be imported: {type(exc).__name__}: {exc}", exc)
                 continue
             self._register(plugin, info)
@@ -188,7 +188,7 @@ class PluginManager:
             return
         try:
             self._pm.register(plugin, name=f"{info.group}:{info.distribution}:{info.name}")
-        except Exception as exc:  # pluggy rejects hookimpls whose arguments do not match the spec
+        except Exception as exc:  # noqa: BLE001 - pluggy rejects hookimpls whose arguments do not match the spec
             self.fail(f"{info}: invalid hook implementation: {exc}", exc)
             return
         unknown = [c.name for c in self._pm.get_hookcallers(plugin) or () if not c.has_spec()]
@@ -228,7 +228,7 @@ def _refresh_import_system() -> None:
     """
     global _pth_seen
     importlib.invalidate_caches()
-    dirs = [d for d in site.getsitepackages() + [site.getusersitepackages()] if os.path.isdir(d)]
+    dirs = [d for d in [*site.getsitepackages(), site.getusersitepackages()] if os.path.isdir(d)]
     current = {
         os.path.join(d, name) for d in dirs for name in os.listdir(d) if name.endswith(".pth")
     }
@@ -237,7 +237,7 @@ def _refresh_import_system() -> None:
         return
     known = {os.path.normcase(os.path.abspath(p)) for p in sys.path}
     for path in sorted(current - _pth_seen):
-        site.addpackage(os.path.dirname(path), os.path.basename(path), known)  # type: ignore[attr-defined]
+        site.addpackage(os.path.dirname(path), os.path.basename(path), known)
     _pth_seen |= current
     importlib.invalidate_caches()
 

@@ -120,6 +120,8 @@ class EnvSecretProvider(SecretProvider):
             default_factory=lambda: Path(d) if (d := os.environ.get("WATERFLOW_SECRETS_DIR")) else None
         )
 
+    options: Options
+
     async def get(self, name: str) -> str | None:
         # The name becomes part of a path: refuse anything that could leave the directory.
         if not _SECRET_NAME.fullmatch(name):
@@ -145,6 +147,8 @@ class JsonlLogHandler(LogHandler):
     class Options(LogHandler.Options):
         path: Path = Path("waterflow-logs.jsonl")
 
+    options: Options
+
     _file: IO[str] | None = None
 
     async def emit(self, record: Mapping[str, Any]) -> None:
@@ -168,6 +172,8 @@ class LogEventHandler(EventHandler):
 
     class Options(EventHandler.Options):
         logger: str = "waterflow.events"
+
+    options: Options
 
     async def handle(self, event: Mapping[str, Any]) -> None:
         logging.getLogger(self.options.logger).info(

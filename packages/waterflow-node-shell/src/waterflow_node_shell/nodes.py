@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from temporalio.exceptions import ApplicationError
 
+from waterflow_core.expressions import CLOSE, OPEN
 from waterflow_core.node import Node, NodeContext
 from waterflow_core.shellsafe import DEFAULT_PREFIX, to_shell_string
 
@@ -42,9 +43,16 @@ Text = Annotated[str, BeforeValidator(lambda v: v if isinstance(v, str) else to_
 class _CommonInputs(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    cwd: str | None = Field(None, description="Working directory; relative paths are resolved against the agent's step directory.")
+    cwd: str | None = Field(
+        None, description="Working directory; relative paths are resolved against the agent's step directory."
+    )
     env: dict[str, Text] = Field(default_factory=dict, description="Extra environment variables for the command.")
-    output_cap: int = Field(DEFAULT_CAP, alias="output-cap", ge=0, description="Bytes of stdout and of stderr kept in the result (the tail).")
+    output_cap: int = Field(
+        DEFAULT_CAP,
+        alias="output-cap",
+        ge=0,
+        description="Bytes of stdout and of stderr kept in the result (the tail).",
+    )
 
 
 class ExecOutputs(BaseModel):
@@ -64,15 +72,16 @@ class ShellNode(Node):
     type = "exec/shell"
     version = "1.0.0"
     description = "Run a shell command; $<< >> values reach it as environment variables."
-    shell_inputs = {"command"}
+    shell_inputs = frozenset({"command"})
 
     class Inputs(_CommonInputs):
         command: str = Field(description="The command text, run with `<shell> -c`.")
         shell: Literal["bash", "sh"] = Field("bash", description="bash (default) or POSIX sh.")
 
-    Outputs = ExecOutputs
+    # Both exec nodes share one outputs model; mypy sees the base's nested class as fixed.
+    Outputs = ExecOutputs  # type: ignore[assignment]
 
-    async def run(self, ctx: NodeContext, inputs: Inputs) -> ExecOutputs:  # type: ignore[override]
+    async def run(self, ctx: NodeContext, inputs: Inputs) -> ExecOutputs:
         argv = [*SHELLS[inputs.shell], "-c", inputs.command, inputs.shell]
         return await execute(ctx, argv, inputs)
 
@@ -83,23 +92,24 @@ class ScriptNode(Node):
     type = "exec/script"
     version = "1.0.0"
     description = "Run a script with bash, sh or any interpreter (python3, node, ...)."
-    shell_inputs = {"script"}
+    shell_inputs = frozenset({"script"})
     # An expression in the interpreter line could add arguments (`-c ...`) after shlex.split.
-    literal_inputs = {"interpreter"}
+    literal_inputs = frozenset({"interpreter"})
 
     class Inputs(_CommonInputs):
         script: str = Field(description="The script text.")
         interpreter: str = Field("bash", description="bash, sh, or a command line the script path is appended to.")
         args: list[Text] = Field(default_factory=list, description="Arguments passed after the script path.")
 
-    Outputs = ExecOutputs
+    # Both exec nodes share one outputs model; mypy sees the base's nested class as fixed.
+    Outputs = ExecOutputs  # type: ignore[assignment]
 
-    async def run(self, ctx: NodeContext, inputs: Inputs) -> ExecOutputs:  # type: ignore[override]
+    async def run(self, ctx: NodeContext, inputs: Inputs) -> ExecOutputs:
         interpreter = SHELLS.get(inputs.interpreter) or shlex.split(inputs.interpreter)
         if inputs.interpreter not in SHELLS and "${" + DEFAULT_PREFIX in inputs.script:
             # Expressions in `script` become bash variable references, meaningless to other languages.
             raise ApplicationError(
-                f"$<< >> expressions in script only work with bash or sh; with {inputs.interpreter!r} "
+                f"{OPEN} {CLOSE} expressions in script only work with bash or sh; with {inputs.interpreter!r} "
                 "pass values through env: or args: and read them from the environment or argv",
                 type=ERROR_BAD_INPUT,
                 non_retryable=True,
@@ -133,7 +143,9 @@ async def execute(
         user_outputs = _read_outputs(ctx, output_file, failed=result.exit_code != 0)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    values = {"exit-code": result.exit_code, "stdout": result.stdout, "stderr": result.stderr, "truncated": result.truncated}
+    values = {
+        "exit-code": result.exit_code, "stdout": result.stdout, "stderr": result.stderr, "truncated": result.truncated
+    }
     if result.exit_code != 0:
         raise ApplicationError(
             _failure_message(result.exit_code, result.signal, result.stderr),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import codecs
 import contextlib
+import functools
 import logging
 import os
 import signal
@@ -31,7 +32,13 @@ class ProcessResult:
 class _Capture:
     """Logs one pipe line by line as it arrives and keeps its last ``cap`` bytes."""
 
-    def __init__(self, stream: str, cap: int, log: logging.Logger | logging.LoggerAdapter[Any], heartbeat: Callable[..., None]) -> None:
+    def __init__(
+        self,
+        stream: str,
+        cap: int,
+        log: logging.Logger | logging.LoggerAdapter[Any],
+        heartbeat: Callable[..., None],
+    ) -> None:
         self.stream = stream
         self.cap = cap
         self.log = log
@@ -131,10 +138,10 @@ async def run_process(
     files = [os.fdopen(out_r, "rb", buffering=0), os.fdopen(err_r, "rb", buffering=0)]
     pumps: list[asyncio.Task[None]] = []
     try:
-        for capture, file in zip((out, err), files):
+        for capture, file in zip((out, err), files, strict=True):
             reader = asyncio.StreamReader(loop=loop)
             transport, _ = await loop.connect_read_pipe(
-                lambda r=reader: asyncio.StreamReaderProtocol(r, loop=loop), file
+                functools.partial(asyncio.StreamReaderProtocol, reader, loop=loop), file
             )
             transports.append(transport)
             pumps.append(asyncio.create_task(capture.pump(reader)))
@@ -152,8 +159,8 @@ async def run_process(
             task.cancel()
         raise
     finally:
-        for transport in transports:
-            transport.close()
+        for pipe in transports:
+            pipe.close()
         for file in files:  # no-op for those a transport closed already
             file.close()
     out.finish()

@@ -6,7 +6,7 @@ import asyncio
 import os
 from collections.abc import AsyncIterator, Iterable, Mapping
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 import httpx
 
@@ -44,7 +44,7 @@ class AsyncClient:
         """Close the connection pool."""
         await self._http.aclose()
 
-    async def __aenter__(self) -> AsyncClient:
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(
@@ -106,9 +106,9 @@ class AsyncClient:
                     raise p.api_error(response)
                 follower = p.LogFollower()
                 async for line in response.aiter_lines():
-                    entry = follower.feed(line)
-                    if entry is not None:
-                        yield entry
+                    fed = follower.feed(line)
+                    if fed is not None:
+                        yield fed
                     if follower.ended:
                         return
         except httpx.HTTPError as exc:

@@ -373,7 +373,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         cli.main(args=list(argv) if argv is not None else None, prog_name="waterflow", standalone_mode=True)
     except KeyboardInterrupt:
         sys.exit(EXIT_INTERRUPTED)
-    except Exception as exc:  # noqa: BLE001 - the last line of defence against tracebacks
+    except Exception as exc:
         if os.environ.get("WATERFLOW_DEBUG"):
             raise
         click.echo(f"error: {type(exc).__name__}: {exc} (set WATERFLOW_DEBUG=1 for details)", err=True)

@@ -6,6 +6,8 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
+from waterflow_core.steptask import step_path
+
 from .models import Job, Run, Step
 
 STATUS_MARKS = {
@@ -18,11 +20,9 @@ STATUS_MARKS = {
 }
 
 
-def step_path(job: Job, step: Step) -> str:
+def progress_path(job: Job, step: Step) -> str:
     """``job/step[#instance]`` as in the Temporal UI."""
-    instance = step.instance or job.instance
-    base = f"{job.id}/{step.id}"
-    return f"{base}#{instance}" if instance else base
+    return step_path(job.id, step.id, step.instance or job.instance)
 
 
 def format_value(value: Any) -> str:
@@ -53,7 +53,7 @@ def _value_lines(key: str, value: Any, indent: str) -> list[str]:
 
 def step_lines(job: Job, step: Step, *, with_logs: bool = True) -> list[str]:
     """How one step reads: a status line, then its log tail, outputs and error, indented."""
-    head = f"[{step_path(job, step)}] {STATUS_MARKS.get(step.status, step.status)}"
+    head = f"[{progress_path(job, step)}] {STATUS_MARKS.get(step.status, step.status)}"
     if step.agent:
         head += f" on {step.agent}"
     if step.attempt > 1:
@@ -78,7 +78,7 @@ def run_lines(run: Run, *, with_logs: bool = False) -> list[str]:
     if run.error:
         lines.append(f"  error: {run.error}")
     for job in run.jobs:
-        label = f"{job.id}#{job.instance}" if job.instance else job.id
+        label = step_path(job.id, None, job.instance)
         lines.append(f"  job {label} ({job.runs_on}) {job.status}")
         for step in job.steps:
             lines += [f"    {line}" for line in step_lines(job, step, with_logs=with_logs)]
@@ -102,9 +102,9 @@ class ProgressPrinter:
     def updates(self, run: Run) -> Iterable[str]:
         """Lines for what changed since the last call."""
         for job, step in run.steps():
-            path = step_path(job, step)
+            path = progress_path(job, step)
             before = self._shown.get(path)
-            if step.status == before or step.status == "pending":
+            if step.status in (before, "pending"):
                 continue
             self._shown[path] = step.status
             if step.status == "running":

@@ -23,6 +23,7 @@ import time
 from datetime import timedelta
 from pathlib import Path
 from types import TracebackType
+from typing import Self
 
 from google.protobuf.duration_pb2 import Duration
 from temporalio.api.namespace.v1 import NamespaceConfig
@@ -225,7 +226,7 @@ class DevServer:
             thread.join()
             loop.close()
 
-    async def __aenter__(self) -> DevServer:
+    async def __aenter__(self) -> Self:
         await self.start()
         return self
 

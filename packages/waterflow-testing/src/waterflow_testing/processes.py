@@ -87,7 +87,8 @@ def spawn_logged(
             env=None if env is None else dict(env),
             cwd=cwd,
             start_new_session=True,
-            preexec_fn=parent_death_preexec(),
+            # Only prctl (async-signal-safe) runs between fork and exec.
+            preexec_fn=parent_death_preexec(),  # noqa: PLW1509
         )
     return process, offset
 

@@ -156,7 +156,7 @@ def run_cli(
     environ = {**os.environ, **(env or {})}
     if server:
         environ["WATERFLOW_SERVER"] = server
-    return subprocess.run(
+    return subprocess.run(  # noqa: PLW1510 - the caller checks the exit status
         [sys.executable, "-m", "waterflow_sdk", *args],
         capture_output=True,
         text=True,

@@ -69,7 +69,7 @@ async def connect_with_retry(settings: ServerSettings, timeout: float) -> Client
             return await settings.temporal.connect(
                 identity=f"waterflow-server@{settings.host}:{settings.port}"
             )
-        except Exception as exc:  # noqa: BLE001 - retried, then reported
+        except Exception as exc:
             if time.monotonic() >= deadline:
                 raise TemporalConnectError(
                     f"cannot reach Temporal at {settings.temporal.address} "

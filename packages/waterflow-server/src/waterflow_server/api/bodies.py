@@ -30,7 +30,8 @@ async def read_body(request: Request, limit: int) -> bytes:
             raise bad_request("invalid Content-Length header") from None
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
+    # blacksheep declares stream() as a plain method returning a generator; it is an async generator.
+    async for chunk in request.stream():  # type: ignore[attr-defined]
         size += len(chunk)
         if size > limit:
             raise too_large(limit)
@@ -113,13 +114,15 @@ async def read_submission(request: Request, limit: int) -> Submission:
     workflow = document.get("workflow")
     if not isinstance(workflow, str):
         raise bad_request("'workflow' must be the workflow YAML as a string")
-    inputs = document.get("inputs")
-    if inputs is not None and not isinstance(inputs, dict):
+    json_inputs = document.get("inputs")
+    if json_inputs is not None and not isinstance(json_inputs, dict):
         raise bad_request("'inputs' must be an object")
     run_id = document.get("id")
     if run_id is not None and not isinstance(run_id, str):
         raise bad_request("'id' must be a string")
-    return Submission(workflow=workflow, inputs=inputs or {}, id=run_id, inputs_given=inputs is not None)
+    return Submission(
+        workflow=workflow, inputs=json_inputs or {}, id=run_id, inputs_given=json_inputs is not None
+    )
 
 
 __all__ = ["Submission", "is_json", "read_body", "read_submission", "too_large"]

@@ -14,17 +14,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from waterflow_core.runs import RunProgress, StepProgress
+from waterflow_core.steptask import step_path
 
 from .models import LogEntry
 
 TERMINAL_STEP_STATUSES = frozenset({"success", "failure", "skipped", "cancelled"})
 
 
-def step_path(job_id: str, job_instance: str | None, step: StepProgress) -> str:
+def progress_path(job_id: str, job_instance: str | None, step: StepProgress) -> str:
     """``job/step[#instance]``, the activity id the Temporal UI shows."""
-    instance = step.instance or job_instance
-    base = f"{job_id}/{step.id}"
-    return f"{base}#{instance}" if instance else base
+    return step_path(job_id, step.id, step.instance or job_instance)
 
 
 @dataclass
@@ -83,9 +82,9 @@ class LogTracker:
         entries: list[LogEntry] = []
         for job in progress.jobs:
             for step in job.steps:
-                path = step_path(job.id, job.instance, step)
+                path = progress_path(job.id, job.instance, step)
                 state = self._state(path)
-                if step.status != state.status and step.status != "pending":
+                if step.status not in (state.status, "pending"):
                     if step.status == "running" or step.status in TERMINAL_STEP_STATUSES:
                         if step.status in TERMINAL_STEP_STATUSES:
                             entries += self._final_lines(path, state, step.log_tail)
@@ -103,7 +102,7 @@ class LogTracker:
 
     @staticmethod
     def _event(path: str, step: StepProgress) -> LogEntry:
-        detail = step.status
+        detail: str = step.status
         if step.agent:
             detail += f" on {step.agent}"
         if step.attempt > 1:
@@ -119,7 +118,7 @@ def snapshot_entries(progress: RunProgress) -> list[LogEntry]:
     entries: list[LogEntry] = []
     for job in progress.jobs:
         for step in job.steps:
-            path = step_path(job.id, job.instance, step)
+            path = progress_path(job.id, job.instance, step)
             if step.status == "pending":
                 continue
             if step.status == "running":

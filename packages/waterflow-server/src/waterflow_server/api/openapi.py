@@ -121,7 +121,7 @@ class WaterflowOpenAPI(OpenAPIHandler):
             )
 
 
-def error_responses(*statuses: int) -> dict[int, ResponseInfo]:
+def error_responses(*statuses: int) -> dict[int | str, str | ResponseInfo]:
     """OpenAPI response docs for error statuses (all share :class:`ErrorBody`)."""
     texts = {
         400: "Malformed request (not JSON, wrong shape, bad parameter).",

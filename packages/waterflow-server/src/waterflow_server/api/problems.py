@@ -116,7 +116,7 @@ def install_error_handlers(app: Application) -> None:
         return error_response(APIError(status, phrase.lower().replace(" ", "_"), str(exc) or phrase))
 
     async def on_unexpected(app_: Application, request: Request, exc: Exception) -> Response:
-        log.exception("unhandled error on %s %s", request.method, request.path, exc_info=exc)
+        log.error("unhandled error on %s %s", request.method, request.path, exc_info=exc)
         return error_response(APIError(500, "internal_error", "internal server error; see the server log"))
 
     async def on_model_error(app_: Application, request: Request, exc: ValidationError) -> Response:

@@ -189,7 +189,7 @@ def register_routes(app: Application, docs: WaterflowOpenAPI, state: AppState) -
     @docs(summary="List agents", tags=["agents"], responses={200: _ok(AgentList, "Registered agents.")})
     async def agents(request: Request) -> Response:
         """Agents from the registry in Temporal; ``all=true`` includes ones that stopped heartbeating."""
-        include_stale = _truthy((request.query.get("all") or [None])[0])
+        include_stale = _truthy(next(iter(request.query.get("all") or ()), None))
         try:
             found = await list_agents(state.client, include_stale=include_stale)
         except Exception as exc:  # noqa: BLE001 - answer with what is available

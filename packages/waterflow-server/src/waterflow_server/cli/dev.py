@@ -131,7 +131,7 @@ async def _run(options: object) -> int:
 
     assert isinstance(options, DevOptions)
     stop = asyncio.Event()
-    stack = DevStack(options, say=lambda line: click.echo(line))
+    stack = DevStack(options, say=click.echo)
     code = 0
     with stop_on_signals(stop):
         try:
