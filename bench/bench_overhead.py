@@ -178,6 +178,7 @@ async def bench(args: argparse.Namespace) -> int:
     from waterflow_core.dsl.models import Defaults
     from waterflow_core.interpreter import build_interpreter_worker, start_run
     from waterflow_core.interpreter.retry import activity_options
+    from waterflow_core.runs import RunInput
     from waterflow_core.temporal import connect, sandboxed_runner
     from waterflow_testing.devserver import DevServer
     from waterflow_testing.processes import spawn_logged, stop_process
@@ -215,7 +216,8 @@ async def bench(args: argparse.Namespace) -> int:
 
     plans = {name: plan(jobs) for name, jobs in workloads.items()}
     flows = {
-        name: load_workflow(workflow_text(f"bench-{name}", group, jobs, a.command)) for name, jobs in workloads.items()
+        name: RunInput.plan(load_workflow(workflow_text(f"bench-{name}", group, jobs, a.command)))
+        for name, jobs in workloads.items()
     }
     n_steps = {name: sum(len(s) for s in jobs.values()) for name, jobs in workloads.items()}
 

@@ -137,11 +137,7 @@ async def bench(a: argparse.Namespace) -> int:
     group = f"bench-nobody-{uuid.uuid4().hex[:6]}"
     text = WORKFLOW.replace("{group}", group)
     workflow = load_workflow(text)
-    run_input = RunInput(
-        workflow=workflow.model_dump(mode="json", by_alias=True, exclude_unset=True),
-        inputs={"who": "world"},
-        source=text,
-    )
+    run_input = RunInput.plan(workflow, {"who": "world"}, source=text)
     body = {"workflow": text}
 
     print(f"load average before: {load_average()} (1/5/15 min)", flush=True)
@@ -180,7 +176,9 @@ async def bench(a: argparse.Namespace) -> int:
                 async def in_process() -> None:
                     run_id = f"bench-start-run-{uuid.uuid4().hex[:12]}"
                     started.append(run_id)
-                    await start_run(client, workflow, {"who": "world"}, workflow_id=run_id, source=text)
+                    # Planned here, as the server plans each submission (inputs typed, workflow dumped).
+                    run = RunInput.plan(workflow, {"who": "world"}, source=text)
+                    await start_run(client, run, workflow_id=run_id)
 
                 async def floor() -> None:
                     response = await http.get("/v1/no-such-path")

@@ -19,7 +19,7 @@ from temporalio.exceptions import ApplicationError, CancelledError
 
 from waterflow_core.dsl import load_workflow
 from waterflow_core.interpreter import build_interpreter_worker, start_run
-from waterflow_core.runs import PROGRESS_QUERY, RunProgress
+from waterflow_core.runs import PROGRESS_QUERY, RunInput, RunProgress
 from waterflow_testing import unique_name
 
 pytest.importorskip("waterflow_agent")
@@ -34,9 +34,8 @@ async def wf_queue(temporal_client: Client, task_queue: str) -> AsyncIterator[st
 
 
 async def start(client: Client, queue: str, text: str, **inputs: Any) -> WorkflowHandle[Any, RunProgress]:
-    return await start_run(
-        client, load_workflow(text), inputs, workflow_id=f"agents-{uuid.uuid4().hex[:10]}", task_queue=queue
-    )
+    run = RunInput.plan(load_workflow(text), inputs)
+    return await start_run(client, run, workflow_id=f"agents-{uuid.uuid4().hex[:10]}", task_queue=queue)
 
 
 async def finish(handle: WorkflowHandle[Any, RunProgress]) -> tuple[RunProgress, BaseException | None]:
@@ -151,7 +150,9 @@ async def test_each_server_over_live_agents_then_cancel_and_compensate(
     temporal_client: Client, wf_queue: str, start_agent: Any, tmp_path: Path
 ) -> None:
     group = unique_name("web")
-    agents = sorted([start_agent(unique_name("w1"), [group]), start_agent(unique_name("w2"), [group])], key=lambda a: a.name)
+    agents = sorted(
+        [start_agent(unique_name("w1"), [group]), start_agent(unique_name("w2"), [group])], key=lambda a: a.name
+    )
     marker = tmp_path / "undo.log"
     # Registration reaches visibility asynchronously; wait until both agents are listed.
     from waterflow_core.agent_registry import list_agents

@@ -11,6 +11,7 @@ runs marked with ``record=...``; ``test_replay.py`` replays every file there.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import os
 import time
@@ -31,7 +32,7 @@ from temporalio.worker import Worker
 from waterflow_core.dsl import load_workflow
 from waterflow_core.expressions import parse_template
 from waterflow_core.interpreter import build_interpreter_worker, start_run
-from waterflow_core.runs import PROGRESS_QUERY, RunProgress
+from waterflow_core.runs import PROGRESS_QUERY, RunInput, RunProgress
 from waterflow_core.steptask import StepResult, StepTask
 
 HISTORIES = Path(__file__).parent / "histories"
@@ -145,10 +146,8 @@ class Harness:
         workflow = load_workflow(text.replace("QUEUE", self.queue))
         return await start_run(
             self.client,
-            workflow,
-            inputs or {},
+            RunInput.plan(workflow, inputs, source=text),
             workflow_id=f"test-{uuid.uuid4().hex[:12]}",
-            source=text,
             task_queue=self.wf_queue,
         )
 
@@ -593,7 +592,10 @@ jobs:
     runs-on: QUEUE
     steps:
       - {id: network, uses: test/echo, compensate: {uses: test/echo, with: {undo: network}}}
-      - {id: vm, uses: test/echo, with: {name: vm-7}, compensate: {uses: test/echo, name: delete vm, with: {undo: $<< steps.vm.outputs.name >>}}}
+      - id: vm
+        uses: test/echo
+        with: {name: vm-7}
+        compensate: {uses: test/echo, name: delete vm, with: {undo: $<< steps.vm.outputs.name >>}}
       - {id: no-undo, uses: test/echo}
   app:
     needs: infra
@@ -711,7 +713,7 @@ jobs:
     ids = [c.activity_id for c in h.nodes.calls if c.activity_id.startswith("test/")]
     assert ids == ["test/s#linux,3.11", "test/s#linux,3.12", "test/s#mac,3.12,x", "test/s#linux,3.13"]
     calls = [c for c in h.nodes.calls if c.activity_id.startswith("test/")]
-    for earlier, later in zip(calls, calls[1:]):
+    for earlier, later in itertools.pairwise(calls):
         assert later.started >= earlier.ended  # max-parallel 1: strictly one at a time
     report = step(progress, "report", "s")
     assert report.outputs["n"] == "linux-3.11,linux-3.12,mac-3.12,linux-3.13"
@@ -845,14 +847,17 @@ vars: {x: XXXXXXXXXX}
 async def test_duplicate_workflow_id_is_rejected(h: Harness) -> None:
     from temporalio.exceptions import WorkflowAlreadyStartedError
 
-    workflow = load_workflow(f"name: dup\njobs:\n  j:\n    runs-on: {h.queue}\n    steps: [{{uses: test/sleep, with: {{seconds: '2'}}}}]\n")
+    workflow = load_workflow(
+        f"name: dup\njobs:\n  j:\n    runs-on: {h.queue}\n    steps: [{{uses: test/sleep, with: {{seconds: '2'}}}}]\n"
+    )
     workflow_id = f"dup-{uuid.uuid4().hex[:8]}"
-    handle = await start_run(h.client, workflow, {}, workflow_id=workflow_id, task_queue=h.wf_queue)
+    run = RunInput.plan(workflow)
+    handle = await start_run(h.client, run, workflow_id=workflow_id, task_queue=h.wf_queue)
     with pytest.raises(WorkflowAlreadyStartedError):
-        await start_run(h.client, workflow, {}, workflow_id=workflow_id, task_queue=h.wf_queue)
+        await start_run(h.client, run, workflow_id=workflow_id, task_queue=h.wf_queue)
     await handle.result()
     with pytest.raises(WorkflowAlreadyStartedError):
-        await start_run(h.client, workflow, {}, workflow_id=workflow_id, task_queue=h.wf_queue)
+        await start_run(h.client, run, workflow_id=workflow_id, task_queue=h.wf_queue)
 
 
 async def test_env_context_and_step_env_templates(h: Harness) -> None:
@@ -888,8 +893,6 @@ jobs:
 
 
 async def test_invalid_run_input_fails_the_run(h: Harness) -> None:
-    from waterflow_core.runs import RunInput
-
     handle = await h.client.start_workflow(
         "WaterflowRun",
         RunInput(workflow={"name": "broken", "jobs": {"j": {"runs-on": "q"}}}),

@@ -21,17 +21,11 @@ from temporalio import activity
 from temporalio.common import RawValue
 from temporalio.exceptions import ApplicationError
 
-from waterflow_core.errors import format_path
+from waterflow_core.errors import ErrorCode, format_path
 from waterflow_core.node import Node, NodeContext
 from waterflow_core.providers import SecretProvider
 from waterflow_core.registry import UnknownNodeError
-from waterflow_core.steptask import (
-    ERROR_BAD_INPUT,
-    ERROR_STEP_FAILED,
-    ERROR_UNKNOWN_NODE,
-    StepResult,
-    StepTask,
-)
+from waterflow_core.steptask import StepResult, StepTask
 
 from .masking import SecretMasker
 from .reloader import RegistryHolder
@@ -159,7 +153,7 @@ class StepExecutor:
             # The node's own error: its type and retryability are kept.
             raise self._error(
                 masker.text(_located(task, err.message)),
-                err.type or ERROR_STEP_FAILED,
+                err.type or ErrorCode.STEP_FAILED,
                 tail=step_log.tail,
                 non_retryable=err.non_retryable,
                 next_retry_delay=err.next_retry_delay,
@@ -169,7 +163,7 @@ class StepExecutor:
             step_log.logger.error("step failed: %s: %s", type(err).__name__, err)
             raise self._error(
                 masker.text(f"{task.step_path}: {type(err).__name__}: {err}"),
-                ERROR_STEP_FAILED,
+                ErrorCode.STEP_FAILED,
                 tail=step_log.tail,
             ) from None
         finally:
@@ -189,7 +183,7 @@ class StepExecutor:
             raise self._error(
                 f"{task.step_path}: outputs are {size} bytes, more than the {MAX_RESULT_BYTES}-byte "
                 "limit of a step result; write large data to a file and output its path",
-                ERROR_STEP_FAILED,
+                ErrorCode.STEP_FAILED,
                 tail=step_log.tail,
                 non_retryable=True,
             )
@@ -201,14 +195,14 @@ class StepExecutor:
         if len(args) != 1:
             raise self._error(
                 f"{uses}: expected one StepTask argument, got {len(args)}",
-                ERROR_BAD_INPUT,
+                ErrorCode.BAD_INPUT,
                 non_retryable=True,
             )
         try:
             return activity.payload_converter().from_payload(args[0].payload, StepTask)
         except Exception as err:  # noqa: BLE001 - a malformed task can never succeed
             raise self._error(
-                f"{uses}: malformed step task: {err}", ERROR_BAD_INPUT, non_retryable=True
+                f"{uses}: malformed step task: {err}", ErrorCode.BAD_INPUT, non_retryable=True
             ) from None
 
     def _lookup(self, task: StepTask, uses: str) -> type[Node]:
@@ -217,13 +211,13 @@ class StepExecutor:
         except UnknownNodeError as err:
             raise self._error(
                 f"{task.step_path}: {err} on agent {self.identity.name}",
-                ERROR_UNKNOWN_NODE,
+                err.code,
                 non_retryable=True,
             ) from None
         if node_cls.workflow_side:
             raise self._error(
                 f"{task.step_path}: {uses} runs inside the workflow, not on agents",
-                ERROR_UNKNOWN_NODE,
+                ErrorCode.UNKNOWN_NODE,
                 non_retryable=True,
             )
         return node_cls
@@ -244,7 +238,7 @@ class StepExecutor:
             raise self._error(
                 f"{task.step_path}: cannot resolve secrets {', '.join(names)}: "
                 f"{type(err).__name__}: {err}",
-                ERROR_STEP_FAILED,
+                ErrorCode.STEP_FAILED,
             ) from None
         return found, [name for name in names if name not in found]
 
@@ -265,7 +259,7 @@ class StepExecutor:
     def _bad_input(self, task: StepTask, detail: str) -> ApplicationError:
         return self._error(
             f"{task.step_path}: invalid input for {task.node}: {detail}",
-            ERROR_BAD_INPUT,
+            ErrorCode.BAD_INPUT,
             non_retryable=True,
         )
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Sequence
+from enum import StrEnum
+from typing import ClassVar
 
 from pydantic import BaseModel
 
@@ -26,8 +28,29 @@ class ErrorItem(BaseModel):
         return f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
 
 
+class ErrorCode(StrEnum):
+    """Machine-readable error codes, matched instead of message text wherever an error is handled.
+
+    The values are Temporal ``ApplicationError`` types, so a code survives every process
+    boundary (agent → Temporal → interpreter → server): never rename one.
+    """
+
+    BAD_INPUT = "WaterflowBadInput"
+    """A step's inputs can never be valid (bad ``with:``, malformed task): not retried."""
+    UNKNOWN_NODE = "WaterflowUnknownNode"
+    """``uses:`` names a node type or major version that is not installed: not retried."""
+    STEP_FAILED = "WaterflowStepFailed"
+    """A node failed (retried per the step's retry policy)."""
+    RUN_FAILED = "WaterflowRunFailed"
+    """The interpreter workflow failed: a job failed, or the run could not start."""
+    RUN_TIMED_OUT = "WaterflowRunTimedOut"
+    """The interpreter workflow exceeded the workflow's ``timeout``."""
+
+
 class WaterflowError(Exception):
-    """Base class of every error Waterflow raises on purpose."""
+    """Base class of every error Waterflow raises on purpose; ``code`` says which kind it is."""
+
+    code: ClassVar[ErrorCode | None] = None
 
 
 class WorkflowValidationError(WaterflowError):

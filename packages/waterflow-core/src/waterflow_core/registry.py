@@ -10,11 +10,11 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, ValidationError
 
-from .errors import WaterflowError
+from .errors import ErrorCode, WaterflowError
 from .node import Node, node_problems
 from .plugins import PluginError, PluginInfo, PluginManager
 
@@ -26,6 +26,8 @@ ErrorPath = tuple[str | int, ...]
 
 class UnknownNodeError(WaterflowError, LookupError):
     """``uses:`` names a node type (or major version) that is not installed."""
+
+    code: ClassVar[ErrorCode] = ErrorCode.UNKNOWN_NODE
 
 
 @dataclass(frozen=True)
@@ -115,7 +117,9 @@ class NodeRegistry:
         entry = majors.get(int(match["major"]))
         if entry is None:
             have = ", ".join(f"@{m}" for m in sorted(majors))
-            raise UnknownNodeError(f"node type {match['type']} has no major version {match['major']} installed (installed: {have})")
+            raise UnknownNodeError(
+                f"node type {match['type']} has no major version {match['major']} installed (installed: {have})"
+            )
         return entry
 
     def __contains__(self, uses: object) -> bool:
@@ -245,10 +249,9 @@ def _data_path(data: Any, loc: ErrorPath, *, missing: bool) -> ErrorPath:
     path: list[str | int] = []
     node = data
     for i, part in enumerate(loc):
-        if isinstance(node, Mapping) and part in node:
-            path.append(part)
-            node = node[part]
-        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+        in_mapping = isinstance(node, Mapping) and part in node
+        in_list = isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
+        if in_mapping or in_list:
             path.append(part)
             node = node[part]
         elif missing and i == len(loc) - 1:

@@ -1,35 +1,82 @@
 """The contract of the interpreter workflow ``WaterflowRun``: its input, progress query and result.
 
-The server starts runs with :class:`RunInput` and reads :class:`RunProgress` through the
-``progress`` query (or from the result once closed); nothing about a run is stored elsewhere.
+The server plans a run once (:meth:`RunInput.plan`: inputs typed, workflow dumped), starts it
+with that snapshot and reads :class:`RunProgress` through the ``progress`` query (or from the
+result once closed); nothing about a run is stored elsewhere.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field
+
+if TYPE_CHECKING:
+    from .dsl.models import Workflow
 
 WORKFLOW_TYPE = "WaterflowRun"
 PROGRESS_QUERY = "progress"
 SERVER_TASK_QUEUE = "waterflow-server"
 """Task queue of the interpreter workflow worker hosted by ``waterflow server``."""
 
+NAME_MEMO = "name"
+"""Memo key of a run's workflow name (set at start; listings read it without a query)."""
+
 RunStatus = Literal["running", "succeeded", "failed", "cancelled", "timed_out"]
 StepStatus = Literal["pending", "running", "success", "failure", "skipped", "cancelled"]
+"""Status of a step or job (an instance's ``result`` and ``needs.<job>.result`` use these too)."""
+ConditionStatus = Literal["success", "failure", "cancelled"]
+"""What ``success()``/``failure()``/``cancelled()`` read: the state of the job so far."""
 
 
 class RunInput(BaseModel):
-    """Everything a run needs, snapshotted at submit time so it never changes under the run."""
+    """Everything a run needs, snapshotted at submit time so it never changes under the run.
+
+    The one contract between the server (which plans it), :func:`~.interpreter.start_run` and
+    the workflow: build it with :meth:`plan`.
+    """
 
     workflow: dict[str, Any]
     """The validated workflow, dumped by alias (kebab-case keys) in JSON mode with
     ``exclude_unset=True``: a step's ``retry`` overrides only the keys it sets, so the keys it
-    did not set must stay absent (``interpreter.client.start_run`` does this)."""
+    did not set must stay absent."""
     inputs: dict[str, Any] = Field(default_factory=dict)
+    """The inputs, checked and typed against the workflow's ``inputs:``."""
     source: str = ""
     """The workflow text as submitted, for display."""
+
+    @classmethod
+    def plan(cls, workflow: Workflow, inputs: Mapping[str, Any] | None = None, *, source: str = "") -> RunInput:
+        """The snapshot of a run of ``workflow`` (already validated) with ``inputs``.
+
+        Raises :class:`~waterflow_core.errors.WorkflowValidationError` listing each unknown,
+        missing or mistyped input.
+        """
+        from .dsl.inputs import resolve_inputs  # the DSL is only needed where runs are planned
+
+        return cls(
+            workflow=workflow.model_dump(mode="json", by_alias=True, exclude_unset=True),
+            inputs=resolve_inputs(workflow, dict(inputs or {})),
+            source=source,
+        )
+
+    @property
+    def name(self) -> str:
+        """The workflow's ``name``."""
+        return str(self.workflow.get("name", ""))
+
+    @property
+    def description(self) -> str:
+        """The workflow's ``description`` (empty when it has none)."""
+        return str(self.workflow.get("description") or "")
+
+    @property
+    def timeout(self) -> float | None:
+        """The whole run's ``timeout`` in seconds, if the workflow sets one."""
+        value = self.workflow.get("timeout")
+        return float(value) if isinstance(value, int | float) else None
 
 
 class StepProgress(BaseModel):

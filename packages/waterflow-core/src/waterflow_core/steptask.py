@@ -2,7 +2,7 @@
 
 The activity *type* is the node type as written in ``uses`` (``exec/shell`` or ``exec/shell@1``),
 so Temporal's UI shows what ran; the agent serves it through one dynamic activity. The activity id
-is ``<job>/<step-id>[#instance]``.
+is ``<job>/<step-id>[#instance]``, built by :func:`step_path` (the one place that spells it).
 
 ``with`` and ``env`` travel as the user's templates, unrendered: the agent renders them against
 ``contexts`` after resolving secrets, so secret values never enter workflow history and
@@ -15,10 +15,17 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-# ApplicationError types the agent raises; the interpreter marks the first two non-retryable.
-ERROR_BAD_INPUT = "WaterflowBadInput"
-ERROR_UNKNOWN_NODE = "WaterflowUnknownNode"
-ERROR_STEP_FAILED = "WaterflowStepFailed"
+from .runs import ConditionStatus
+
+
+def step_path(job: str, step: str | None = None, instance: str | None = None) -> str:
+    """``job[/step][#instance]``: a step's activity id and its name in logs, errors and the CLI.
+
+    Without ``step`` it names a job instance (``deploy#web-1``). Every place that shows or keys
+    by a step path calls this, so the Temporal UI, logs and messages always agree.
+    """
+    base = f"{job}/{step}" if step is not None else job
+    return f"{base}#{instance}" if instance else base
 
 
 class StepTask(BaseModel):
@@ -32,16 +39,17 @@ class StepTask(BaseModel):
     instance: str | None = None
     name: str = ""
     node: str
-    with_: dict[str, Any] = Field(default_factory=dict, alias="with")
+    # validation/serialization aliases, not `alias`: type checkers then see the `with_` keyword.
+    with_: dict[str, Any] = Field(default_factory=dict, validation_alias="with", serialization_alias="with")
     env: dict[str, str] = Field(default_factory=dict)
     contexts: dict[str, Any] = Field(default_factory=dict)
-    status: str = "success"
+    status: ConditionStatus = "success"
+    """What the status functions (``success()``, ``failure()``...) read while rendering."""
 
     @property
     def step_path(self) -> str:
         """``job/step[#instance]``: the activity id and the step's name in logs."""
-        base = f"{self.job}/{self.step}"
-        return f"{base}#{self.instance}" if self.instance else base
+        return step_path(self.job, self.step, self.instance)
 
 
 class StepResult(BaseModel):

@@ -3,7 +3,8 @@
 Submodules are small and pure (the workflow sandbox may re-import them): ``dag`` (job order and
 statuses), ``conditions`` (expressions in the workflow), ``contexts`` (what expressions and agents
 see), ``fanout`` (matrix / each-server), ``retry`` (DSL timeouts and retries as activity options),
-``failures`` (activity errors as user messages), ``compensation`` (saga) and ``workflow`` (the
+``failures`` (activity errors as user messages), ``stepcall`` (one step or compensation
+activity and the one launcher of it), ``compensation`` (saga) and ``workflow`` (the
 ``@workflow.defn`` class). ``worker`` and ``client`` are the host-side helpers the server uses.
 """
 

@@ -1,9 +1,13 @@
-"""Activity failures as the one-line messages users read (``step db/migrate failed after ...``)."""
+"""Activity failures as the one-line messages users read (``step db/migrate failed after ...``).
+
+Compensations read the same with their own word: ``compensation db/migrate.compensate failed ...``.
+"""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from temporalio.exceptions import (
     ActivityError,
@@ -16,9 +20,8 @@ from temporalio.exceptions import (
 
 from ..dsl.durations import format_duration
 
-RUN_FAILED = "WaterflowRunFailed"
-RUN_TIMED_OUT = "WaterflowRunTimedOut"
-"""ApplicationError types the workflow fails with (the server maps them to run statuses)."""
+if TYPE_CHECKING:
+    from .retry import ActivityOptions
 
 
 @dataclass(slots=True)
@@ -26,46 +29,47 @@ class StepFailure:
     """What went wrong with a step's activity."""
 
     message: str
-    outcome: str = "failure"  # or "cancelled"
+    outcome: Literal["failure", "cancelled"] = "failure"
     attempt: int = 0
     agent: str = ""
     log_tail: list[str] = field(default_factory=list)
+    unclaimed: bool = False
+    """No agent picked the activity up within its schedule-to-start timeout."""
 
 
 def details_of(err: ApplicationError) -> dict[str, Any]:
     """The first detail of an agent's error when it is a mapping (agent, attempt, log_tail...)."""
     try:
         details = err.details
-    except Exception:  # undecodable details must not break the run
+    except Exception:  # noqa: BLE001 - undecodable details must not break the run
         return {}
     return details[0] if details and isinstance(details[0], dict) else {}
 
 
-def describe(
-    step_path: str,
-    err: BaseException,
-    *,
-    max_attempts: int,
-    timeout: float,
-    heartbeat: float,
-) -> StepFailure:
-    """Turn the error of ``await``-ing a step activity into a :class:`StepFailure`."""
+def describe(kind: str, path: str, err: BaseException, options: ActivityOptions) -> StepFailure:
+    """Turn the error of ``await``-ing a step activity into a :class:`StepFailure`.
+
+    ``kind`` (``step`` or ``compensation``) and ``path`` (the activity id) start the message.
+    """
+    subject = f"{kind} {path}"
     if not isinstance(err, ActivityError):
-        if isinstance(err, CancelledError | _asyncio_cancelled()):
-            return StepFailure(f"step {step_path} was cancelled", outcome="cancelled")
-        return StepFailure(f"step {step_path} failed: {err}")
+        if isinstance(err, CancelledError | asyncio.CancelledError):
+            return StepFailure(f"{subject} was cancelled", outcome="cancelled")
+        return StepFailure(f"{subject} failed: {err}")
     cause = err.cause
-    attempts = max_attempts if err.retry_state == RetryState.MAXIMUM_ATTEMPTS_REACHED else 0
+    attempts = options.max_attempts if err.retry_state == RetryState.MAXIMUM_ATTEMPTS_REACHED else 0
     info: dict[str, Any] = {}
     if isinstance(cause, CancelledError):
-        return StepFailure(f"step {step_path} was cancelled", outcome="cancelled", attempt=attempts)
+        return StepFailure(f"{subject} was cancelled", outcome="cancelled", attempt=attempts)
+    unclaimed = False
     if isinstance(cause, TimeoutError):
         if cause.type == TimeoutType.HEARTBEAT:
-            reason = f"its agent stopped responding (no heartbeat for {format_duration(heartbeat)})"
+            reason = f"its agent stopped responding (no heartbeat for {format_duration(options.heartbeat_seconds)})"
         elif cause.type == TimeoutType.SCHEDULE_TO_START:
             reason = "no agent picked it up in time"
+            unclaimed = True
         else:
-            reason = f"timed out after {format_duration(timeout)}"
+            reason = f"timed out after {format_duration(options.timeout_seconds)}"
     elif isinstance(cause, ApplicationError):
         info = details_of(cause)
         reason = cause.message or cause.type or "failed"
@@ -74,23 +78,18 @@ def describe(
     else:
         reason = err.message or "failed"
     # The agent prefixes its messages with the step path; the sentence below already names it.
-    reason = reason.removeprefix(f"{step_path}: ")
+    reason = reason.removeprefix(f"{path}: ")
     if not attempts and isinstance(info.get("attempt"), int):
         attempts = info["attempt"]
     if attempts > 1:
-        message = f"step {step_path} failed after {attempts} attempts: {reason}"
+        message = f"{subject} failed after {attempts} attempts: {reason}"
     else:
-        message = f"step {step_path} failed: {reason}"
+        message = f"{subject} failed: {reason}"
     tail = info.get("log_tail")
     return StepFailure(
         message,
         attempt=attempts,
         agent=str(info.get("agent") or ""),
         log_tail=[str(x) for x in tail] if isinstance(tail, list) else [],
+        unclaimed=unclaimed,
     )
-
-
-def _asyncio_cancelled() -> type[BaseException]:
-    import asyncio
-
-    return asyncio.CancelledError

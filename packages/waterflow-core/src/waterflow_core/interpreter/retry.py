@@ -13,11 +13,11 @@ from datetime import timedelta
 from temporalio.common import RetryPolicy
 
 from ..dsl.models import Defaults, Retry
-from ..steptask import ERROR_BAD_INPUT, ERROR_UNKNOWN_NODE
+from ..errors import ErrorCode
 
 DEFAULT_STEP_TIMEOUT = 3600.0
 DEFAULT_HEARTBEAT_TIMEOUT = 30.0
-ALWAYS_NON_RETRYABLE = (ERROR_BAD_INPUT, ERROR_UNKNOWN_NODE)
+ALWAYS_NON_RETRYABLE = (ErrorCode.BAD_INPUT, ErrorCode.UNKNOWN_NODE)
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,42 +20,68 @@ from typing import Any
 from pydantic import ValidationError
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError
-from temporalio.exceptions import CancelledError as TemporalCancelledError
+from temporalio.exceptions import ApplicationError
 
 from ..agent_registry import personal_queue
 from ..dsl.durations import format_duration
 from ..dsl.models import Job, Step, Workflow
-from ..runs import PROGRESS_QUERY, WORKFLOW_TYPE, JobProgress, RunInput, RunProgress, StepProgress
-from ..steptask import StepResult, StepTask
+from ..errors import ErrorCode
+from ..runs import (
+    PROGRESS_QUERY,
+    WORKFLOW_TYPE,
+    ConditionStatus,
+    JobProgress,
+    RunInput,
+    RunProgress,
+    RunStatus,
+    StepProgress,
+    StepStatus,
+)
+from ..steptask import StepTask, step_path
 from . import contexts as ctx
 from . import dag, scopes
-from .compensation import CompensationRecord, run_compensations
+from .compensation import compensation_step_id, run_compensations
 from .conditions import EvaluationError, Evaluator
-from .failures import RUN_FAILED, RUN_TIMED_OUT, StepFailure, describe
+from .failures import StepFailure
 from .fanout import SERVERS_ACTIVITY, FanoutError, Instance, expand_matrix, label_instances
 from .retry import activity_options
-
-# Activities started in a cancelled scope's place wait for the agent to acknowledge the
-# cancellation (it sees it on its next heartbeat) so compensations never overlap the step they
-# undo; a dead agent is bounded by the heartbeat timeout. See ADR 0002.
-CANCELLATION = workflow.ActivityCancellationType.WAIT_CANCELLATION_COMPLETED
-SUMMARY_CHARS = 200
+from .stepcall import StepCall, launch
 
 
 @dataclass(slots=True)
 class _InstanceResult:
-    result: str  # success | failure | cancelled
+    result: StepStatus  # success | failure | cancelled
     outputs: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
 
 
 @dataclass(slots=True)
 class _StepOutcome:
-    outcome: str
+    outcome: StepStatus
     outputs: dict[str, Any] = field(default_factory=dict)
     agent: str = ""
     error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Place:
+    """Where one job instance runs its steps."""
+
+    job_id: str
+    job: Job
+    instance: Instance
+    group: str
+    """The rendered ``runs-on``."""
+
+    @property
+    def queue(self) -> str:
+        """The steps' queue: the instance's agent's own queue (each-server), else the group."""
+        return personal_queue(self.instance.server) if self.instance.server else self.group
+
+    @property
+    def path(self) -> str:
+        """``job[#instance]``, as messages name the instance."""
+        return step_path(self.job_id, None, self.instance.label)
 
 
 @workflow.defn(name=WORKFLOW_TYPE)
@@ -71,15 +97,15 @@ class WaterflowRun:
             # Cannot happen for runs started by the server (it validated the text), but a bad
             # input must fail the run, not the workflow task forever.
             self._invalid = f"invalid workflow: {exc.errors(include_url=False)[:3]}"
-            self._wf = Workflow.model_construct(name=str(run.workflow.get("name", "?")), jobs={})
+            self._wf = Workflow.model_construct(name=run.name or "?", jobs={})
         self._inputs = dict(run.inputs)
         self._ev = Evaluator()
         self._scope = scopes.Scope()
-        self._results: dict[str, str] = {}  # job id -> conclusion (needs.<job>.result)
+        self._results: dict[str, StepStatus] = {}  # job id -> conclusion (needs.<job>.result)
         self._job_outputs: dict[str, Any] = {}
         self._job_errors: dict[str, str] = {}
         self._done: set[str] = set()
-        self._compensations: list[CompensationRecord] = []
+        self._compensations: list[StepCall] = []
         self._ids = {job_id: dag.step_ids(job.steps) for job_id, job in self._wf.jobs.items()}
         self._ancestry = dag.ancestors(self._wf.jobs) if not self._invalid else {}
         self._base: dict[str, Any] = {}
@@ -132,7 +158,7 @@ class WaterflowRun:
                     )
                 else:
                     await workflow.wait_condition(all_done)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 self._scope.cancel(scopes.TIMED_OUT)
             except asyncio.CancelledError as exc:
                 cancel = exc
@@ -143,6 +169,8 @@ class WaterflowRun:
             if task.done() and not task.cancelled() and task.exception() is not None:
                 workflow.logger.error("job task failed: %r", task.exception())
 
+        status: RunStatus
+        error: str | None
         if cancel is not None:
             status, error = "cancelled", "the run was cancelled"
         elif self._scope.reason == scopes.TIMED_OUT:
@@ -177,17 +205,17 @@ class WaterflowRun:
             raise cancel
         return result
 
-    def _finish(self, status: str, error: str | None) -> RunProgress:
+    def _finish(self, status: RunStatus, error: str | None) -> RunProgress:
         error = ctx.clip(error, ctx.MAX_RUN_ERROR_CHARS)
-        self._progress.status = status  # type: ignore[assignment]
+        self._progress.status = status
         self._progress.error = error
         self._progress.finished_at = workflow.now()
         # The progress is the workflow's result: it must fit in a Temporal payload.
         ctx.bound_progress(self._progress)
         if status == "failed":
-            raise ApplicationError(error or "the run failed", type=RUN_FAILED, non_retryable=True)
+            raise ApplicationError(error or "the run failed", type=ErrorCode.RUN_FAILED, non_retryable=True)
         if status == "timed_out":
-            raise ApplicationError(error or "the run timed out", type=RUN_TIMED_OUT, non_retryable=True)
+            raise ApplicationError(error or "the run timed out", type=ErrorCode.RUN_TIMED_OUT, non_retryable=True)
         return self._progress
 
     def _render_vars(self) -> dict[str, Any]:
@@ -240,7 +268,7 @@ class WaterflowRun:
         try:
             await workflow.wait_condition(lambda: all(n in self._done for n in job.needs))
             result, outputs, error = await self._job_body(job_id, job, entry)
-        except Exception as exc:  # a bug must fail the job, not wedge the workflow task
+        except Exception as exc:  # noqa: BLE001 - a bug must fail the job, not wedge the workflow task
             workflow.logger.exception("internal error in job %s", job_id)
             result, outputs, error = "failure", {}, f"job {job_id}: internal error: {exc!r}"
         conclusion = "success" if result == "failure" and job.continue_on_error else result
@@ -248,8 +276,8 @@ class WaterflowRun:
         self._job_outputs[job_id] = outputs
         if error:
             self._job_errors[job_id] = error
-        entry.status = result  # type: ignore[assignment]
-        entry.conclusion = conclusion  # type: ignore[assignment]
+        entry.status = result
+        entry.conclusion = conclusion
         entry.error = error
         if isinstance(outputs, dict):
             entry.outputs = ctx.summarize_outputs(outputs)
@@ -258,7 +286,7 @@ class WaterflowRun:
         if result in ("skipped", "cancelled"):
             for step in entry.steps:
                 if step.status == "pending":
-                    step.status = step.conclusion = result  # type: ignore[assignment]
+                    step.status = step.conclusion = result
         self._done.add(job_id)
 
     def _needs_context(self, job: Job) -> dict[str, Any]:
@@ -267,7 +295,9 @@ class WaterflowRun:
             for need in job.needs
         }
 
-    async def _job_body(self, job_id: str, job: Job, entry: JobProgress) -> tuple[str, Any, str | None]:
+    async def _job_body(
+        self, job_id: str, job: Job, entry: JobProgress
+    ) -> tuple[StepStatus, Any, str | None]:
         status = dag.job_status(job_id, self._results, self._ancestry, run_cancelled=self._scope.cancelled)
         contexts = {**self._base, "needs": self._needs_context(job)}
         try:
@@ -291,7 +321,7 @@ class WaterflowRun:
         if len(instances) == 1 and instances[0][0].label is None:
             instance, group = instances[0]
             entry.runs_on = group
-            outcome = await self._instance(job_id, job, instance, group, parent.child(), entry)
+            outcome = await self._instance(_Place(job_id, job, instance, group), parent.child(), entry)
             return outcome.result, outcome.outputs, outcome.error
         return await self._fanout(job_id, job, instances, entry, parent)
 
@@ -303,7 +333,7 @@ class WaterflowRun:
         if strategy is None or (strategy.matrix is None and not strategy.each_server):
             group = self._render_group(job_id, job, {**contexts, "matrix": {}})
             return [(Instance(label=None), group)]
-        combos = [{}]
+        combos: list[dict[str, Any]] = [{}]
         if strategy.matrix is not None:
             matrix = self._ev.render(strategy.matrix, contexts, where=f"jobs.{job_id}.strategy.matrix")
             combos = expand_matrix(matrix)
@@ -349,7 +379,7 @@ class WaterflowRun:
         instances: list[tuple[Instance, str]],
         entry: JobProgress,
         parent: scopes.Scope,
-    ) -> tuple[str, Any, str | None]:
+    ) -> tuple[StepStatus, Any, str | None]:
         assert job.strategy is not None
         limit = job.strategy.max_parallel or len(instances)
         fail_fast = job.strategy.fail_fast
@@ -372,7 +402,8 @@ class WaterflowRun:
         async def one(position: int, instance: Instance, group: str, scope: scopes.Scope) -> None:
             nonlocal running
             try:
-                outcome = await self._instance(job_id, job, instance, group, scope, entries[position])
+                place = _Place(job_id, job, instance, group)
+                outcome = await self._instance(place, scope, entries[position])
             finally:
                 running -= 1
             results[position] = outcome
@@ -381,7 +412,7 @@ class WaterflowRun:
 
         tasks = []
         for position, (instance, group) in enumerate(instances):
-            await workflow.wait_condition(lambda: running < limit)
+            await workflow.wait_condition(lambda: running < limit)  # noqa: B023 - the live count
             if job_scope.cancelled:
                 sub = entries[position]
                 sub.status = sub.conclusion = "cancelled"
@@ -404,22 +435,13 @@ class WaterflowRun:
 
     # -- one job instance: its steps ----------------------------------------------------------
 
-    async def _instance(
-        self,
-        job_id: str,
-        job: Job,
-        instance: Instance,
-        group: str,
-        scope: scopes.Scope,
-        entry: JobProgress,
-    ) -> _InstanceResult:
-        path = f"{job_id}#{instance.label}" if instance.label else job_id
-        queue = personal_queue(instance.server) if instance.server else group
+    async def _instance(self, place: _Place, scope: scopes.Scope, entry: JobProgress) -> _InstanceResult:
+        job_id, job, instance = place.job_id, place.job, place.instance
         entry.status = "running"
         entry.started_at = workflow.now()
         watchdog: asyncio.Task[None] | None = None
         if job.timeout is not None:
-            watchdog = asyncio.create_task(self._watchdog(scope, job.timeout, path))
+            watchdog = asyncio.create_task(self._watchdog(scope, job.timeout, place.path))
 
         needs = self._needs_context(job)
         matrix = instance.matrix
@@ -431,7 +453,7 @@ class WaterflowRun:
         running_step = ""
         for index, (sid, step) in enumerate(zip(self._ids[job_id], job.steps, strict=True)):
             sp = entry.steps[index]
-            status = "cancelled" if scope.cancelled else ("failure" if failed else "success")
+            status: ConditionStatus = "cancelled" if scope.cancelled else ("failure" if failed else "success")
             env = self._render_env(
                 job_env, step.env, {**job_contexts, "steps": steps}, where=f"jobs.{job_id}.steps[{index}].env"
             )
@@ -448,8 +470,8 @@ class WaterflowRun:
                     sp.status = sp.conclusion = "cancelled" if status == "cancelled" else "skipped"
                     steps[sid] = ctx.step_entry({}, "skipped", "skipped", "")
                     continue
-                running_step = f"{job_id}/{sid}"
-                outcome = await self._step(job_id, job, sid, step, instance, queue, group, contexts, status, scope, sp)
+                running_step = step_path(job_id, sid)
+                outcome = await self._step(self._step_call(place, sid, step, contexts, status), scope, sp)
             if outcome.outcome == "cancelled" and not scope.cancelled:
                 # Cancelled by someone else than this run (e.g. the activity was cancelled
                 # from outside): the step did not do its work, which is a failure here.
@@ -457,8 +479,8 @@ class WaterflowRun:
             conclusion = outcome.outcome
             if outcome.outcome == "failure" and step.continue_on_error:
                 conclusion = "success"
-            sp.status = outcome.outcome  # type: ignore[assignment]
-            sp.conclusion = conclusion  # type: ignore[assignment]
+            sp.status = outcome.outcome
+            sp.conclusion = conclusion
             sp.error = outcome.error
             if sp.finished_at is None:
                 sp.finished_at = workflow.now()
@@ -466,9 +488,13 @@ class WaterflowRun:
             if outcome.agent:
                 server = {"name": instance.server or outcome.agent}
             if conclusion == "failure" and not failed:
-                failed = outcome.error or f"step {job_id}/{sid} failed"
+                failed = outcome.error or f"step {step_path(job_id, sid)} failed"
             if outcome.outcome == "success" and step.compensate is not None:
-                self._record_compensation(job_id, job, sid, step, instance, group, outcome, contexts, steps, sp)
+                after = {**contexts, "steps": dict(steps)}
+                agent = instance.server or outcome.agent
+                self._compensations.append(self._compensation_call(
+                    place, sid, step, display=sp.name or sid, agent=agent, contexts=after
+                ))
 
         if watchdog is not None and not watchdog.done():
             watchdog.cancel()
@@ -484,7 +510,7 @@ class WaterflowRun:
         entry.finished_at = workflow.now()
 
         if scope.reason == scopes.JOB_TIMEOUT:
-            error = f"job {path} timed out after {format_duration(job.timeout or 0)}"
+            error = f"job {place.path} timed out after {format_duration(job.timeout or 0)}"
             if running_step:
                 error += f" (in step {running_step})"
             result = _InstanceResult("failure", outputs, error)
@@ -494,7 +520,7 @@ class WaterflowRun:
             result = _InstanceResult("cancelled", outputs)
         else:
             result = _InstanceResult("success", outputs)
-        entry.status = entry.conclusion = result.result  # type: ignore[assignment]
+        entry.status = entry.conclusion = result.result
         entry.error = result.error
         return result
 
@@ -502,89 +528,36 @@ class WaterflowRun:
         await workflow.sleep(seconds, summary=f"timeout of job {path}")
         scope.cancel(scopes.JOB_TIMEOUT)
 
-    async def _step(
-        self,
-        job_id: str,
-        job: Job,
-        sid: str,
-        step: Step,
-        instance: Instance,
-        queue: str,
-        group: str,
-        contexts: dict[str, Any],
-        status: str,
-        scope: scopes.Scope,
-        sp: StepProgress,
-    ) -> _StepOutcome:
-        path = f"{job_id}/{sid}#{instance.label}" if instance.label else f"{job_id}/{sid}"
-        display = self._display_name(step, sid, contexts, status)
-        sp.name = display
-        sp.status = "running"
-        sp.queue = queue
-        sp.started_at = workflow.now()
-        options = activity_options(
-            timeout=step.timeout,
-            heartbeat_timeout=step.heartbeat_timeout,
-            retry=step.retry,
-            defaults=self._wf.defaults,
-        )
-        env = ctx.merged_env(self._wf.env, job.env, step.env)
+    def _step_call(
+        self, place: _Place, sid: str, step: Step, contexts: dict[str, Any], status: ConditionStatus
+    ) -> StepCall:
+        env = ctx.merged_env(self._wf.env, place.job.env, step.env)
         refs = [*self._ev.references(step.with_), *self._ev.references(env)]
         task = StepTask(
             workflow_id=workflow.info().workflow_id,
-            job=job_id,
+            job=place.job_id,
             step=sid,
-            instance=instance.label,
-            name=display,
+            instance=place.instance.label,
+            name=self._display_name(step, sid, contexts, status),
             node=step.uses,
             with_=step.with_,
             env=env,
             contexts=ctx.select(contexts, refs),
             status=status,
         )
-        handle = workflow.start_activity(
-            step.uses,
-            task,
-            task_queue=queue,
-            result_type=StepResult,
-            activity_id=path,
-            start_to_close_timeout=options.start_to_close,
-            heartbeat_timeout=options.heartbeat,
-            retry_policy=options.retry_policy,
-            cancellation_type=CANCELLATION,
-            summary=" ".join(display.split())[:SUMMARY_CHARS],
+        options = activity_options(
+            timeout=step.timeout,
+            heartbeat_timeout=step.heartbeat_timeout,
+            retry=step.retry,
+            defaults=self._wf.defaults,
         )
-        # A step that starts after its scope was cancelled (an always() step) runs to the end.
-        tracked = not scope.cancelled
-        if tracked:
-            scope.track(handle)
-        try:
-            result: StepResult = await handle
-        except (ActivityError, TemporalCancelledError, asyncio.CancelledError) as err:
-            failure = describe(
-                path,
-                err,
-                max_attempts=options.max_attempts,
-                timeout=options.timeout_seconds,
-                heartbeat=options.heartbeat_seconds,
-            )
-            return self._failed_step(failure, sp)
-        finally:
-            if tracked:
-                scope.untrack(handle)
-        sp.agent = result.agent
-        sp.attempt = result.attempt
-        sp.outputs = ctx.summarize_outputs(result.outputs)
-        sp.log_tail = ctx.tail(result.log_tail)
-        sp.finished_at = workflow.now()
-        return _StepOutcome("success", dict(result.outputs), result.agent)
+        return StepCall("step", task, options, queue=place.queue)
 
-    def _failed_step(self, failure: StepFailure, sp: StepProgress) -> _StepOutcome:
-        sp.attempt = failure.attempt
-        sp.agent = failure.agent
-        sp.log_tail = ctx.tail(failure.log_tail)
-        sp.finished_at = workflow.now()
-        return _StepOutcome(failure.outcome, {}, failure.agent, ctx.clip(failure.message, ctx.MAX_ERROR_CHARS))
+    async def _step(self, call: StepCall, scope: scopes.Scope, sp: StepProgress) -> _StepOutcome:
+        outcome = await launch(call, sp, scope)
+        if isinstance(outcome, StepFailure):
+            return _StepOutcome(outcome.outcome, {}, outcome.agent, outcome.message)
+        return _StepOutcome("success", dict(outcome.outputs), outcome.agent)
 
     def _display_name(self, step: Step, sid: str, contexts: dict[str, Any], status: str) -> str:
         if step.name:
@@ -595,40 +568,31 @@ class WaterflowRun:
             return str(name)
         return sid if step.id else step.uses
 
-    def _record_compensation(
-        self,
-        job_id: str,
-        job: Job,
-        sid: str,
-        step: Step,
-        instance: Instance,
-        group: str,
-        outcome: _StepOutcome,
-        contexts: dict[str, Any],
-        steps: dict[str, Any],
-        sp: StepProgress,
-    ) -> None:
+    def _compensation_call(
+        self, place: _Place, sid: str, step: Step, *, display: str, agent: str, contexts: dict[str, Any]
+    ) -> StepCall:
+        """The call that undoes ``step`` (which succeeded on ``agent``), captured now, run later.
+
+        ``contexts`` are the step's own plus its result, so the compensation can read its outputs.
+        """
         compensate = step.compensate
         assert compensate is not None
-        env = ctx.merged_env(self._wf.env, job.env, compensate.env)
+        env = ctx.merged_env(self._wf.env, place.job.env, compensate.env)
         refs = [*self._ev.references(compensate.with_), *self._ev.references(env)]
-        after = {**contexts, "steps": dict(steps)}
-        self._compensations.append(
-            CompensationRecord(
-                job=job_id,
-                step=sid,
-                instance=instance.label,
-                display=sp.name or sid,
-                compensate=compensate,
-                group=group,
-                agent=instance.server or outcome.agent,
-                options=activity_options(
-                    timeout=compensate.timeout,
-                    heartbeat_timeout=None,
-                    retry=compensate.retry,
-                    defaults=self._wf.defaults,
-                ),
-                env=env,
-                contexts=ctx.select(after, refs),
-            )
+        task = StepTask(
+            workflow_id=workflow.info().workflow_id,
+            job=place.job_id,
+            step=compensation_step_id(sid),
+            instance=place.instance.label,
+            name=compensate.name or f"compensate {display}",
+            node=compensate.uses,
+            with_=compensate.with_,
+            env=env,
+            contexts=ctx.select(contexts, refs),
         )
+        options = activity_options(
+            timeout=compensate.timeout, heartbeat_timeout=None, retry=compensate.retry, defaults=self._wf.defaults
+        )
+        if not agent:
+            return StepCall("compensation", task, options, queue=place.group)
+        return StepCall("compensation", task, options, queue=personal_queue(agent), fallback=place.group)

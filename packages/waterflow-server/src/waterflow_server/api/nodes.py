@@ -18,7 +18,6 @@ from typing import Any
 from temporalio.client import Client
 
 from waterflow_core.agent_registry import AgentInfo, list_agents
-from waterflow_core.dsl import NodeChecker
 from waterflow_core.registry import NodeRegistry, UnknownNodeError
 
 from .models import NodeEntry
@@ -54,32 +53,50 @@ def _agent_types(agents: Sequence[AgentInfo]) -> dict[str, set[int]]:
     return types
 
 
-def node_checker(registry: NodeRegistry | None, agents: Sequence[AgentInfo]) -> NodeChecker:
-    """A ``load_workflow`` node checker over the local registry and the agents' catalogs."""
-    remote = _agent_types(agents)
-    local_types = {entry["type"] for entry in registry.catalog()} if registry is not None else set()
+class NodeCheck:
+    """A ``load_workflow`` node checker over the local registry and the agents' catalogs.
 
-    def check(uses: str, with_data: dict[str, Any]) -> list[tuple[tuple[str | int, ...], str]]:
+    ``unknown`` collects the ``uses`` that no one provides (:class:`UnknownNodeError`, code
+    ``WaterflowUnknownNode``), so a caller can tell "no such node, perhaps not yet" from any
+    other problem without reading messages.
+    """
+
+    def __init__(self, registry: NodeRegistry | None, agents: Sequence[AgentInfo]) -> None:
+        self._registry = registry
+        self._remote = _agent_types(agents)
+        self._local_types = {entry["type"] for entry in registry.catalog()} if registry is not None else set()
+        self.unknown: list[str] = []
+
+    def __call__(self, uses: str, with_data: dict[str, Any]) -> list[tuple[tuple[str | int, ...], str]]:
+        """Problems of one step's ``uses`` and ``with:`` (the ``NodeChecker`` protocol)."""
         match = _USES_RE.fullmatch(uses.strip())
         if match is None:
             return [((), f"invalid node reference {uses!r}")]
-        node_type, major = match["type"], match["major"]
-        if registry is not None:
-            try:
-                registry.get(uses)
-            except UnknownNodeError:
-                pass  # perhaps an agent has it
-            else:
-                return registry.check_with(uses, with_data)
-        if node_type in remote:
-            if major is not None and int(major) not in remote[node_type]:
-                have = ", ".join(f"@{m}" for m in sorted(remote[node_type]))
-                return [((), f"no agent provides {node_type}@{major} (agents have {have})")]
-            return []
-        known = sorted(local_types | set(remote))
-        return [((), f"unknown node type {node_type!r} (known: {', '.join(known) or 'none'})")]
+        try:
+            return self._check(uses, match["type"], match["major"], with_data)
+        except UnknownNodeError as exc:
+            self.unknown.append(uses)
+            return [((), str(exc))]
 
-    return check
+    def _check(
+        self, uses: str, node_type: str, major: str | None, with_data: dict[str, Any]
+    ) -> list[tuple[tuple[str | int, ...], str]]:
+        if self._registry is not None and uses in self._registry:
+            return self._registry.check_with(uses, with_data)
+        # Not installed here: perhaps an agent has it (its with: is then checked on the agent).
+        majors = self._remote.get(node_type)
+        if majors is None:
+            known = ", ".join(sorted(self._local_types | set(self._remote))) or "none"
+            raise UnknownNodeError(f"unknown node type {node_type!r} (known: {known})")
+        if major is not None and int(major) not in majors:
+            have = ", ".join(f"@{m}" for m in sorted(majors))
+            raise UnknownNodeError(f"no agent provides {node_type}@{major} (agents have {have})")
+        return []
+
+
+def node_checker(registry: NodeRegistry | None, agents: Sequence[AgentInfo]) -> NodeCheck:
+    """A node checker over what the server has installed and what ``agents`` announce."""
+    return NodeCheck(registry, agents)
 
 
 def catalog(registry: NodeRegistry | None, agents: Sequence[AgentInfo]) -> list[NodeEntry]:
@@ -144,7 +161,7 @@ class NodeDirectory:
                     log.warning("cannot list agents: %s", exc)
             return list(self._agents)
 
-    async def checker(self, *, refresh: bool = False) -> NodeChecker:
+    async def checker(self, *, refresh: bool = False) -> NodeCheck:
         """A node checker over what is known now."""
         return node_checker(await self.registry(), await self.agents(refresh=refresh))
 

@@ -28,9 +28,9 @@ from temporalio.client import (
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from waterflow_core.dsl import Workflow, load_workflow, resolve_inputs
+from waterflow_core.dsl import Workflow, load_workflow
 from waterflow_core.errors import WorkflowValidationError
-from waterflow_core.runs import PROGRESS_QUERY, WORKFLOW_TYPE, RunInput, RunProgress
+from waterflow_core.runs import NAME_MEMO, PROGRESS_QUERY, WORKFLOW_TYPE, RunInput, RunProgress
 
 from .bodies import Submission
 from .logs import LogTracker, snapshot_entries
@@ -47,8 +47,6 @@ RESERVED_PREFIXES = ("waterflow-agent:",)
 QUERY_TIMEOUT = timedelta(seconds=10)
 MAX_LIST_SCAN_PAGES = 20
 """A filtered listing looks at no more than this many of Temporal's pages per request."""
-NAME_MEMO = "name"
-"""Memo key that holds the workflow's name (set when the run is started)."""
 
 
 def status_url(run_id: str) -> str:
@@ -102,7 +100,7 @@ class RunService:
         try:
             return load_workflow(text, source=source, node_checker=checker)
         except WorkflowValidationError as exc:
-            if not _mentions_unknown_node(exc):
+            if not checker.unknown:
                 raise invalid_workflow(exc) from None
         # An agent may have come up since the catalog was cached: look once more.
         checker = await self.nodes.checker(refresh=True)
@@ -112,12 +110,17 @@ class RunService:
             raise invalid_workflow(exc) from None
 
     @staticmethod
-    def check_inputs(workflow: Workflow, given: dict[str, Any]) -> dict[str, Any]:
-        """Typed inputs, or a 422 listing each unknown, missing or mistyped input."""
+    def plan(workflow: Workflow, given: dict[str, Any], source: str = "") -> RunInput:
+        """The run's snapshot (inputs typed), or a 422 listing each unknown, missing or mistyped input."""
         try:
-            return resolve_inputs(workflow, given)
+            return RunInput.plan(workflow, given, source=source)
         except WorkflowValidationError as exc:
             raise invalid_workflow(exc) from None
+
+    @staticmethod
+    def check_inputs(workflow: Workflow, given: dict[str, Any]) -> dict[str, Any]:
+        """Typed inputs, or a 422 listing each unknown, missing or mistyped input."""
+        return RunService.plan(workflow, given).inputs
 
     async def submit(self, submission: Submission) -> RunRef:
         """Start a run (``created=True``), or return the finished run an id already names.
@@ -127,7 +130,7 @@ class RunService:
         if submission.id is not None:
             check_run_id(submission.id)
         workflow = await self.validate(submission.workflow)
-        self.check_inputs(workflow, submission.inputs)
+        run = self.plan(workflow, submission.inputs, submission.workflow)
         run_id = submission.id or new_run_id(workflow.name)
         if submission.id is not None:
             existing = await self._existing(run_id)
@@ -137,12 +140,7 @@ class RunService:
 
         try:
             with temporal_errors():
-                # start_run types the inputs itself (they were checked above, for a 422).
-                handle = await start_run(
-                    self.client, workflow, submission.inputs, workflow_id=run_id, source=submission.workflow
-                )
-        except WorkflowValidationError as exc:
-            raise invalid_workflow(exc) from None
+                handle = await start_run(self.client, run, workflow_id=run_id)
         except WorkflowAlreadyStartedError:
             existing = await self._existing(run_id)
             if existing is not None:
@@ -196,8 +194,10 @@ class RunService:
         except Exception as err:  # noqa: BLE001 - a missing worker must not break reads
             log.debug("progress query of %s failed: %s", handle.id, err)
         if description.status == WorkflowExecutionStatus.COMPLETED:
+            # The result type goes with the handle (``result()`` takes none).
+            typed = self.client.get_workflow_handle(handle.id, run_id=description.run_id, result_type=RunProgress)
             with contextlib.suppress(Exception):
-                return await handle.result(result_type=RunProgress)
+                return await typed.result()
         return None
 
     async def run_input(self, handle: WorkflowHandle[Any, Any]) -> RunInput | None:
@@ -329,7 +329,8 @@ class RunService:
                 continue
             try:
                 values = await self.client.data_converter.decode(activity.heartbeat_details.payloads)
-            except Exception:  # noqa: BLE001 - foreign or corrupt details are not logs
+            except Exception as err:  # noqa: BLE001 - foreign or corrupt details are not logs
+                log.debug("undecodable heartbeat of %s: %s", activity.activity_id, err)
                 continue
             if values and isinstance(values[-1], dict):
                 found[activity.activity_id] = values[-1]
@@ -341,12 +342,6 @@ def _heartbeat_entries(tracker: LogTracker, heartbeats: dict[str, dict[str, Any]
     for path, details in heartbeats.items():
         entries += tracker.from_heartbeat(path, details)
     return entries
-
-
-def _mentions_unknown_node(exc: WorkflowValidationError) -> bool:
-    return any(
-        "unknown node type" in item.message or "no agent provides" in item.message for item in exc.errors
-    )
 
 
 def _status(description: WorkflowExecutionDescription, progress: RunProgress | None) -> Any:
@@ -366,7 +361,7 @@ def _detail(
 ) -> RunDetail:
     name = progress.name if progress else ""
     if not name and started is not None:
-        name = str(started.workflow.get("name", ""))
+        name = started.name
     return RunDetail(
         id=run_id,
         run_id=description.run_id,
