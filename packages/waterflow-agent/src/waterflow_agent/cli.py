@@ -59,8 +59,10 @@ def _pairs(values: tuple[str, ...], option: str) -> dict[str, str]:
               help="On SIGTERM, how long running steps may finish before they are cancelled.")
 @click.option("--heartbeat-interval", type=_Duration(), default="10s", show_default=True,
               help="How often the agent refreshes its registration.")
-@click.option("--reload-interval", type=_Duration(), default="1s", show_default=True,
-              help="How often installed node packages are checked (hot reload).")
+@click.option("--reload-watch/--no-reload-watch", default=True, show_default=True,
+              help="Hot reload when files change in sys.path (inotify); --no-reload-watch polls only.")
+@click.option("--reload-poll-interval", type=_Duration(), default="30s", show_default=True,
+              help="How often installed node packages are re-read regardless (hot reload safety net).")
 @click.option("--secret-provider", default="env", show_default=True, envvar="WATERFLOW_SECRET_PROVIDER",
               help="SecretProvider that resolves secrets.NAME.")
 @click.option("--secret-option", "secret_options", multiple=True, metavar="KEY=VALUE",
@@ -82,7 +84,8 @@ def agent_command(
     max_concurrent: int,
     grace: timedelta,
     heartbeat_interval: timedelta,
-    reload_interval: timedelta,
+    reload_watch: bool,
+    reload_poll_interval: timedelta,
     secret_provider: str,
     secret_options: tuple[str, ...],
     log_handler: str,
@@ -112,7 +115,8 @@ def agent_command(
             max_concurrent=max_concurrent,
             grace=grace,
             heartbeat_interval=heartbeat_interval,
-            reload_interval=reload_interval,
+            reload_watch=reload_watch,
+            reload_poll_interval=reload_poll_interval,
             secret_provider=secret_provider,
             log_handler=None if log_handler.lower() == "none" else log_handler,
             facts=_pairs(facts, "--fact"),

@@ -24,8 +24,10 @@ class AgentConfig(BaseModel):
     """On SIGTERM, how long running steps may continue before they are cancelled."""
     heartbeat_interval: timedelta = DEFAULT_HEARTBEAT_INTERVAL
     """How often the agent heartbeats its registration."""
-    reload_interval: timedelta = timedelta(seconds=1)
-    """How often installed node packages are checked for changes (hot reload)."""
+    reload_watch: bool = True
+    """Hot reload on file events (watchfiles) in the ``sys.path`` directories; else polling only."""
+    reload_poll_interval: timedelta = Field(default=timedelta(seconds=30), gt=timedelta(0))
+    """How often installed node packages are re-read regardless of events (hot reload safety net)."""
     secret_provider: str = "env"
     log_handler: str | None = "jsonl"
     """LogHandler that receives every step log line (``None`` disables shipping)."""

@@ -1,28 +1,35 @@
-"""Hot reload of the node registry.
+"""Hot reload of the node registry (ADR 0014).
 
-Every ``interval`` the agent compares the installed ``waterflow.nodes`` entry points (with their
-distributions' versions) to what it saw last; on a difference it builds the next registry
-generation and swaps it in. Steps already running keep the class they started with; the next
-step sees the new generation. Polling importlib.metadata (rather than watching files) catches
-every installer (pip, uv, editable installs, a package dropped on ``PYTHONPATH``) the same way.
+The agent compares the installed ``waterflow.nodes`` entry points (with their distributions'
+versions) to what it saw last; on a difference it builds the next registry generation and swaps
+it in. Steps already running keep the class they started with; the next step sees the new
+generation. Deciding by importlib.metadata, not by which files changed, treats every installer
+(pip, uv, editable installs, a package dropped on ``PYTHONPATH``) the same way.
 
-Reading every distribution's metadata costs milliseconds, too much once a second on a host that
-runs many agents. Installers add and remove ``*.dist-info`` directories (never rewrite them in
-place), which changes the modification time of the ``sys.path`` directory holding them; so the
-metadata is read only for ``SETTLE`` seconds after one of those times changed (installers write
-a distribution's files over a moment), and at least every ``FULL_SCAN_EVERY`` seconds as a
-safety net.
+When it compares:
+
+- After an install or uninstall in a ``sys.path`` directory, seen by watchfiles (inotify): once
+  the installer's burst of events has been quiet for ``QUIET_MS`` (grouped for at most
+  ``MAX_BATCH_MS``), and once more ``SETTLE`` seconds later. Only the directories themselves are
+  watched, not their trees, which keeps an agent to a handful of inotify watches; so files written
+  into a new ``*.dist-info`` after it appeared are no events of their own, hence the second look.
+- Every ``poll_interval`` seconds regardless: the safety net for filesystems that send no
+  notifications (NFS, some container mounts) and for ``sys.path`` entries created after the
+  watcher started, and the only trigger when the watcher is disabled or cannot start.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
-import importlib.metadata as metadata
 import logging
 import os
 import sys
 from collections.abc import Callable
+from importlib import metadata
+
+from watchfiles import Change, awatch
 
 from waterflow_core.agent_registry import NodeInfo
 from waterflow_core.plugins import NODES_GROUP, PluginManager
@@ -31,21 +38,14 @@ from waterflow_core.registry import NodeRegistry
 log = logging.getLogger(__name__)
 
 Fingerprint = frozenset[tuple[str, str, str, str]]
-PathStamp = tuple[tuple[str, int | None], ...]
 
-FULL_SCAN_EVERY = 60.0
-SETTLE = 5.0
-
-
-def path_stamp() -> PathStamp:
-    """Modification times of the ``sys.path`` entries: cheap evidence that nothing was installed."""
-    stamp: list[tuple[str, int | None]] = []
-    for entry in sys.path:
-        try:
-            stamp.append((entry, os.stat(entry or ".").st_mtime_ns))
-        except OSError:
-            stamp.append((entry, None))
-    return tuple(stamp)
+QUIET_MS = 250
+MAX_BATCH_MS = 2_000
+SETTLE = 1.0
+# What installers create, rename or delete directly in a sys.path directory. Package and module
+# names are left out: they never change the fingerprint, and a directory on sys.path that is also
+# a working directory would rescan on every file a step writes.
+INSTALL_SUFFIXES = (".dist-info", ".egg-info", ".pth")
 
 
 def installed_nodes() -> Fingerprint:
@@ -83,6 +83,21 @@ def node_catalog(registry: NodeRegistry) -> list[NodeInfo]:
     return catalog
 
 
+def watch_roots() -> list[str]:
+    """The ``sys.path`` entries that are directories now (``''`` is the current one), each once."""
+    roots = (os.path.abspath(entry or os.curdir) for entry in sys.path)
+    return list(dict.fromkeys(root for root in roots if os.path.isdir(root)))
+
+
+def install_change(_change: Change, path: str) -> bool:
+    """watchfiles filter: is this entry of a watched directory one that installers touch?
+
+    Replaces watchfiles' DefaultFilter, which drops every path under a ``.venv`` directory (and,
+    in older releases, under any ``site-packages``): exactly where agents are installed.
+    """
+    return os.path.basename(path).endswith(INSTALL_SUFFIXES)
+
+
 class RegistryHolder:
     """The current registry generation; swapping it is one assignment."""
 
@@ -90,6 +105,8 @@ class RegistryHolder:
         self.current = registry
         self.fingerprint = fingerprint
         self._listeners: list[Callable[[NodeRegistry], None]] = []
+        # The watcher and the poll may both look at once; generations must be built in order.
+        self._refreshing = asyncio.Lock()
 
     def on_swap(self, listener: Callable[[NodeRegistry], None]) -> None:
         """Call ``listener`` with each new generation."""
@@ -109,42 +126,98 @@ class RegistryHolder:
         registry = await asyncio.to_thread(build_registry)
         return cls(registry, fingerprint)
 
-    async def watch(self, interval: float) -> None:
-        """Poll for installs, upgrades and removals forever, swapping generations as they happen."""
-        loop = asyncio.get_running_loop()
-        # No stamp yet: the first rounds scan, covering installs since the registry was built.
-        stamp: PathStamp | None = None
-        settle_until = 0.0
-        next_full_scan = loop.time() + FULL_SCAN_EVERY
-        while True:
-            await asyncio.sleep(interval)
-            now = loop.time()
-            previous, stamp = stamp, path_stamp()
-            if stamp != previous:
-                # An installer creates the dist-info directory before writing into it: keep
-                # scanning for a while so metadata written after this moment is still seen.
-                settle_until = now + SETTLE
-            if now > settle_until and now < next_full_scan:
-                continue
-            next_full_scan = now + FULL_SCAN_EVERY
+    async def refresh(self) -> None:
+        """Re-read the installed node packages; on a change, build and swap in the next generation."""
+        async with self._refreshing:
             try:
                 fingerprint = await asyncio.to_thread(installed_nodes)
-            except Exception:  # a half-written dist-info; look again next time
+            except Exception:  # a half-written dist-info; the next look sees it whole
                 log.debug("could not read installed node packages", exc_info=True)
-                continue
+                return
             if fingerprint == self.fingerprint:
-                continue
+                return
             try:
                 registry = await asyncio.to_thread(self.current.rebuild)
             except Exception:  # keep serving the old generation
                 log.exception("node packages changed but the registry could not be rebuilt")
-                # Remember the failed state: retrying every second would only repeat the error
+                # Remember the failed state: rebuilding on every look would only repeat the error
                 # until the environment changes again.
                 self.fingerprint = fingerprint
-                continue
+                return
             self.swap(registry, fingerprint)
             log.info(
                 "node registry generation %d: %s",
                 registry.generation,
                 ", ".join(f"{n.type}@{n.version}" for n in node_catalog(registry)) or "no nodes",
             )
+
+
+class Reloader:
+    """Keeps a :class:`RegistryHolder` in step with the installed node packages: watch plus poll."""
+
+    def __init__(self, holder: RegistryHolder, *, poll_interval: float, watch: bool = True) -> None:
+        self.holder = holder
+        self.poll_interval = poll_interval
+        self.watch = watch
+
+    async def run(self) -> None:
+        """Watch and poll until cancelled; cancelling also stops the watcher's thread."""
+        stop = asyncio.Event()
+        watcher = asyncio.create_task(self._watch(stop), name="reload watcher") if self.watch else None
+        if watcher is None:
+            log.info("node package watcher disabled; polling every %gs", self.poll_interval)
+        try:
+            # Installs between the first registry build and the watcher's start would otherwise
+            # wait for the first poll.
+            await self.holder.refresh()
+            while True:
+                await asyncio.sleep(self.poll_interval)
+                await self.holder.refresh()
+        finally:
+            stop.set()  # the watcher's thread checks it between waits and returns
+            if watcher is not None:
+                watcher.cancel()
+                await asyncio.gather(watcher, return_exceptions=True)
+
+    async def _watch(self, stop: asyncio.Event) -> None:
+        """Refresh after each install the watcher sees; on any watcher error, leave it to the poll."""
+        # The second look runs beside the watcher, so an install during it is still seen at once.
+        second_look: asyncio.Task[None] | None = None
+        try:
+            while not stop.is_set():
+                roots = watch_roots()
+                log.debug("watching %s for node package changes", ", ".join(roots))
+                try:
+                    batches = awatch(
+                        *roots,
+                        watch_filter=install_change,
+                        recursive=False,
+                        step=QUIET_MS,
+                        debounce=MAX_BATCH_MS,
+                        stop_event=stop,
+                    )
+                    async with contextlib.aclosing(batches):
+                        async for batch in batches:
+                            log.debug("install activity: %s", ", ".join(sorted(path for _, path in batch)))
+                            await self.holder.refresh()
+                            if second_look is not None:
+                                second_look.cancel()
+                            second_look = asyncio.create_task(self._refresh_after(SETTLE), name="reload settle")
+                            if watch_roots() != roots:
+                                break  # e.g. a new .pth added a sys.path directory: watch that too
+                except Exception as err:  # noqa: BLE001 - e.g. fs.inotify.max_user_instances reached: poll
+                    log.warning(
+                        "cannot watch the sys.path directories for node package changes (%s: %s); "
+                        "polling every %gs instead",
+                        type(err).__name__,
+                        err,
+                        self.poll_interval,
+                    )
+                    return
+        finally:
+            if second_look is not None:
+                second_look.cancel()
+
+    async def _refresh_after(self, delay: float) -> None:
+        await asyncio.sleep(delay)
+        await self.holder.refresh()

@@ -38,7 +38,7 @@ from .config import AgentConfig
 from .executor import AgentIdentity, StepExecutor
 from .facts import host_facts
 from .registration import Registration
-from .reloader import RegistryHolder
+from .reloader import RegistryHolder, Reloader
 from .steplog import LogShipper
 
 log = logging.getLogger("waterflow.agent")
@@ -128,7 +128,12 @@ class Agent:
         await registration.announce_once()
         background = [
             asyncio.create_task(registration.run(), name="registration"),
-            asyncio.create_task(holder.watch(config.reload_interval.total_seconds()), name="reload"),
+            asyncio.create_task(
+                Reloader(
+                    holder, poll_interval=config.reload_poll_interval.total_seconds(), watch=config.reload_watch
+                ).run(),
+                name="reload",
+            ),
         ]
         if on_ready is not None:
             on_ready()
