@@ -10,7 +10,6 @@ import json
 import re
 from collections.abc import Iterable, Sequence
 from enum import StrEnum
-from typing import ClassVar
 
 from pydantic import BaseModel
 
@@ -48,9 +47,13 @@ class ErrorCode(StrEnum):
 
 
 class WaterflowError(Exception):
-    """Base class of every error Waterflow raises on purpose; ``code`` says which kind it is."""
+    """Base class of every error Waterflow raises on purpose; ``code`` says which kind it is.
 
-    code: ClassVar[ErrorCode | None] = None
+    Subclasses set ``code`` to an :class:`ErrorCode`; the SDK's API errors set it per instance to
+    the server's code (``not_found``, ``conflict``...), so the attribute is a plain string here.
+    """
+
+    code: str | None = None
 
 
 class WorkflowValidationError(WaterflowError):
