@@ -11,25 +11,11 @@ from pathlib import Path
 
 import click
 
-from waterflow_core.dsl.durations import parse_duration
 from waterflow_core.temporal import TemporalSettings
+from waterflow_sdk.params import Duration
 
 from .config import AgentConfig
 from .runtime import Agent, AgentError, run_agent
-
-
-class _Duration(click.ParamType):  # type: ignore[type-arg]  # generic only in click >= 8.2
-    """``30s``, ``5m``, ``1h30m`` or a number of seconds."""
-
-    name = "duration"
-
-    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> timedelta:
-        if isinstance(value, timedelta):
-            return value
-        try:
-            return timedelta(seconds=parse_duration(value))
-        except ValueError as err:
-            self.fail(str(err), param, ctx)
 
 
 def _pairs(values: tuple[str, ...], option: str) -> dict[str, str]:
@@ -55,13 +41,13 @@ def _pairs(values: tuple[str, ...], option: str) -> dict[str, str]:
               default=None, help="Working directory of steps [default: .waterflow/agent/<name>].")
 @click.option("--max-concurrent", type=click.IntRange(min=1), default=10, show_default=True,
               envvar="WATERFLOW_AGENT_MAX_CONCURRENT", help="Steps run at once, per polled queue.")
-@click.option("--grace", type=_Duration(), default="30s", show_default=True,
+@click.option("--grace", type=Duration(), default="30s", show_default=True,
               help="On SIGTERM, how long running steps may finish before they are cancelled.")
-@click.option("--heartbeat-interval", type=_Duration(), default="10s", show_default=True,
+@click.option("--heartbeat-interval", type=Duration(), default="10s", show_default=True,
               help="How often the agent refreshes its registration.")
 @click.option("--reload-watch/--no-reload-watch", default=True, show_default=True,
               help="Hot reload when files change in sys.path (inotify); --no-reload-watch polls only.")
-@click.option("--reload-poll-interval", type=_Duration(), default="30s", show_default=True,
+@click.option("--reload-poll-interval", type=Duration(), default="30s", show_default=True,
               help="How often installed node packages are re-read regardless (hot reload safety net).")
 @click.option("--secret-provider", default="env", show_default=True, envvar="WATERFLOW_SECRET_PROVIDER",
               help="SecretProvider that resolves secrets.NAME.")

@@ -28,7 +28,7 @@ class AgentConfig(BaseModel):
     """Hot reload on file events (watchfiles) in the ``sys.path`` directories; else polling only."""
     reload_poll_interval: timedelta = Field(default=timedelta(seconds=30), gt=timedelta(0))
     """How often installed node packages are re-read regardless of events (hot reload safety net)."""
-    secret_provider: str = "env"
+    secret_provider: str = "env"  # noqa: S105 - a provider name, not a secret
     log_handler: str | None = "jsonl"
     """LogHandler that receives every step log line (``None`` disables shipping)."""
     facts: dict[str, str] = Field(default_factory=dict)

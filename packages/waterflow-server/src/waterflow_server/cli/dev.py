@@ -9,24 +9,9 @@ from pathlib import Path
 
 import click
 
+from waterflow_sdk.params import Duration
+
 from ..defaults import DEFAULT_HOST, DEFAULT_NAMESPACE, DEFAULT_PORT
-
-
-class _Duration(click.ParamType):
-    name = "duration"
-
-    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> timedelta:
-        if isinstance(value, timedelta):
-            return value
-        from waterflow_core.dsl.durations import parse_duration
-
-        try:
-            seconds = parse_duration(str(value))
-        except (ValueError, TypeError) as exc:
-            self.fail(f"{value!r} is not a duration like 30d, 12h or 90m ({exc})", param, ctx)
-        if seconds < 3600:
-            self.fail("retention must be at least 1h", param, ctx)
-        return timedelta(seconds=seconds)
 
 
 @click.command("dev")
@@ -62,7 +47,11 @@ class _Duration(click.ParamType):
 )
 @click.option("--headless", is_flag=True, help="Do not start the Temporal UI.")
 @click.option(
-    "--retention", type=_Duration(), default="30d", show_default=True, help="How long finished runs are kept."
+    "--retention",
+    type=Duration(minimum=timedelta(hours=1)),
+    default="30d",
+    show_default=True,
+    help="How long finished runs are kept.",
 )
 @click.option("--no-agent", is_flag=True, help="Do not start the local agent.")
 @click.option("--agent-name", default="local", show_default=True, help="Name of the local agent.")
