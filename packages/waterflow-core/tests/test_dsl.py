@@ -74,10 +74,16 @@ def test_needs_accepts_a_single_id() -> None:
 
 
 def test_expressions_are_case_insensitive_in_references() -> None:
-    load_workflow(
+    text = (
         "name: x\njobs:\n  a:\n    runs-on: l\n    steps:\n      - {id: Build, uses: a/b}\n"
         "      - {uses: a/b, if: STEPS.build.OUTCOME == 'success'}\n"
     )
+    workflow = load_workflow(text)
+    assert workflow.jobs["a"].steps[1].if_ == "STEPS.build.OUTCOME == 'success'"
+    with pytest.raises(WorkflowValidationError) as raised:  # the reference is checked, not ignored
+        load_workflow(text.replace("STEPS.build", "STEPS.built"))
+    ((item),) = raised.value.errors
+    assert (item.line, item.column, item.message) == (7, 25, "unknown step 'built' in job 'a'")
 
 
 def test_node_checker_errors_are_placed() -> None:

@@ -18,12 +18,12 @@ from waterflow_core.expressions import (
     Reference,
     Template,
     compile_expression,
-    contains_expression,
+    compiler,
     evaluate,
     parse_template,
     render_template,
+    template,
 )
-from waterflow_core.expressions import compiler, template
 from waterflow_core.expressions.compiler import MAX_CACHED_TEXT
 
 CONTEXTS: dict[str, Any] = {
@@ -207,11 +207,6 @@ def test_parse_template_allowed_contexts() -> None:
     assert parse_template("$<< custom >>", allowed_contexts=["custom"]).render({"custom": 1}) == 1
     with pytest.raises(ExpressionError, match="Unrecognized named-value: 'custom'"):
         parse_template("$<< custom >>")
-
-
-def test_contains_expression() -> None:
-    assert contains_expression("a $<< b")
-    assert not contains_expression("${{ github.sha }} $< <")
 
 
 def test_import_is_cheap_and_does_no_io() -> None:

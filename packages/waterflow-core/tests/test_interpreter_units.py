@@ -1,4 +1,4 @@
-"""Pure parts of the interpreter: matrix expansion, step ids, DAG statuses, retry options."""
+"""Pure parts of the interpreter: matrix expansion, step ids, DAG statuses, retry options, conditions."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import pytest
 
 from waterflow_core.dsl.models import Defaults, Job, Retry, Step
 from waterflow_core.interpreter import contexts, dag
+from waterflow_core.interpreter.conditions import EvaluationError, Evaluator
 from waterflow_core.interpreter.fanout import FanoutError, expand_matrix, label_instances
 from waterflow_core.interpreter.retry import activity_options, merged_retry
 
@@ -136,3 +137,44 @@ def test_expand_matrix_counts_before_building_and_bounds_include_exclude() -> No
     with pytest.raises(FanoutError, match="matrix.include has 5000 entries"):
         expand_matrix({"a": [1], "include": [{}] * 5000})
     assert time.monotonic() - started < 1
+
+
+# --- conditions: the workflow-side evaluator ----------------------------------------------------
+
+
+def test_evaluator_render_walks_nested_values_and_names_the_failing_place() -> None:
+    ev = Evaluator()
+    contexts = {"inputs": {"n": 2}}
+    value = {"a": ["x", "$<< inputs.n >>"], "b": {"c": "v$<< inputs.n >>"}, "d": 1}
+    assert ev.render(value, contexts, where="vars.v") == {"a": ["x", 2], "b": {"c": "v2"}, "d": 1}
+    with pytest.raises(EvaluationError) as raised:
+        ev.render({"a": [{"b": "$<< fromJSON('{') >>"}]}, contexts, where="vars.v")
+    assert str(raised.value).startswith("vars.v.a[0].b: Error parsing JSON when evaluating fromJson: ")
+
+
+@pytest.mark.parametrize(
+    ("text", "status", "expected"),
+    [
+        (None, "success", True),
+        (None, "failure", False),
+        ("inputs.n == 2", "success", True),
+        ("$<< inputs.n == 3 >>", "success", False),
+        ("inputs.n", "failure", False),  # success() is implied
+        ("$<< always() >>", "failure", True),
+        ("inputs.empty", "success", False),  # GitHub truthiness: '' is false
+        ("inputs.nan", "success", False),
+    ],
+)
+def test_evaluator_condition(text: str | None, status: str, expected: bool) -> None:
+    contexts = {"inputs": {"n": 2, "empty": "", "nan": float("nan")}}
+    assert Evaluator().condition(text, contexts, status, where="jobs.a.if") is expected
+
+
+def test_evaluator_condition_error_names_the_place() -> None:
+    with pytest.raises(EvaluationError, match=r"^jobs\.a\.if: .*Unrecognized named-value: 'nope'"):
+        Evaluator().condition("nope == 1", {}, "success", where="jobs.a.if")
+
+
+def test_evaluator_references_in_document_order() -> None:
+    value = {"a": "$<< inputs.X >> $<< needs.b.outputs.y >>", "b": ["$<< matrix >>", "plain"], "c": "$<< bad"}
+    assert list(Evaluator().references(value)) == [("inputs", "x"), ("needs", "b"), ("matrix", None)]

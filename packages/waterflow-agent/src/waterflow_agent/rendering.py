@@ -9,17 +9,16 @@ environment variables, never as spliced text.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from itertools import chain
 from typing import Any
 
 from waterflow_core.errors import ExpressionError, format_path
-from waterflow_core.expressions import Template, parse_template
+from waterflow_core.expressions import OPEN, Template, map_templates, parse_template, walk_templates
 from waterflow_core.node import Node
 from waterflow_core.registry import input_keys, literal_problems
 from waterflow_core.shellsafe import DEFAULT_PREFIX, render_for_shell, to_shell_string
-
-_MARK = "$<<"
 
 Path = tuple[str | int, ...]
 
@@ -57,7 +56,7 @@ class StepTemplates:
         before evaluation and is not resolved: it evaluates to null, as an unknown secret does.
         """
         names: dict[str, None] = {}
-        for path, text in self._strings():
+        for path, text in chain(walk_templates(self._with, ("with",)), walk_templates(self._env, ("env",))):
             for _, compiled in self._template(path, text).expressions:
                 for ref in compiled.references:
                     if ref.context.lower() == "secrets" and ref.path and isinstance(ref.path[0], str):
@@ -78,7 +77,7 @@ class StepTemplates:
         shell_env: dict[str, str] = {}
         for key, value in self._with.items():
             path: Path = ("with", key)
-            if key in shell_keys and isinstance(value, str) and _MARK in value:
+            if key in shell_keys and isinstance(value, str) and OPEN in value:
                 # The first shell input keeps the documented WATERFLOW_EXPR_<n> names; any
                 # further one gets its own prefix so two inputs never share a variable.
                 prefix = DEFAULT_PREFIX if not shell_env else f"{DEFAULT_PREFIX}{len(shell_env)}_"
@@ -102,34 +101,17 @@ class StepTemplates:
             raise RenderError(path, err.message) from err
 
     def _render_value(self, path: Path, value: Any, contexts: dict[str, Any], status: str) -> Any:
-        if isinstance(value, str):
-            if _MARK not in value:
-                return value
+        def render_one(where: Path, text: str) -> Any:
             try:
-                return self._template(path, value).render(contexts, status=status)
+                return self._template(where, text).render(contexts, status=status)
             except ExpressionError as err:
-                raise RenderError(path, err.message) from err
-        if isinstance(value, Mapping):
-            return {k: self._render_value((*path, k), v, contexts, status) for k, v in value.items()}
-        if isinstance(value, list):
-            return [self._render_value((*path, i), v, contexts, status) for i, v in enumerate(value)]
-        return value
+                raise RenderError(where, err.message) from err
+
+        return map_templates(value, render_one, path)
 
     def _render_env(self, path: Path, value: Any, contexts: dict[str, Any], status: str) -> str:
         rendered = self._render_value(path, value, contexts, status)
         return rendered if isinstance(rendered, str) else to_shell_string(rendered)
-
-    def _strings(self) -> Iterator[tuple[Path, str]]:
-        stack: list[tuple[Path, Any]] = [(("with",), self._with), (("env",), self._env)]
-        while stack:
-            path, value = stack.pop()
-            if isinstance(value, str):
-                if _MARK in value:
-                    yield path, value
-            elif isinstance(value, Mapping):
-                stack.extend(((*path, k), v) for k, v in value.items())
-            elif isinstance(value, list):
-                stack.extend(((*path, i), v) for i, v in enumerate(value))
 
 
 def _shell_keys(node: type[Node]) -> frozenset[str]:

@@ -15,11 +15,11 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ValidationError
 
 from .errors import ErrorCode, WaterflowError
+from .expressions import OPEN, has_templates
 from .node import Node, node_problems
 from .plugins import PluginError, PluginInfo, PluginManager
 
 _USES_RE = re.compile(r"(?P<type>[^@\s]+)(?:@(?P<major>\d+))?")
-_DYNAMIC = "$<<"
 
 ErrorPath = tuple[str | int, ...]
 
@@ -183,7 +183,7 @@ def literal_problems(node: type[Node], with_data: Any) -> list[tuple[ErrorPath, 
     return [
         ((key,), f"'{key}' must be literal text: $<< >> expressions are not allowed here")
         for key, value in with_data.items()
-        if key in keys and _contains_dynamic(value)
+        if key in keys and has_templates(value)
     ]
 
 
@@ -207,13 +207,13 @@ def check_model(model: type[BaseModel], data: Any) -> list[tuple[ErrorPath, str]
     try:
         model.model_validate(dict(data))
     except ValidationError as exc:
-        dynamic_anywhere = _contains_dynamic(data)
+        dynamic_anywhere = has_templates(data)
         problems: list[tuple[ErrorPath, str]] = []
         for error in exc.errors(include_url=False):
             kind, loc = error["type"], tuple(error["loc"])
             # Missing and unknown keys are facts about the literal text, whatever expressions yield.
             if kind not in ("missing", "extra_forbidden"):
-                if _contains_dynamic(error.get("input")):
+                if has_templates(error.get("input")):
                     continue
                 if not loc and dynamic_anywhere:  # a model-level rule fed template text
                     continue
@@ -227,17 +227,7 @@ def _qualname(cls: type) -> str:
 
 
 def _is_dynamic(value: Any) -> bool:
-    return isinstance(value, str) and _DYNAMIC in value
-
-
-def _contains_dynamic(value: Any) -> bool:
-    if isinstance(value, str):
-        return _DYNAMIC in value
-    if isinstance(value, Mapping):
-        return any(_contains_dynamic(v) for v in value.values())
-    if isinstance(value, (list, tuple)):
-        return any(_contains_dynamic(v) for v in value)
-    return False
+    return isinstance(value, str) and OPEN in value
 
 
 def _data_path(data: Any, loc: ErrorPath, *, missing: bool) -> ErrorPath:

@@ -26,9 +26,11 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 from .errors import ExpressionError
+from .expressions import CLOSE, OPEN, parse_template
+from .expressions.coercion import ARRAY, OBJECT, kind_of, to_string
 
 DEFAULT_PREFIX = "WATERFLOW_EXPR_"
 _MARK = "\x00"  # stands for an expression while scanning; bash text cannot contain NUL
@@ -41,8 +43,6 @@ class ShellQuotingError(ExpressionError):
 
 def to_shell_string(value: Any) -> str:
     """Coerce an expression value to text as GitHub does, except objects and arrays: compact JSON."""
-    from .expressions.coercion import ARRAY, OBJECT, kind_of, to_string
-
     if kind_of(value) in (ARRAY, OBJECT):
         return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
     return to_string(value)
@@ -61,18 +61,19 @@ def render_for_shell(
     to the command's environment. Raises :class:`ShellQuotingError` where quoting cannot help and
     :class:`~waterflow_core.errors.ExpressionError` for expression errors.
     """
-    if "$<<" not in template:
+    if OPEN not in template:
         return template, {}
-    from .expressions import parse_template  # deferred: the expression engine loads Lark
-
     if _MARK in template:
         raise ShellQuotingError("shell text cannot contain NUL characters")
     parsed = parse_template(template)
     if not parsed.expressions:
         return template, {}
-    # `offset` is where the expression text starts (1-based), right after the 3-character `$<<`;
-    # the text ends where `>>` begins.
-    spans = [(offset - 4, offset - 1 + len(compiled.source) + 2) for offset, compiled in parsed.expressions]
+    # `offset` is where the expression text starts (1-based), right after OPEN; the text ends
+    # where CLOSE begins. Each span covers the whole `$<< ... >>`, 0-based and end-exclusive.
+    spans = [
+        (offset - 1 - len(OPEN), offset - 1 + len(compiled.source) + len(CLOSE))
+        for offset, compiled in parsed.expressions
+    ]
     ends = [0] + [end for _, end in spans]
     masked = "".join(template[ends[k] : start] + _MARK for k, (start, _) in enumerate(spans))
     masked += template[ends[-1] :]
@@ -118,8 +119,8 @@ def _reference_forms(masked: str, starts: list[int]) -> list[str]:
     pending: list[_Ctx] = []  # heredocs declared on the current line; bodies start after newline
     i, prev, n = 0, "\n", len(masked)
 
-    def refuse(why: str) -> None:
-        raise ShellQuotingError(f"$<< >> cannot be used {why}", position=starts[len(forms)] + 1)
+    def refuse(why: str) -> NoReturn:
+        raise ShellQuotingError(f"{OPEN} {CLOSE} cannot be used {why}", position=starts[len(forms)] + 1)
 
     while i < n:
         top, c = stack[-1], masked[i]
@@ -141,7 +142,9 @@ def _reference_forms(masked: str, starts: list[int]) -> list[str]:
                 continue
         if c == _MARK:
             if top.kind == _ARITH:
-                refuse("in bash arithmetic ($(( )), (( )), $[ ], array subscripts): bash evaluates values there as code")
+                refuse(
+                    "in bash arithmetic ($(( )), (( )), $[ ], array subscripts): bash evaluates values there as code"
+                )
             forms.append(_FORMS[top.kind])
             i, prev = i + 1, "x"
             continue

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import ExpressionError
-from ..expressions import CompiledExpression, Template, compile_expression, parse_template
+from ..expressions import OPEN, CompiledExpression, Template, compile_expression, parse_template, walk_templates
 from ._messages import MAX_LISTED, cut, listing, name
 
 Path = tuple[str | int, ...]
@@ -125,12 +125,12 @@ def _cycles(edges: dict[str, list[str]], limit: int = MAX_CYCLES) -> list[list[s
     no recursion-depth limit; the cap keeps a dense hostile graph from costing O(edges x jobs))."""
     state: dict[str, int] = {}  # 1 = on the current path, 2 = done
     found: list[list[str]] = []
-    for root in edges:
+    for root, needs in edges.items():
         if root in state:
             continue
         path: list[str] = [root]
         on_path: dict[str, int] = {root: 0}  # job → its index in ``path``
-        stack: list[tuple[str, Iterator[str]]] = [(root, iter(edges[root]))]
+        stack: list[tuple[str, Iterator[str]]] = [(root, iter(needs))]
         state[root] = 1
         while stack:
             node, children = stack[-1]
@@ -155,7 +155,8 @@ def _cycles(edges: dict[str, list[str]], limit: int = MAX_CYCLES) -> list[list[s
 def _check_job(job_id: str, job: dict[str, Any], top: _Scope) -> list[Problem]:
     problems: list[Problem] = []
     base: Path = ("jobs", job_id)
-    steps = job.get("steps") if isinstance(job.get("steps"), list) else []
+    listed = job.get("steps")
+    steps = listed if isinstance(listed, list) else []
     first_seen: dict[str, int] = {}  # lowercased id → index: `steps.<id>` ignores case
     for index, step in enumerate(steps):
         sid = step.get("id") if isinstance(step, dict) else None
@@ -195,42 +196,28 @@ def _check_condition(value: Any, path: Path, allowed: frozenset[str], scope: _Sc
     """An ``if:`` holds a bare expression or one ``$<< >>``; both forms are accepted."""
     if not isinstance(value, str):
         return []
-    if "$<<" in value:
+    if OPEN in value:
         return _check_templates(value, path, allowed, scope, step)
     try:
         compiled = compile_expression(value)
     except ExpressionError as exc:
         return [Problem(path, cut(exc.message), offset=max(exc.position, 1))]
-    return _check_references(compiled, 1, path, allowed, scope, step)
+    return _check_references(compiled, 1, path, allowed, scope, step=step)
 
 
 def _check_templates(
     value: Any, path: Path, allowed: frozenset[str], scope: _Scope, step: int | None = None
 ) -> list[Problem]:
     problems: list[Problem] = []
-    for where, text in _strings(value, path):
-        if "$<<" not in text:
-            continue
+    for where, text in walk_templates(value, path):
         try:
             template: Template = parse_template(text)
         except ExpressionError as exc:
             problems.append(Problem(where, cut(exc.message), offset=max(exc.position, 1)))
             continue
         for offset, compiled in template.expressions:
-            problems += _check_references(compiled, offset, where, allowed, scope, step)
+            problems += _check_references(compiled, offset, where, allowed, scope, step=step)
     return problems
-
-
-def _strings(value: Any, path: Path) -> Iterator[tuple[Path, str]]:
-    stack: list[tuple[Path, Any]] = [(path, value)]
-    while stack:
-        where, node = stack.pop()
-        if isinstance(node, str):
-            yield where, node
-        elif isinstance(node, dict):
-            stack.extend(((*where, k), v) for k, v in node.items())
-        elif isinstance(node, list):
-            stack.extend(((*where, i), v) for i, v in enumerate(node))
 
 
 def _check_references(
@@ -239,6 +226,7 @@ def _check_references(
     path: Path,
     allowed: frozenset[str],
     scope: _Scope,
+    *,
     step: int | None,
 ) -> list[Problem]:
     problems: list[Problem] = []

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import bisect
 import difflib
-import re
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -15,7 +13,8 @@ from . import models
 from ._messages import cut, name, quote
 from .checks import Problem, check_workflow
 from .models import Compensate, Step, Workflow
-from .strict_yaml import MAX_ERRORS, YamlDocument, load_strict_yaml
+from .positions import ScalarPlaces
+from .strict_yaml import MAX_ERRORS, Position, YamlDocument, load_strict_yaml
 
 Path = tuple[str | int, ...]
 NodeChecker = Callable[[str, dict[str, Any]], Sequence[tuple[Path, str]]]
@@ -133,7 +132,7 @@ def _existing_prefix(data: Any, loc: Sequence[str | int]) -> Path:
     out: list[str | int] = []
     node = data
     for part in loc:
-        if isinstance(node, dict) and part in node:
+        if isinstance(node, dict) and part in node:  # noqa: SIM114 - each branch narrows `node` for mypy
             node = node[part]
         elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
             node = node[part]
@@ -182,11 +181,6 @@ def _suggest(key: str, known: list[str]) -> str:
 
 # --- placing problems in the text --------------------------------------------------------------
 
-_BREAK = re.compile("\r\n|[\r\n\x85\u2028\u2029]")  # libyaml's line breaks
-_SPECIAL = re.compile("[\r\n\x85\u2028\u2029'\\\\]")  # where a flow scalar's text and value differ
-_FOLD = re.compile("[ \t\r\n\x85\u2028\u2029]*")
-_ESCAPE_WIDTH = {"x": 4, "u": 6, "U": 10}  # \xXX, \uXXXX, \UXXXXXXXX; other escapes take two characters
-
 
 class _Placer:
     """Turns problems into error items: line and column in the text, a readable path, no
@@ -195,9 +189,7 @@ class _Placer:
     def __init__(self, doc: YamlDocument, text: str | bytes) -> None:
         self._doc = doc
         self._source = text
-        self._text: str | None = None  # decoded on the first problem inside a scalar
-        self._starts: list[int] = []  # index of each line's first character
-        self._cursors: dict[Path, _FlowCursor | _BlockCursor] = {}
+        self._places: ScalarPlaces | None = None
 
     def items(self, problems: Iterable[Problem]) -> list[ErrorItem]:
         unique: dict[tuple[int, int, str, str], ErrorItem] = {}
@@ -215,123 +207,22 @@ class _Placer:
         path = problem.path
         if problem.on_key and path:
             pos = self._doc.key_position(path)
-            line, column = pos.line, pos.column
         else:
             pos = self._doc.value_position(path)
-            line, column = pos.line, pos.column
             if problem.offset:
-                line, column = self._inside_scalar(path, line, column, problem.offset)
-        return ErrorItem(line=line, column=column, path=format_path(path), message=cut(problem.message))
+                pos = self._inside_scalar(path, pos, problem.offset)
+        return ErrorItem(line=pos.line, column=pos.column, path=format_path(path), message=cut(problem.message))
 
-    def _inside_scalar(self, path: Path, line: int, column: int, offset: int) -> tuple[int, int]:
+    def _inside_scalar(self, path: Path, start: Position, offset: int) -> Position:
         """The place of the 1-based character ``offset`` of the scalar at ``path`` (which starts at
-        ``line``:``column``), undoing what YAML did to the text: quotes, escapes, folded lines,
-        block indentation."""
+        ``start``)."""
         value = _value_at(self._doc.data, path)
         if not isinstance(value, str):
-            return line, column
-        text = self._decoded()
-        cursor = self._cursors.get(path)
-        if cursor is None:
-            start = self._starts[line - 1] + column - 1 if line <= len(self._starts) else len(text)
-            style = self._doc.scalar_style(path)
-            cursor = _BlockCursor(text, start, value) if style in ("|", ">") else _FlowCursor(text, start, style)
-            self._cursors[path] = cursor
-        index = min(cursor.index(offset - 1), len(text))
-        row = bisect.bisect_right(self._starts, index)
-        return row, index - self._starts[row - 1] + 1
-
-    def _decoded(self) -> str:
-        if self._text is None:
+            return start
+        if self._places is None:  # decoded on the first problem inside a scalar
             source = self._source
-            text = bytes(source).decode("utf-8") if not isinstance(source, str) else source
-            self._text = text.removeprefix("\ufeff")  # libyaml counts columns without it
-            self._starts = [0, *(m.end() for m in _BREAK.finditer(self._text))]
-        return self._text
-
-
-class _FlowCursor:
-    """Maps offsets in the value of a plain or quoted scalar to indexes in the text. Offsets asked
-    in increasing order (as problems in one text come) cost one walk in all."""
-
-    def __init__(self, text: str, start: int, style: str | None) -> None:
-        self.text = text
-        self.style = style
-        self.begin = start + (1 if style in ("'", '"') else 0)
-        self.i, self.v = self.begin, 0  # an index in the text and the value offset it holds
-
-    def index(self, target: int) -> int:
-        if target < self.v:
-            self.i, self.v = self.begin, 0
-        text, style, i, v = self.text, self.style, self.i, self.v
-        while True:
-            match = _SPECIAL.search(text, i)
-            stop = match.start() if match else len(text)
-            if target - v <= stop - i:  # in a run of characters that stand for themselves
-                i, v = i + target - v, target
-                break
-            run_start, i, v = i, stop, v + stop - i
-            if match is None:
-                break
-            char = text[i]
-            if char == "\\" and style == '"':
-                escaped_break = _BREAK.match(text, i + 1)
-                if escaped_break:  # it and the next line's indentation vanish
-                    i = escaped_break.end()
-                    while i < len(text) and text[i] in " \t":
-                        i += 1
-                else:
-                    i, v = i + _ESCAPE_WIDTH.get(text[i + 1 : i + 2], 2), v + 1
-            elif char == "'" and style == "'":
-                if not text.startswith("''", i):
-                    break  # the closing quote
-                i, v = i + 2, v + 1
-            elif char in "'\\":
-                i, v = i + 1, v + 1
-            else:  # a line break, with the spaces around it and any blank lines: one fold
-                while i > run_start and text[i - 1] in " \t":  # trailing spaces are part of it
-                    i, v = i - 1, v - 1
-                fold = _FOLD.match(text, i)
-                end = fold.end() if fold else i + 1  # (it always matches)
-                breaks = len(_BREAK.findall(text, i, end))
-                width = 1 if breaks == 1 else breaks - 1  # a space, or the blank lines' breaks
-                if target < v + width:
-                    break
-                i, v = end, v + width
-        self.i, self.v = i, v
-        return i
-
-
-class _BlockCursor:
-    """Maps offsets in the value of a ``|`` or ``>`` scalar to indexes in the text: each content
-    line, without its indentation, is found in the value in turn."""
-
-    def __init__(self, text: str, start: int, value: str) -> None:
-        self.text = text
-        self.value = value
-        header = _BREAK.search(text, start)  # content starts on the line after the indicator
-        self.begin = self.i = self.last = header.end() if header else len(text)
-        self.p = 0  # how much of the value the lines before ``i`` hold
-
-    def index(self, target: int) -> int:
-        if target < self.p:
-            self.i, self.p, self.last = self.begin, 0, self.begin
-        text = self.text
-        while self.i < len(text):
-            brk = _BREAK.search(text, self.i)
-            end = brk.start() if brk else len(text)
-            line = text[self.i : end]
-            content = line.lstrip(" ")
-            if content:
-                found = self.value.find(content, self.p)
-                if found < 0:
-                    break  # past the scalar
-                indent = self.i + len(line) - len(content)
-                if target < found + len(content):
-                    return max(self.i, indent + target - found)
-                self.p, self.last = found + len(content), indent + len(content)
-            self.i = brk.end() if brk else len(text)
-        return self.last
+            self._places = ScalarPlaces(bytes(source).decode("utf-8") if not isinstance(source, str) else source)
+        return self._places.place(path, start, self._doc.scalar_style(path), value, offset)
 
 
 def _value_at(data: Any, path: Sequence[str | int]) -> Any:

@@ -17,9 +17,12 @@ position. docs/adr/0007-strict-yaml-fast-path.md has the measurements and the de
 from __future__ import annotations
 
 import bisect
+import contextlib
+import enum
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
 
@@ -63,6 +66,27 @@ _HINTS = {
     "found character that cannot start any token": "quote the value",
     "found unexpected end of stream": "a quote is not closed",
 }
+
+
+class _Kind(enum.Enum):
+    """What a builder is filling: the document's one value, a mapping or a list."""
+
+    ROOT = "root"
+    MAPPING = "mapping"
+    LIST = "list"
+
+
+class _Frame(NamedTuple):
+    """A collection the careful builder returns to when the nested one ends."""
+
+    container: Any
+    path: Path
+    kind: _Kind
+    key: Any
+    """The container's pending key: None, a ``str``, or ``_BadKey`` for a key already reported."""
+    key_line: int
+    key_col: int
+    """Where that pending key was written (0-based), for the record of its value."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,11 +245,15 @@ def _build_fast(data: bytes, max_depth: int) -> Any:
     over-deep nesting (or YAML error). One flat loop, current container in locals, no calls:
     this is the hot path, ~3 events per line."""
     parser = _Parser(data)
-    get = parser.get_event
+    get: Callable[[], Any] = parser.get_event  # each event's type is tested before its fields are read
+    mapping, listing = _Kind.MAPPING, _Kind.LIST  # locals: compared on every event
     root: list[Any] = [""]  # an empty stream loads as "", as strictyaml's empty document does
-    stack: list[tuple[Any, int, Any]] = []
+    # The enclosing collections, innermost last. No pending key needs saving with one: a nested
+    # collection is always the value of its parent's last key. Its kind is its type (the first,
+    # ``root``, is the document's), so the frames are the containers themselves.
+    stack: list[Any] = []
     cur: Any = root
-    kind = 0  # of ``cur``: 0 root, 1 mapping, 2 list
+    kind = _Kind.ROOT  # of ``cur``
     key: Any = None  # pending mapping key; None before the key is read
     documents = 0
     try:
@@ -236,7 +264,7 @@ def _build_fast(data: bytes, max_depth: int) -> Any:
                 if event.anchor is not None or event.tag is not None:
                     raise _GiveUp
                 value = event.value
-                if kind == 1:
+                if kind is mapping:
                     if key is None:
                         if value in cur or (value == "<<" and not event.style):
                             raise _GiveUp
@@ -244,7 +272,7 @@ def _build_fast(data: bytes, max_depth: int) -> Any:
                     else:
                         cur[key] = value
                         key = None
-                elif kind == 2:
+                elif kind is listing:
                     cur.append(value)
                 else:
                     root[0] = value
@@ -252,21 +280,22 @@ def _build_fast(data: bytes, max_depth: int) -> Any:
                 if event.anchor is not None or event.tag is not None:
                     raise _GiveUp
                 new: Any = {} if etype is _MapStart else []
-                if kind == 1:
+                if kind is mapping:
                     if key is None:  # a mapping or list used as a key
                         raise _GiveUp
                     cur[key] = new
                     key = None
-                elif kind == 2:
+                elif kind is listing:
                     cur.append(new)
                 else:
                     root[0] = new
-                stack.append((cur, kind, key))
+                stack.append(cur)
                 if len(stack) > max_depth:
                     raise _GiveUp
-                cur, kind, key = new, (1 if etype is _MapStart else 2), None
+                cur, kind, key = new, (mapping if etype is _MapStart else listing), None
             elif etype is _MapEnd or etype is _SeqEnd:
-                cur, kind, key = stack.pop()
+                cur = stack.pop()
+                kind = (mapping if type(cur) is dict else listing) if stack else _Kind.ROOT
             elif etype is _StreamEnd:
                 return root[0]
             elif etype is _Alias:
@@ -348,9 +377,12 @@ def _show_tag(tag: str) -> str:
     return "!!" + tag[len(_YAML_TAG_PREFIX) :] if tag.startswith(_YAML_TAG_PREFIX) else tag
 
 
-class _BadKey:
+class _RejectedKey:
     """Stands in for a key already reported (duplicate, merge, non-string): its value is built
     and checked, then thrown away with the whole document."""
+
+
+_BadKey: Any = _RejectedKey  # Any: it stands in paths, whose parts are otherwise str | int
 
 
 def _build_careful(data: bytes, text: str, records: dict[Path, _Record], problems: _Problems, max_depth: int) -> Any:
@@ -384,13 +416,15 @@ def _build_careful(data: bytes, text: str, records: dict[Path, _Record], problem
 
 
 def _walk(get: Any, records: dict[Path, _Record], problems: _Problems, max_depth: int) -> Any:
+    """The careful builder's loop: the fast one's, plus a path and the pending key's place."""
+    mapping, listing = _Kind.MAPPING, _Kind.LIST  # locals: compared on every event
     root: list[Any] = [""]
     records[()] = (0, 0, 0, 0, None)
-    stack: list[tuple[Any, Path, int, Any, int, int]] = []
+    stack: list[_Frame] = []
     cur: Any = root
     cur_path: Path = ()
-    kind = 0  # of ``cur``: 0 root, 1 mapping, 2 list
-    key: Any = None  # pending mapping key
+    kind = _Kind.ROOT  # of ``cur``
+    key: Any = None  # pending mapping key (``_BadKey`` once reported)
     key_line = key_col = documents = 0
     while True:
         event = get()
@@ -411,20 +445,20 @@ def _walk(get: Any, records: dict[Path, _Record], problems: _Problems, max_depth
             continue  # stream start, document end
         mark = event.start_mark
         attach = True
-        if kind == 1 and key is None:  # this node is a key
+        if kind is mapping and key is None:  # this node is a key
             key_line, key_col = mark.line, mark.column
             if etype is _Scalar:
                 key = event.value
                 if event.anchor is not None or event.tag is not None:
-                    problems.properties(event, cur_path + (key,))
+                    problems.properties(event, (*cur_path, key))
                 if key in cur:
-                    first = records.get(cur_path + (key,), (key_line, key_col))
+                    first = records.get((*cur_path, key), (key_line, key_col))
                     where = f"first defined at line {first[0] + 1}, column {first[1] + 1}"
-                    problems.add(key_line, key_col, cur_path + (key,), f"duplicate key '{_shorten(key)}' ({where})")
+                    problems.add(key_line, key_col, (*cur_path, key), f"duplicate key '{_shorten(key)}' ({where})")
                     key = _BadKey
                 elif key == "<<" and not event.style:
                     message = "merge keys ('<<') are not allowed; write the keys out"
-                    problems.add(key_line, key_col, cur_path + (key,), message)
+                    problems.add(key_line, key_col, (*cur_path, key), message)
                     key = _BadKey
                 continue
             key = _BadKey
@@ -437,14 +471,14 @@ def _walk(get: Any, records: dict[Path, _Record], problems: _Problems, max_depth
         value: Any = event.value if etype is _Scalar else {} if etype is _MapStart else [] if etype is _SeqStart else ""
         style = event.style if etype is _Scalar else None
         if not attach:
-            path = cur_path + (_BadKey,)
-        elif kind == 1:
-            path = cur_path + (key,)
+            path = (*cur_path, _BadKey)
+        elif kind is mapping:
+            path = (*cur_path, key)
             cur[key] = value
             records[path] = (key_line, key_col, mark.line, mark.column, style)
             key = None
-        elif kind == 2:
-            path = cur_path + (len(cur),)
+        elif kind is listing:
+            path = (*cur_path, len(cur))
             cur.append(value)
             records[path] = (mark.line, mark.column, mark.line, mark.column, style)
         else:
@@ -457,21 +491,20 @@ def _walk(get: Any, records: dict[Path, _Record], problems: _Problems, max_depth
         if event.anchor is not None or event.tag is not None:
             problems.properties(event, path)
         if etype is not _Scalar:
-            stack.append((cur, cur_path, kind, key, key_line, key_col))
+            stack.append(_Frame(cur, cur_path, kind, key, key_line, key_col))
             if len(stack) > max_depth:
                 problems.add(mark.line, mark.column, path, f"nesting deeper than {max_depth} levels")
                 raise _Stop  # at once: the rest of a hostile document costs nothing
-            cur, cur_path, kind, key = value, path, (1 if etype is _MapStart else 2), None
+            cur, cur_path, kind, key = value, path, (mapping if etype is _MapStart else listing), None
 
 
 def _positions_of(data: bytes, max_depth: int) -> dict[Path, _Record]:
     """Positions of a document that already loaded cleanly (the lazy half of YamlDocument)."""
     records: dict[Path, _Record] = {}
-    try:
+    # An error cannot happen for a document that loaded; positions must never raise.
+    with contextlib.suppress(Exception):
         text = data.decode("utf-8").removeprefix("\ufeff")
         _build_careful(data, text, records, _Problems(text), max_depth)
-    except Exception:  # cannot happen for a document that loaded; positions must never raise
-        pass
     return records
 
 
@@ -522,8 +555,10 @@ def _tab_indentation(data: bytes, text: str) -> list[tuple[int, int]]:
             if type(event) is _StreamEnd:
                 break
             if type(event) is _Scalar and event.style:
-                starts.append(event.start_mark.index)
-                ends.append(event.end_mark.index)
+                start, end = event.start_mark, event.end_mark
+                assert start is not None and end is not None  # the parser marks every event
+                starts.append(start.index)
+                ends.append(end.index)
     except yaml.YAMLError:
         pass  # reported by the caller's own parse; the spans found so far still count
     finally:

@@ -76,7 +76,7 @@ _SYMBOLS = {
 }
 
 
-class FilteredArray(list):  # type: ignore[type-arg]
+class FilteredArray(list):
     """The array a ``*`` produces: indexing it indexes every element and collects the hits.
 
     GitHub keeps this distinction at run time (``foo.*.name`` maps ``.name`` over the elements);
@@ -141,7 +141,7 @@ def to_number(value: Any) -> int | float:
         return 0
     cls = type(value)
     if cls is int or cls is float:
-        return value  # type: ignore[no-any-return]
+        return value
     if cls is bool:
         return 1 if value else 0
     if cls is str:
@@ -191,7 +191,7 @@ def literal_number(text: str) -> int | float:
     return value
 
 
-def format_number(value: int | float) -> str:
+def format_number(value: float) -> str:
     """A number as GitHub writes it: .NET ``G15`` (15 significant digits), ``Infinity``, ``NaN``.
 
     Integral values have no fraction (``2``, not ``2.0``), negative zero is ``0``, and exponents
@@ -225,7 +225,7 @@ def to_string(value: Any) -> str:
         return ""
     cls = type(value)
     if cls is str:
-        return value  # type: ignore[no-any-return]
+        return value
     if cls is bool:
         return "true" if value else "false"
     if cls is int or cls is float:
@@ -244,11 +244,11 @@ def truthy(value: Any) -> bool:
         return False
     cls = type(value)
     if cls is bool:
-        return value  # type: ignore[no-any-return]
+        return value
     if cls is str:
-        return value != ""  # type: ignore[no-any-return]
+        return value != ""
     if cls is int:
-        return value != 0  # type: ignore[no-any-return]
+        return value != 0
     if cls is float:
         return not (value == 0.0 or math.isnan(value))
     kind = _kind_of_other(value)
@@ -327,7 +327,7 @@ def equal(left: Any, right: Any) -> bool:
     if left_cls is str and right_cls is str:
         return left == right or (len(left) == len(right) and fold(left) == fold(right))
     if (left_cls is int or left_cls is float) and (right_cls is int or right_cls is float):
-        return left == right  # type: ignore[no-any-return]
+        return left == right
     left_kind, left, right_kind, right = _coerce_pair(left, right)
     if left_kind != right_kind:
         return False
@@ -336,7 +336,7 @@ def equal(left: Any, right: Any) -> bool:
     if left_kind == STRING:
         return len(left) == len(right) and fold(left) == fold(right)
     if left_kind in (NUMBER, BOOLEAN):
-        return left == right  # type: ignore[no-any-return]
+        return left == right
     return left is right
 
 
@@ -344,12 +344,12 @@ def greater(left: Any, right: Any) -> bool:
     """GitHub's ``>``; false whenever the kinds differ after coercion or a side is NaN."""
     left_cls, right_cls = type(left), type(right)
     if (left_cls is int or left_cls is float) and (right_cls is int or right_cls is float):
-        return left > right  # type: ignore[no-any-return]
+        return left > right
     left_kind, left, right_kind, right = _coerce_pair(left, right)
     if left_kind != right_kind:
         return False
     if left_kind == NUMBER:
-        return left > right  # type: ignore[no-any-return]
+        return left > right
     if left_kind == STRING:
         return _compare_text(left, right) > 0
     if left_kind == BOOLEAN:
@@ -361,12 +361,12 @@ def less(left: Any, right: Any) -> bool:
     """GitHub's ``<``; false whenever the kinds differ after coercion or a side is NaN."""
     left_cls, right_cls = type(left), type(right)
     if (left_cls is int or left_cls is float) and (right_cls is int or right_cls is float):
-        return left < right  # type: ignore[no-any-return]
+        return left < right
     left_kind, left, right_kind, right = _coerce_pair(left, right)
     if left_kind != right_kind:
         return False
     if left_kind == NUMBER:
-        return left < right  # type: ignore[no-any-return]
+        return left < right
     if left_kind == STRING:
         return _compare_text(left, right) < 0
     if left_kind == BOOLEAN:

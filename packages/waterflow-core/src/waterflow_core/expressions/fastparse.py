@@ -104,7 +104,7 @@ def parse(expression: str, allowed_contexts: frozenset[str]) -> Node | None:
     if not found:
         return Literal(None) if not expression.strip(WHITESPACE) else None  # `-> empty`
     # Columns and offsets with C-level calls: this is most of the work for a short expression.
-    pieces, tokens, bad = zip(*found)
+    pieces, tokens, bad = zip(*found, strict=True)
     if any(bad):
         return None
     ends = list(accumulate(map(len, pieces)))
@@ -185,7 +185,7 @@ class _Parser:
         elif kind == _NUMBER or (token[:1] == "." and len(token) > 1):  # a lone "." is the dot
             self.at = at + 1
             return Literal(_number(token))
-        elif token == "(":
+        elif token == "(":  # noqa: S105 - a parser token, not a secret
             self.at = at + 1
             node = self.group(")")
         else:
@@ -193,7 +193,7 @@ class _Parser:
         # Suffixes: `.name`, `.*`, `[*]`, `[expression]`.
         while True:
             token = tokens[self.at]
-            if token == ".":
+            if token == ".":  # noqa: S105 - a parser token, not a secret
                 name = tokens[self.at + 1]
                 if name == "*":
                     node = Index(node, Wildcard())
@@ -202,7 +202,7 @@ class _Parser:
                 else:
                     raise _Decline
                 self.at += 2
-            elif token == "[":
+            elif token == "[":  # noqa: S105 - a parser token, not a secret
                 if tokens[self.at + 1] == "*" and tokens[self.at + 2] == "]":
                     node = Index(node, Wildcard())
                     self.at += 3

@@ -58,7 +58,7 @@ class Node:
 def _height(left: Node, right: Node) -> int:
     """The height of a node over ``left`` and ``right``; raises :class:`TooDeep` past the limit."""
     # Not max(): a call costs more than the node's other work.
-    height = (left.height if left.height > right.height else right.height) + 1  # noqa: FURB136
+    height = (left.height if left.height > right.height else right.height) + 1
     if height > MAX_DEPTH:
         raise TooDeep
     return height

@@ -17,10 +17,12 @@ from .coercion import to_string
 from .compiler import KNOWN_CONTEXTS, MAX_CACHED_TEXT, CompiledExpression, _compile_text
 from .state import EvalState
 
-__all__ = ["CLOSE", "OPEN", "Template", "contains_expression", "parse_template", "render_template"]
+__all__ = ["CLOSE", "OPEN", "Template", "parse_template", "render_template"]
 
 OPEN = "$<<"
+"""Opens an expression in a text; the one spelling every module tests for."""
 CLOSE = ">>"
+"""Closes an expression (outside a quoted string literal)."""
 
 
 class Template:
@@ -67,11 +69,6 @@ class Template:
 
     def __repr__(self) -> str:
         return f"Template({self.text!r})"
-
-
-def contains_expression(text: str) -> bool:
-    """Whether ``text`` has a ``$<<`` (cheap; says nothing about validity)."""
-    return OPEN in text
 
 
 def parse_template(text: str, *, allowed_contexts: Collection[str] | None = None) -> Template:

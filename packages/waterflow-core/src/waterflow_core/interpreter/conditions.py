@@ -7,31 +7,27 @@ outside ``with:``/``env:``, and those are rendered on the agent.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 from ..errors import ExpressionError
-from ..expressions import CompiledExpression, Template, compile_expression, parse_template
+from ..expressions import (
+    OPEN,
+    CompiledExpression,
+    JsonPath,
+    Template,
+    compile_expression,
+    map_templates,
+    parse_template,
+    walk_templates,
+)
+from ..expressions.coercion import truthy
 
 Status = str  # "success" | "failure" | "cancelled"
 
 
 class EvaluationError(Exception):
     """An expression failed at run time; ``str()`` names the place and the problem."""
-
-
-def truthy(value: Any) -> bool:
-    """GitHub Actions truthiness: ``false``, ``0``, ``-0``, ``""``, ``null`` and NaN are false."""
-    if value is None or value is False:
-        return False
-    if isinstance(value, bool):
-        return True
-    if isinstance(value, int | float):
-        return not (value == 0 or (isinstance(value, float) and math.isnan(value)))
-    if isinstance(value, str):
-        return value != ""
-    return True
 
 
 class Evaluator:
@@ -62,7 +58,7 @@ class Evaluator:
         if text is None or not text.strip():
             return status == "success"
         try:
-            if "$<<" in text:
+            if OPEN in text:
                 template = self.template(text)
                 uses_status = any(c.uses_status_function for _, c in template.expressions)
                 value = template.render(dict(contexts), status=status)
@@ -81,26 +77,26 @@ class Evaluator:
         if not text or not text.strip():
             return False
         try:
-            if "$<<" in text:
+            if OPEN in text:
                 return any(c.uses_status_function for _, c in self.template(text).expressions)
             return self.expression(text).uses_status_function
         except ExpressionError:
             return False
 
     def render(self, value: Any, contexts: Mapping[str, Any], status: Status = "success", *, where: str) -> Any:
-        """Render every ``$<< >>`` text inside ``value`` (dicts and lists recursively)."""
-        if isinstance(value, str):
-            if "$<<" not in value:
-                return value
+        """Render every ``$<< >>`` text inside ``value`` (dicts and lists recursively).
+
+        An error names its place as ``where`` followed by the path inside ``value``
+        (``where.key[0]``).
+        """
+
+        def render_one(path: JsonPath, text: str) -> Any:
             try:
-                return self.template(value).render(dict(contexts), status=status)
+                return self.template(text).render(dict(contexts), status=status)
             except ExpressionError as exc:
-                raise EvaluationError(f"{where}: {exc}") from None
-        if isinstance(value, dict):
-            return {k: self.render(v, contexts, status, where=f"{where}.{k}") for k, v in value.items()}
-        if isinstance(value, list):
-            return [self.render(v, contexts, status, where=f"{where}[{i}]") for i, v in enumerate(value)]
-        return value
+                raise EvaluationError(f"{where}{_suffix(path)}: {exc}") from None
+
+        return map_templates(value, render_one)
 
     def references(self, value: Any) -> Iterator[tuple[str, str | None]]:
         """``(context, first key or None)`` for every context reference inside ``value``'s templates.
@@ -108,9 +104,7 @@ class Evaluator:
         The first key is lower-cased (names are case-insensitive); ``None`` means the expression
         reads the context as a whole or through a computed key.
         """
-        for text in _strings(value):
-            if "$<<" not in text:
-                continue
+        for _, text in walk_templates(value):
             try:
                 template = self.template(text)
             except ExpressionError:
@@ -120,28 +114,7 @@ class Evaluator:
                     head = ref.path[0] if ref.path and isinstance(ref.path[0], str) else None
                     yield ref.context.lower(), head.lower() if head is not None else None
 
-    def condition_references(self, text: str | None) -> Iterator[tuple[str, str | None]]:
-        if not text:
-            return
-        if "$<<" in text:
-            yield from self.references(text)
-            return
-        try:
-            compiled = self.expression(text)
-        except ExpressionError:
-            return
-        for ref in compiled.references:
-            head = ref.path[0] if ref.path and isinstance(ref.path[0], str) else None
-            yield ref.context.lower(), head.lower() if head is not None else None
 
-
-def _strings(value: Any) -> Iterator[str]:
-    stack = [value]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, str):
-            yield node
-        elif isinstance(node, dict):
-            stack.extend(node.values())
-        elif isinstance(node, list):
-            stack.extend(node)
+def _suffix(path: JsonPath) -> str:
+    """``path`` as it continues a place name: ``.key`` for a key, ``[0]`` for a list index."""
+    return "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in path)
