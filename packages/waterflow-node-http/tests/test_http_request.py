@@ -258,6 +258,7 @@ async def test_cancellation_closes_the_connection(ctx: NodeContext, server: Loca
         ("http://[::ffff:a9fe:a9fe]/", "169.254.169.254"),
         ("http://[fe80::1]/", "fe80::1"),
         ("http://[fd00:ec2::254]/", "fd00:ec2::254"),
+        ("http://[64:ff9b::169.254.169.254]/", "64:ff9b::a9fe:a9fe"),
         ("http://2852039166/", "169.254.169.254"),  # decimal form, resolved by getaddrinfo
     ],
 )

@@ -27,6 +27,7 @@ BUILTIN_DENY: tuple[str, ...] = (
     "fe80::/10",  # IPv6 link-local
     "fd00:ec2::254/128",  # AWS metadata over IPv6
     "100.100.100.200/32",  # Alibaba Cloud metadata
+    "64:ff9b::a9fe:0/112",  # 169.254.0.0/16 through the well-known NAT64 prefix
     "metadata.google.internal",
     "metadata.goog",
 )
