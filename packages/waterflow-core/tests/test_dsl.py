@@ -113,7 +113,10 @@ def test_durations(text: str, seconds: float) -> None:
 @pytest.mark.parametrize(
     "text",
     # ASCII digits only: float() would read Arabic-Indic "\u0661\u0662" as 12
-    ["", "m", "5x", "1m1m", "-1s", "0", "1 h", "1.5.2s", "400d", "nan", "\u0661\u0662", "\u0661\u0662s", "1" * 5000 + "x"],
+    [
+        "", "m", "5x", "1m1m", "-1s", "0", "1 h", "1.5.2s", "400d", "nan", "\u0661\u0662", "\u0661\u0662s",
+        "1" * 5000 + "x",
+    ],
 )
 def test_bad_durations(text: str) -> None:
     with pytest.raises(ValueError):
@@ -127,7 +130,8 @@ def test_inputs_are_typed_at_submit() -> None:
         "  r: {options: [eu, us], default: eu}\n  opt: {type: number}\n"
         "jobs:\n  a: {runs-on: l, steps: [{uses: a/b}]}\n"
     )
-    assert resolve_inputs(wf, {"v": "1.0", "n": "3.5"}) == {"v": "1.0", "n": 3.5, "b": False, "o": {"a": 1}, "r": "eu", "opt": None}
+    resolved = resolve_inputs(wf, {"v": "1.0", "n": "3.5"})
+    assert resolved == {"v": "1.0", "n": 3.5, "b": False, "o": {"a": 1}, "r": "eu", "opt": None}
     resolved = resolve_inputs(wf, {"v": "1.0"})
     assert resolve_inputs(wf, resolved) == resolved
     with pytest.raises(WorkflowValidationError) as info:
@@ -139,7 +143,8 @@ def test_inputs_are_typed_at_submit() -> None:
 
 def test_published_schema_matches_the_models() -> None:
     published = json.loads((DOCS / "reference" / "workflow.schema.json").read_text())
-    assert published == workflow_json_schema(), "regenerate with: python -m waterflow_core.dsl.schema > docs/reference/workflow.schema.json"
+    regenerate = "regenerate with: python -m waterflow_core.dsl.schema > docs/reference/workflow.schema.json"
+    assert published == workflow_json_schema(), regenerate
 
 
 def test_schema_describes_the_dsl() -> None:

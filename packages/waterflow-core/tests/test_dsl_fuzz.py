@@ -385,7 +385,10 @@ def _errors(text: str | bytes) -> list[Any]:
 
 def test_needs_entries_that_are_not_ids_are_type_errors() -> None:
     # was: TypeError (unhashable type: 'list') in checks._check_needs
-    text = "name: x\njobs:\n  a: {runs-on: l, needs: [[b]], steps: [{uses: a/b}]}\n  b: {runs-on: l, needs: [{a: 1}], steps: [{uses: a/b}]}\n"
+    text = (
+        "name: x\njobs:\n  a: {runs-on: l, needs: [[b]], steps: [{uses: a/b}]}\n"
+        "  b: {runs-on: l, needs: [{a: 1}], steps: [{uses: a/b}]}\n"
+    )
     messages = {(e.line, e.column, e.path): e.message for e in _errors(text)}
     assert messages == {
         (3, 27, "jobs.a.needs[0]"): "expected a string, got a list",
@@ -421,7 +424,9 @@ def test_a_long_run_of_digits_is_not_a_quadratic_duration() -> None:
         ">\n            echo one\n            echo $<< github.sha >>",  # folded lines join with spaces
         "|-\n            \U0001f30a $<< 1 >> $<< github.sha >>",  # a second expression, after an astral char
     ],
-    ids=["double-quoted", "single-quoted", "folded-plain", "escaped-break", "blank-line", "literal", "folded", "second"],
+    ids=[
+        "double-quoted", "single-quoted", "folded-plain", "escaped-break", "blank-line", "literal", "folded", "second",
+    ],
 )
 @pytest.mark.parametrize("crlf", [False, True], ids=["lf", "crlf"])
 def test_expression_errors_point_at_the_expression_in_the_text(value: str, crlf: bool) -> None:
@@ -491,7 +496,8 @@ def test_a_dense_needs_graph_reports_a_few_short_cycles() -> None:
     # was: one cycle per back edge, each listing its whole path: ~80 000 problems, 86 MB of text
     count = 120
     jobs = "".join(
-        f"  j{i}: {{runs-on: l, needs: [{', '.join(f'j{k}' for k in range(count) if k != i)}], steps: [{{uses: a/b}}]}}\n"
+        f"  j{i}: {{runs-on: l, needs: [{', '.join(f'j{k}' for k in range(count) if k != i)}], "
+        "steps: [{uses: a/b}]}\n"
         for i in range(count)
     )
     cycles = [e for e in _errors("name: x\njobs:\n" + jobs) if "cycle" in e.message]
@@ -500,12 +506,16 @@ def test_a_dense_needs_graph_reports_a_few_short_cycles() -> None:
         f"  j{i}: {{runs-on: l, needs: j{(i + 1) % 30}, steps: [{{uses: a/b}}]}}\n" for i in range(30)
     )
     [cycle] = _errors(chain)
-    assert cycle.message == "dependency cycle: j0 -> j1 -> j2 -> j3 -> j4 -> j5 -> j6 -> j7 -> j8 -> ... (20 more) -> j29 -> j0"
+    shown = "j0 -> j1 -> j2 -> j3 -> j4 -> j5 -> j6 -> j7 -> j8 -> ... (20 more) -> j29 -> j0"
+    assert cycle.message == f"dependency cycle: {shown}"
 
 
 def test_step_ids_that_differ_in_case_are_duplicates() -> None:
     # `steps.build` reads either step: expressions ignore case
-    text = "name: x\njobs:\n  a:\n    runs-on: l\n    steps:\n      - {id: build, uses: a/b}\n      - {id: Build, uses: a/b}\n"
+    text = (
+        "name: x\njobs:\n  a:\n    runs-on: l\n    steps:\n"
+        "      - {id: build, uses: a/b}\n      - {id: Build, uses: a/b}\n"
+    )
     [error] = _errors(text)
     assert (error.line, error.column, error.path) == (7, 14, "jobs.a.steps[1].id")
     assert error.message == "duplicate step id 'Build' (step 1 is 'build'; ids ignore case)"
@@ -514,7 +524,8 @@ def test_step_ids_that_differ_in_case_are_duplicates() -> None:
 def test_a_key_named_like_pydantics_key_marker_is_placed_at_its_value() -> None:
     # pydantic reports bad mapping keys at a "[key]" location; a real "[key]" key is not one
     [error] = _errors('name: x\nenv: {"[key]": []}\n' + STEP)
-    assert (error.line, error.column, error.path, error.message) == (2, 16, 'env["[key]"]', "expected a string, got a list")
+    expected = (2, 16, 'env["[key]"]', "expected a string, got a list")
+    assert (error.line, error.column, error.path, error.message) == expected
 
 
 def test_type_errors_are_in_the_dsls_words() -> None:

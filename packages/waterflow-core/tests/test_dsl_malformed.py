@@ -87,7 +87,12 @@ CASES: list[tuple[str, str | bytes, tuple[int, int], str]] = [
             runs-on: local
             steps: [{uses: 'Exec Shell'}]
         """), (5, 20), "node type"),
-    ("bad-job-id", "name: x\njobs:\n  'bad id':\n    runs-on: l\n    steps: [{uses: a/b}]\n", (3, 3), "'bad id' is not a valid identifier"),
+    (
+        "bad-job-id",
+        "name: x\njobs:\n  'bad id':\n    runs-on: l\n    steps: [{uses: a/b}]\n",
+        (3, 3),
+        "'bad id' is not a valid identifier",
+    ),
     ("wrong-type-bool", wf("""
         name: x
         jobs:
@@ -303,7 +308,12 @@ CASES: list[tuple[str, str | bytes, tuple[int, int], str]] = [
               - uses: exec/shell
                 with: {command: "a\\tb\\u00e9 $<< github.sha >>"}
         """), (7, 41), "'github'"),
-    ("needs-not-text", "name: x\njobs:\n  a: {runs-on: l, needs: [[b]], steps: [{uses: a/b}]}\n", (3, 27), "got a list"),
+    (
+        "needs-not-text",
+        "name: x\njobs:\n  a: {runs-on: l, needs: [[b]], steps: [{uses: a/b}]}\n",
+        (3, 27),
+        "got a list",
+    ),
     ("huge-document", "name: x\nvars:\n" + "".join(f"  k{i}: {'v' * 100}\n" for i in range(12000)), (1, 1), "limit"),
 ]
 

@@ -75,7 +75,7 @@ def _only_expression_errors(
         run(text, contexts, **kw)
     except ExpressionError:
         pass
-    except Exception as exc:  # the point is to catch anything else
+    except Exception as exc:  # noqa: BLE001 - the point is to catch anything else
         pytest.fail(f"{type(exc).__name__}: {exc} for {text!r} over {contexts!r}")
 
 

@@ -98,7 +98,7 @@ def test_python_data() -> None:
     class Level(enum.IntEnum):
         HIGH = 3
 
-    class Text(str, enum.Enum):
+    class Text(str, enum.Enum):  # noqa: UP042 - the str mixin, as applications write it
         A = "a"
 
     class Box(Mapping[str, Any]):

@@ -35,7 +35,10 @@ STATES = {
     "command substitution": ("printf '[%s]\\n' \"$(printf '%s' $<< inputs.p >>)\"", "[{v}]\n"),
     "backticks": ("printf '[%s]\\n' \"`printf '%s' $<< inputs.p >>`\"", "[{v}]\n"),
     "heredoc": ("cat <<EOF\n[$<< inputs.p >>]\nEOF", "[{v}]\n"),
-    "heredoc, tabs stripped": ("cat <<-END\n\t[$<< inputs.p >>]\n\tEND\nprintf '(%s)\\n' $<< inputs.p >>", "[{v}]\n({v})\n"),
+    "heredoc, tabs stripped": (
+        "cat <<-END\n\t[$<< inputs.p >>]\n\tEND\nprintf '(%s)\\n' $<< inputs.p >>",
+        "[{v}]\n({v})\n",
+    ),
     "after a comment": ("# it's $<< inputs.p >>\nprintf '[%s]\\n' $<< inputs.p >>", "[{v}]\n"),
     "variable assignment": ("x=$<< inputs.p >>; printf '[%s]\\n' \"$x\"", "[{v}]\n"),
 }

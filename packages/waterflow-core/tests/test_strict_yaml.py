@@ -130,7 +130,7 @@ def test_invalid_corpus_rejected_where_expected(path: Path) -> None:
     raw = path.read_bytes()
     found = _errors(raw, **kwargs)
     assert [(line, col) for line, col, _, _ in found] == [(line, col) for line, col, _ in expected]
-    for (_, _, _, message), (_, _, fragment) in zip(found, expected):
+    for (_, _, _, message), (_, _, fragment) in zip(found, expected, strict=True):
         assert fragment in message
     try:
         text = raw.decode("utf-8")
@@ -256,7 +256,8 @@ def test_depth_cap_is_exact_and_configurable() -> None:
 
 
 def test_hostile_documents_stop_early() -> None:
-    laughs = "a: &a [x, x]\n" + "".join(f"{c}: &{c} [*{p}, *{p}, *{p}]\n" for p, c in zip("abcdefgh", "bcdefghi"))
+    pairs = zip("abcdefgh", "bcdefghi", strict=True)
+    laughs = "a: &a [x, x]\n" + "".join(f"{c}: &{c} [*{p}, *{p}, *{p}]\n" for p, c in pairs)
     errors = _errors(laughs)  # aliases are never expanded, so this is a short list of problems
     assert all(message == "anchors and aliases are not allowed" for _, _, _, message in errors)
     assert len(_errors("[" * 500_000 + "]" * 500_000)) == 1  # deep nesting stops at level 65
@@ -349,10 +350,10 @@ def _only_plain_data(value: Any, path: tuple[Any, ...], doc: YamlDocument) -> No
     if isinstance(value, dict):
         for key, item in value.items():
             assert type(key) is str
-            _only_plain_data(item, path + (key,), doc)
+            _only_plain_data(item, (*path, key), doc)
     elif isinstance(value, list):
         for index, item in enumerate(value):
-            _only_plain_data(item, path + (index,), doc)
+            _only_plain_data(item, (*path, index), doc)
     else:
         assert type(value) is str
 
@@ -372,7 +373,7 @@ def _check_one(text: str | bytes) -> None:
 
 
 def _mutate(rng: random.Random, text: str) -> str:
-    pieces = list(" \n\t:-?[]{},#&*!|>'\"%@`\\x0") + ["  ", ": ", "- ", "\n  ", "\n- ", "é", "\x85", "\ud800"]
+    pieces = [*" \n\t:-?[]{},#&*!|>'\"%@`\\x0", "  ", ": ", "- ", "\n  ", "\n- ", "é", "\x85", "\ud800"]
     for _ in range(rng.randint(1, 4)):
         at = rng.randrange(len(text) + 1)
         op = rng.random()
