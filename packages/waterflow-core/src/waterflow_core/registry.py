@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
@@ -27,7 +27,7 @@ ErrorPath = tuple[str | int, ...]
 class UnknownNodeError(WaterflowError, LookupError):
     """``uses:`` names a node type (or major version) that is not installed."""
 
-    code: ClassVar[ErrorCode] = ErrorCode.UNKNOWN_NODE
+    code = ErrorCode.UNKNOWN_NODE
 
 
 @dataclass(frozen=True)
