@@ -8,7 +8,7 @@ keeps running the code it started with.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -187,7 +187,7 @@ def literal_problems(node: type[Node], with_data: Any) -> list[tuple[ErrorPath, 
     ]
 
 
-def input_keys(node: type[Node], names: frozenset[str]) -> frozenset[str]:
+def input_keys(node: type[Node], names: Collection[str]) -> frozenset[str]:
     """Field names plus their aliases: the keys a user may write in ``with:``."""
     keys = set(names)
     fields = getattr(node.Inputs, "model_fields", {})
