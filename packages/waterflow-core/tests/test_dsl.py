@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -17,13 +18,28 @@ DOCS = REPO / "docs"
 
 
 def _doc_yaml_blocks() -> list[tuple[str, str]]:
+    """Every ```yaml block of the docs, as a workflow.
+
+    A block that is a list is a fragment of steps and is checked inside a one-job workflow;
+    YAML of other tools (```yaml github-actions, ```yaml ansible) is not Waterflow's and is left out.
+    """
     blocks = []
     for page in [*sorted(DOCS.rglob("*.md")), REPO / "README.md"]:
         for i, match in enumerate(re.finditer(r"```yaml\n(.*?)```", page.read_text(), re.S)):
-            blocks.append((f"{page.relative_to(REPO)}#{i}", match.group(1)))
+            text = match.group(1)
+            if _is_step_list(text):
+                text = "name: fragment\njobs:\n  fragment:\n    runs-on: local\n    steps:\n" + textwrap.indent(
+                    text, " " * 6
+                )
+            blocks.append((f"{page.relative_to(REPO)}#{i}", text))
     for example in sorted((REPO / "examples").glob("*.yaml")):
         blocks.append((str(example.relative_to(REPO)), example.read_text()))
     return blocks
+
+
+def _is_step_list(text: str) -> bool:
+    content = [line for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    return bool(content) and content[0].startswith("- ")
 
 
 DOC_BLOCKS = _doc_yaml_blocks()
