@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import logging
 import socket
 import time
-import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,35 +18,30 @@ from waterflow_core.plugins import PluginManager
 from waterflow_core.registry import NodeRegistry
 from waterflow_node_http import RequestInputs, RequestNode, RequestOutputs
 from waterflow_node_http.models import MAX_BODY_LIMIT
+from waterflow_testing import LogRecorder, recording_context
 
 if TYPE_CHECKING:  # the fixture's class; conftest is not importable under --import-mode=importlib
     from conftest import LocalServer
 
 
-class Collect(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.messages: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.messages.append(record.getMessage())
-
-    def connections(self) -> list[str]:
-        return [m for m in self.messages if m.startswith("connecting to")]
+def connections(collect: LogRecorder) -> list[str]:
+    """The node's "connecting to" lines: every connection it opened."""
+    return [m for m in collect.messages() if m.startswith("connecting to")]
 
 
 @pytest.fixture
-def collect() -> Collect:
-    return Collect()
+def recorded(tmp_path: Path) -> tuple[NodeContext, LogRecorder]:
+    return recording_context(tmp_path)
 
 
 @pytest.fixture
-def ctx(tmp_path: Path, collect: Collect) -> NodeContext:
-    logger = logging.getLogger(f"test.http.{uuid.uuid4().hex}")
-    logger.setLevel(logging.DEBUG)
-    logger.propagate = False
-    logger.addHandler(collect)
-    return NodeContext(log=logger, workdir=tmp_path)
+def collect(recorded: tuple[NodeContext, LogRecorder]) -> LogRecorder:
+    return recorded[1]
+
+
+@pytest.fixture
+def ctx(recorded: tuple[NodeContext, LogRecorder]) -> NodeContext:
+    return recorded[0]
 
 
 @pytest.fixture(autouse=True)
@@ -92,12 +85,16 @@ async def test_get_json_outputs_by_alias(ctx: NodeContext, server: LocalServer) 
     assert out["truncated"] is False
 
 
-async def test_text_is_not_parsed_and_bad_json_is_null(ctx: NodeContext, server: LocalServer, collect: Collect) -> None:
+async def test_text_is_not_parsed_and_bad_json_is_null(
+    ctx: NodeContext,
+    server: LocalServer,
+    collect: LogRecorder,
+) -> None:
     out = await request(ctx, f"{server.url}/text")
     assert (out.body, out.json_) == ("hello\n", None)
     out = await request(ctx, f"{server.url}/badjson")
     assert (out.body, out.json_) == ("{not json", None)
-    assert any("not valid JSON" in m for m in collect.messages)
+    assert any("not valid JSON" in m for m in collect.messages())
 
 
 async def test_method_headers_query_and_json_body_reach_the_server(ctx: NodeContext, server: LocalServer) -> None:
@@ -147,13 +144,13 @@ async def test_head_request(ctx: NodeContext, server: LocalServer) -> None:
 
 
 async def test_localhost_name_resolves_and_connects_to_the_checked_address(
-    ctx: NodeContext, server: LocalServer, collect: Collect
+    ctx: NodeContext, server: LocalServer, collect: LogRecorder
 ) -> None:
     port = server.server_address[1]
     out = await request(ctx, f"http://localhost:{port}/echo")
     assert out.status == 200
     assert out.json_["headers"]["host"] == f"localhost:{port}"  # Host header keeps the name
-    assert any(c.startswith("connecting to localhost (127.0.0.1)") for c in collect.connections())
+    assert any(c.startswith("connecting to localhost (127.0.0.1)") for c in connections(collect))
 
 
 # -- status, redirects, bodies ----------------------------------------------------------------
@@ -263,33 +260,41 @@ async def test_cancellation_closes_the_connection(ctx: NodeContext, server: Loca
     ],
 )
 async def test_link_local_and_metadata_addresses_are_refused_before_connecting(
-    ctx: NodeContext, collect: Collect, url: str, address: str
+    ctx: NodeContext, collect: LogRecorder, url: str, address: str
 ) -> None:
     err = await failure(ctx, url)
     assert err.type == "WaterflowHttpRefused" and err.non_retryable
     assert "refused by the agent's network policy" in err.message and address in err.message
-    assert collect.connections() == []
+    assert connections(collect) == []
 
 
 @pytest.mark.parametrize("host", ["metadata.google.internal", "METADATA.google.internal."])
-async def test_metadata_host_name_is_refused_without_resolving(ctx: NodeContext, collect: Collect, host: str) -> None:
+async def test_metadata_host_name_is_refused_without_resolving(
+    ctx: NodeContext,
+    collect: LogRecorder,
+    host: str,
+) -> None:
     err = await failure(ctx, f"http://{host}/computeMetadata/v1/")
     assert err.type == "WaterflowHttpRefused" and err.non_retryable
     assert "metadata.google.internal" in err.message.lower() and "denied" in err.message
-    assert collect.connections() == []
+    assert connections(collect) == []
 
 
-async def test_redirect_to_a_denied_address_is_refused(ctx: NodeContext, server: LocalServer, collect: Collect) -> None:
+async def test_redirect_to_a_denied_address_is_refused(
+    ctx: NodeContext,
+    server: LocalServer,
+    collect: LogRecorder,
+) -> None:
     for target in ("http://169.254.169.254/latest/meta-data/", "http://[::ffff:169.254.169.254]/", "http://metadata.google.internal/"):
         err = await failure(ctx, f"{server.url}/redirect?to={target}")
         assert err.type == "WaterflowHttpRefused" and err.non_retryable, target
     # Only the test server was ever connected to.
-    assert collect.connections() and all("(127.0.0.1)" in c for c in collect.connections())
+    assert connections(collect) and all("(127.0.0.1)" in c for c in connections(collect))
     assert server.seen.paths() == ["/redirect"] * 3
 
 
 async def test_denied_cidr_from_the_environment(
-    ctx: NodeContext, server: LocalServer, collect: Collect, monkeypatch: pytest.MonkeyPatch
+    ctx: NodeContext, server: LocalServer, collect: LogRecorder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("WATERFLOW_HTTP_DENY", "10.0.0.0/8, 127.0.0.0/8")
     err = await failure(ctx, f"{server.url}/text")
@@ -297,7 +302,7 @@ async def test_denied_cidr_from_the_environment(
     assert "127.0.0.1" in err.message and "127.0.0.0/8" in err.message
     err = await failure(ctx, f"http://[::ffff:127.0.0.1]:{server.server_address[1]}/text")
     assert err.type == "WaterflowHttpRefused"
-    assert collect.connections() == [] and server.seen.requests == []
+    assert connections(collect) == [] and server.seen.requests == []
 
 
 async def test_denied_host_name_and_subdomains(

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import os
 import sys
 import time
-import uuid
 from pathlib import Path
 
 import pytest
@@ -17,33 +15,22 @@ from waterflow_core.node import NodeContext
 from waterflow_core.plugins import PluginManager
 from waterflow_core.registry import NodeRegistry
 from waterflow_node_shell import ScriptNode, ShellNode
-from waterflow_testing import pid_alive
-
-
-class Collect(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.lines: list[tuple[str, str]] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append((getattr(record, "stream", "?"), record.getMessage()))
-
-    def messages(self, stream: str | None = None) -> list[str]:
-        return [m for s, m in self.lines if stream in (None, s)]
+from waterflow_testing import LogRecorder, pid_alive, recording_context
 
 
 @pytest.fixture
-def collect() -> Collect:
-    return Collect()
+def recorded(tmp_path: Path) -> tuple[NodeContext, LogRecorder]:
+    return recording_context(tmp_path)
 
 
 @pytest.fixture
-def ctx(tmp_path: Path, collect: Collect) -> NodeContext:
-    logger = logging.getLogger(f"test.exec.{uuid.uuid4().hex}")
-    logger.setLevel(logging.DEBUG)
-    logger.propagate = False
-    logger.addHandler(collect)
-    return NodeContext(log=logger, workdir=tmp_path)
+def collect(recorded: tuple[NodeContext, LogRecorder]) -> LogRecorder:
+    return recorded[1]
+
+
+@pytest.fixture
+def ctx(recorded: tuple[NodeContext, LogRecorder]) -> NodeContext:
+    return recorded[0]
 
 
 async def shell(ctx: NodeContext, command: str, **with_: object):
@@ -74,14 +61,14 @@ async def async_wait_until(predicate, timeout: float = 10.0) -> bool:
     return predicate()
 
 
-async def test_stdout_exit_code_and_dump_by_alias(ctx: NodeContext, collect: Collect) -> None:
+async def test_stdout_exit_code_and_dump_by_alias(ctx: NodeContext, collect: LogRecorder) -> None:
     out = await shell(ctx, "echo hello; echo oops >&2")
     dumped = out.model_dump(by_alias=True)
     assert dumped["exit-code"] == 0
     assert dumped["stdout"] == "hello\n"
     assert dumped["stderr"] == "oops\n"
     assert dumped["truncated"] is False
-    assert ("stdout", "hello") in collect.lines and ("stderr", "oops") in collect.lines
+    assert "hello" in collect.messages("stdout") and "oops" in collect.messages("stderr")
 
 
 async def test_outputs_file_key_value_and_heredoc(ctx: NodeContext) -> None:
@@ -99,7 +86,7 @@ async def test_outputs_file_key_value_and_heredoc(ctx: NodeContext) -> None:
     assert dumped["exit-code"] == 0
 
 
-async def test_reserved_output_names_are_ignored(ctx: NodeContext, collect: Collect) -> None:
+async def test_reserved_output_names_are_ignored(ctx: NodeContext, collect: LogRecorder) -> None:
     out = await shell(ctx, 'echo "stdout=forged" >> "$WATERFLOW_OUTPUT"; echo real')
     assert out.stdout == "real\n"
     assert any("reserved" in m for m in collect.messages())
@@ -141,7 +128,7 @@ async def test_killed_by_signal(ctx: NodeContext) -> None:
     assert "signal 9" in info.value.message
 
 
-async def test_lines_stream_while_the_command_runs(ctx: NodeContext, collect: Collect, tmp_path: Path) -> None:
+async def test_lines_stream_while_the_command_runs(ctx: NodeContext, collect: LogRecorder, tmp_path: Path) -> None:
     go = tmp_path / "go"
     task = asyncio.create_task(
         shell(ctx, f'echo first; while [ ! -e "{go}" ]; do sleep 0.02; done; echo second')
@@ -154,7 +141,7 @@ async def test_lines_stream_while_the_command_runs(ctx: NodeContext, collect: Co
     assert collect.messages("stdout") == ["first", "second"]
 
 
-async def test_output_cap_keeps_the_tail(ctx: NodeContext, collect: Collect) -> None:
+async def test_output_cap_keeps_the_tail(ctx: NodeContext, collect: LogRecorder) -> None:
     out = await shell(
         ctx,
         "head -c 300000 /dev/zero | tr '\\0' a; echo; echo END; head -c 5000 /dev/zero | tr '\\0' e >&2",

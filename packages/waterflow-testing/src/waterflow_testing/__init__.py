@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from .children import AgentProcess, ChildProcess, pid_alive
     from .devserver import DevServer
     from .harness import StepHarness, make_step
+    from .nodectx import LogRecorder, recording_context
     from .nodepkg import remove_node_package, write_node_package
     from .pytest_plugin import StartAgent, eventually, unique_name
     from .server import ServerProcess, run_cli
@@ -26,12 +27,14 @@ __all__ = [
     "AgentProcess",
     "ChildProcess",
     "DevServer",
+    "LogRecorder",
     "ServerProcess",
     "StartAgent",
     "StepHarness",
     "eventually",
     "make_step",
     "pid_alive",
+    "recording_context",
     "remove_node_package",
     "run_cli",
     "unique_name",
@@ -45,6 +48,8 @@ _LAZY = {
     "DevServer": ".devserver",
     "StepHarness": ".harness",
     "make_step": ".harness",
+    "LogRecorder": ".nodectx",
+    "recording_context": ".nodectx",
     "remove_node_package": ".nodepkg",
     "write_node_package": ".nodepkg",
     "StartAgent": ".pytest_plugin",
