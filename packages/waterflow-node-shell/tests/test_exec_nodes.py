@@ -43,6 +43,11 @@ async def script(ctx: NodeContext, text: str, **with_: object):
     return await node.run(ctx, ScriptNode.Inputs.model_validate({"script": text, **with_}))
 
 
+async def script_path(ctx: NodeContext, path: str, **with_: object):
+    node = ScriptNode()
+    return await node.run(ctx, ScriptNode.Inputs.model_validate({"path": path, **with_}))
+
+
 def wait_until(predicate, timeout: float = 10.0) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -259,3 +264,110 @@ async def test_script_failure_and_expression_guard(ctx: NodeContext) -> None:
 async def test_inputs_reject_unknown_keys() -> None:
     with pytest.raises(ValueError):
         ShellNode.Inputs.model_validate({"command": "x", "comand": "y"})
+
+
+# -- exec/script by path, stdin ----------------------------------------------------------------
+
+
+def write_script(path: Path, text: str, mode: int = 0o755) -> Path:
+    path.write_text(text)
+    path.chmod(mode)
+    return path
+
+
+ARGV_PY = f"#!{sys.executable}\nimport json, sys\nprint(json.dumps(sys.argv[1:]))\nprint(sys.stdin.read(), end='')\n"
+
+
+async def test_path_runs_the_file_itself_with_its_shebang(ctx: NodeContext, tmp_path: Path) -> None:
+    write_script(tmp_path / "argv.py", ARGV_PY)
+    out = await script_path(ctx, "argv.py", args=["a b", "--flag", 7])
+    assert out.stdout == '["a b", "--flag", "7"]\n'
+
+
+async def test_path_relative_to_cwd_with_an_interpreter(ctx: NodeContext, tmp_path: Path) -> None:
+    (tmp_path / "bin").mkdir()
+    write_script(tmp_path / "bin" / "run.sh", 'echo "in $PWD: $1"\necho "seen=$1" >> "$WATERFLOW_OUTPUT"\n', 0o644)
+    out = await script_path(ctx, "run.sh", cwd="bin", interpreter="bash", args=["x y"])
+    assert out.stdout == f"in {tmp_path / 'bin'}: x y\n"
+    assert out.model_dump(by_alias=True)["seen"] == "x y"
+
+
+async def test_path_with_bash_interpreter_is_strict_like_inline_scripts(ctx: NodeContext, tmp_path: Path) -> None:
+    write_script(tmp_path / "strict.sh", "false | true\necho not-reached\n", 0o644)
+    with pytest.raises(ApplicationError) as info:
+        await script_path(ctx, "strict.sh", interpreter="bash")
+    assert info.value.type == "WaterflowStepFailed" and info.value.details[0]["exit-code"] == 1
+
+
+@pytest.mark.parametrize(
+    ("setup", "expected"),
+    [
+        (lambda d: None, "does not exist on this agent"),
+        (lambda d: (d / "s.sh").mkdir(), "is a directory"),
+        (lambda d: os.mkfifo(d / "s.sh"), "is not a regular file"),
+        (lambda d: write_script(d / "s.sh", "#!/bin/sh\necho hi\n", 0o644), "is not executable"),
+    ],
+    ids=["missing", "directory", "fifo", "not-executable"],
+)
+async def test_unusable_path_is_a_bad_input_naming_it(ctx: NodeContext, tmp_path: Path, setup, expected: str) -> None:
+    setup(tmp_path)
+    with pytest.raises(ApplicationError) as info:
+        await script_path(ctx, "s.sh")
+    err = info.value
+    assert err.type == "WaterflowBadInput" and err.non_retryable
+    assert expected in err.message and f"'s.sh' ({tmp_path / 's.sh'})" in err.message
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root can read any file: unreadable needs a non-root user")
+async def test_unreadable_path_is_a_bad_input(ctx: NodeContext, tmp_path: Path) -> None:
+    write_script(tmp_path / "secret.sh", "echo hi\n", 0o311)
+    with pytest.raises(ApplicationError, match="not readable"):
+        await script_path(ctx, "secret.sh", interpreter="bash")
+
+
+async def test_executable_without_shebang_or_interpreter_says_how_to_fix(ctx: NodeContext, tmp_path: Path) -> None:
+    write_script(tmp_path / "bare", "echo hi\n")
+    with pytest.raises(ApplicationError) as info:
+        await script_path(ctx, str(tmp_path / "bare"))
+    assert info.value.type == "WaterflowBadInput" and info.value.non_retryable
+    assert str(tmp_path / "bare") in info.value.message and "#!" in info.value.message
+
+
+async def test_missing_interpreter_is_a_bad_input(ctx: NodeContext, tmp_path: Path) -> None:
+    with pytest.raises(ApplicationError) as info:
+        await script(ctx, "echo hi", interpreter="no-such-interpreter-xyz -w")
+    assert info.value.type == "WaterflowBadInput" and "no-such-interpreter-xyz" in info.value.message
+
+
+async def test_a_path_can_never_become_an_interpreter_option(ctx: NodeContext, tmp_path: Path) -> None:
+    marker = tmp_path / "pwned"
+    with pytest.raises(ApplicationError, match="does not exist"):
+        await script_path(ctx, f"-cimport pathlib; pathlib.Path({str(marker)!r}).touch()", interpreter=sys.executable)
+    assert not marker.exists()
+
+
+async def test_stdin_reaches_every_exec_node(ctx: NodeContext, tmp_path: Path) -> None:
+    payload = "line one\n'; rm -rf / ; $(touch x) é\n"
+    assert (await shell(ctx, "cat", stdin=payload)).stdout == payload
+    assert (await script(ctx, 'read -r first; echo "got $first"', stdin=payload)).stdout == "got line one\n"
+    write_script(tmp_path / "argv.py", ARGV_PY)
+    assert (await script_path(ctx, "argv.py", stdin=payload)).stdout == "[]\n" + payload
+    assert (await shell(ctx, "cat", stdin={"a": [1, True]})).stdout == '{"a":[1,true]}'
+    assert (await shell(ctx, "cat; echo end")).stdout == "end\n"  # no stdin: /dev/null, never a hang
+
+
+async def test_script_inputs_are_checked() -> None:
+    inputs = ScriptNode.Inputs
+    with pytest.raises(ValueError, match="exactly one of script"):
+        inputs.model_validate({"script": "x", "path": "y"})
+    with pytest.raises(ValueError, match="exactly one of script"):
+        inputs.model_validate({"args": ["x"]})
+    with pytest.raises(ValueError, match="interpreter is empty"):
+        inputs.model_validate({"script": "x", "interpreter": "  "})
+    with pytest.raises(ValueError, match="not a valid command line"):
+        inputs.model_validate({"script": "x", "interpreter": "python3 'unclosed"})
+    with pytest.raises(ValueError, match="more than the limit of 1048576"):
+        ShellNode.Inputs.model_validate({"command": "cat", "stdin": "é" * 600_000})
+    registry = NodeRegistry.from_plugins(PluginManager(allowlist=["shell"]))
+    assert registry.check_with("exec/script", {"path": "/opt/x.sh", "script": "echo"}) != []
+    assert registry.check_with("exec/script", {"path": "$<< inputs.p >>", "args": ["$<< inputs.a >>"]}) == []

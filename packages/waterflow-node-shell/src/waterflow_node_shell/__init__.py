@@ -5,7 +5,8 @@ from __future__ import annotations
 from waterflow_core import hookimpl
 from waterflow_core.node import Node
 
-from .nodes import ExecOutputs, ScriptNode, ShellNode
+from .models import ExecOutputs
+from .nodes import ScriptNode, ShellNode
 
 __all__ = ["ExecOutputs", "ScriptNode", "ShellNode", "waterflow_register_nodes"]
 

@@ -11,11 +11,19 @@ import os
 import signal
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import IO, Any
 
 # Lines longer than this are logged in pieces, so output without newlines cannot grow memory.
 MAX_LOG_LINE = 16 * 1024
 READ_CHUNK = 64 * 1024
+
+
+class ProcessStartError(OSError):
+    """The process could not be started (missing or non-executable program, bad format, ...)."""
+
+    def __init__(self, program: str, cause: OSError) -> None:
+        super().__init__(cause.errno, cause.strerror or str(cause))
+        self.program = program
 
 
 @dataclass(frozen=True)
@@ -99,17 +107,20 @@ async def run_process(
     log: logging.Logger | logging.LoggerAdapter[Any],
     heartbeat: Callable[..., None] = lambda *a: None,
     cap: int = 64 * 1024,
+    stdin: IO[bytes] | None = None,
     kill_grace: float = 5.0,
     drain_timeout: float = 2.0,
 ) -> ProcessResult:
     """Run ``argv`` in its own process group and wait for it.
 
     stdout/stderr lines go to ``log`` (``extra={"stream": ...}``) as they come; the last ``cap``
-    bytes of each are returned. If the awaiting task is cancelled (or anything else interrupts
-    the wait), the whole group gets SIGTERM, then SIGKILL after ``kill_grace`` seconds, and the
-    exception propagates. Background processes the command leaves behind on a normal exit are
-    not killed (an ops step may legitimately start a daemon); reading stops ``drain_timeout``
-    seconds after the command exits if they keep the pipes open.
+    bytes of each are returned. ``stdin`` (an open file) is the process's standard input, else
+    ``/dev/null``. A process that cannot be started raises :class:`ProcessStartError`. If the
+    awaiting task is cancelled (or anything else interrupts the wait), the whole group gets
+    SIGTERM, then SIGKILL after ``kill_grace`` seconds, and the exception propagates.
+    Background processes the command leaves behind on a normal exit are not killed (an ops step
+    may legitimately start a daemon); reading stops ``drain_timeout`` seconds after the command
+    exits if they keep the pipes open.
     """
     # Our own pipes, not asyncio's: asyncio's Process.wait() also waits for its pipes to close,
     # which a detached background child can postpone forever.
@@ -123,14 +134,16 @@ async def run_process(
             *argv,
             cwd=cwd,
             env=dict(env),
-            stdin=asyncio.subprocess.DEVNULL,
+            stdin=asyncio.subprocess.DEVNULL if stdin is None else stdin,
             stdout=out_w,
             stderr=err_w,
             start_new_session=True,  # own session and process group: one killpg reaches every descendant
         )
-    except BaseException:
+    except BaseException as exc:
         os.close(out_r)
         os.close(err_r)
+        if isinstance(exc, OSError):
+            raise ProcessStartError(argv[0], exc) from exc
         raise
     finally:
         os.close(out_w)
