@@ -33,7 +33,7 @@ sleep 1000
 
 NASTY_ARGS = [
     "two words",
-    "it's \"quoted\"",
+    'it\'s "quoted"',
     "$(touch {marker})",
     "`touch {marker}`",
     "--help",

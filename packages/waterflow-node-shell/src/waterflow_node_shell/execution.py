@@ -67,7 +67,10 @@ async def execute(
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     values = {
-        "exit-code": result.exit_code, "stdout": result.stdout, "stderr": result.stderr, "truncated": result.truncated
+        "exit-code": result.exit_code,
+        "stdout": result.stdout,
+        "stderr": result.stderr,
+        "truncated": result.truncated,
     }
     if result.exit_code != 0:
         raise ApplicationError(
