@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import uuid
 from collections.abc import Callable, Iterator
@@ -16,7 +17,7 @@ Install = Callable[..., str]
 
 @pytest.fixture
 def install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Install]:
-    """Install throwaway plugin distributions on a fresh ``sys.path`` entry, as pip would.
+    """Install throwaway plugin distributions on a fresh ``PYTHONPATH`` entry, as pip would.
 
     ``install(source, name=None, dist=None, version="1.0", module=None, groups=("waterflow.nodes",))``
     returns the module name (unique unless given). The entry point ``name`` defaults to the
@@ -25,7 +26,10 @@ def install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Install
     """
     site = tmp_path / "site"
     site.mkdir()
+    # Both: sys.path makes it importable, PYTHONPATH makes it a trusted plugin directory
+    # (waterflow_core.plugins.plugin_path), as for a process started with that PYTHONPATH.
     monkeypatch.syspath_prepend(str(site))
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")])))
     modules: list[str] = []
 
     def _install(

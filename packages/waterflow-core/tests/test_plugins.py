@@ -1,9 +1,13 @@
-"""Plugin discovery through real distributions (dist-info on a sys.path entry), no mocks."""
+"""Plugin discovery through real distributions (dist-info on a PYTHONPATH entry), no mocks."""
 
 from __future__ import annotations
 
+import os
+import site
 import sys
+import uuid
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -11,9 +15,13 @@ from waterflow_core.plugins import (
     ALLOWLIST_ENV,
     PluginError,
     PluginManager,
+    add_pth_directories,
     allowlist_from_env,
+    entry_points,
+    plugin_path,
 )
 from waterflow_core.providers import EnvSecretProvider, LogHandler, SecretProvider
+from waterflow_testing import write_node_package
 
 Install = Callable[..., str]  # the `install` fixture of conftest.py
 
@@ -203,3 +211,61 @@ def test_same_module_in_two_groups_is_loaded_once(install: Install) -> None:
     assert [cls.type for cls, _ in manager.nodes()] == ["test-plugins/both"]
     assert manager.commands() == []
     assert len(manager.plugins("waterflow.cli")) == 1
+
+
+def test_plugins_in_the_working_directory_are_not_loaded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `python -m` puts the working directory first on sys.path; an agent's steps can write there.
+    planted = tmp_path / "cwd"
+    module = f"wf_test_planted_{uuid.uuid4().hex[:10]}"
+    marker = tmp_path / "imported"
+    write_node_package(planted, "planted", module, f"open({str(marker)!r}, 'w').close()\n")
+    monkeypatch.chdir(planted)
+    monkeypatch.syspath_prepend(str(planted))
+    monkeypatch.setenv("PYTHONPATH", str(planted))  # not even when PYTHONPATH names it
+    assert str(planted) not in plugin_path()
+    assert [ep for ep in entry_points("waterflow.nodes") if ep.name == module] == []
+    assert PluginManager(allowlist=[module]).nodes() == []
+    assert not marker.exists()
+
+
+def test_plugins_on_sys_path_only_are_not_loaded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A directory someone appended to sys.path at run time is not part of the environment.
+    elsewhere = tmp_path / "elsewhere"
+    module = f"wf_test_elsewhere_{uuid.uuid4().hex[:10]}"
+    write_node_package(elsewhere, "elsewhere", module, node_source("test-plugins/elsewhere"))
+    monkeypatch.syspath_prepend(str(elsewhere))
+    assert PluginManager(allowlist=[module]).nodes() == []
+    monkeypatch.setenv("PYTHONPATH", str(elsewhere))
+    assert [cls.type for cls, _ in PluginManager(allowlist=[module]).nodes()] == ["test-plugins/elsewhere"]
+    sys.modules.pop(module, None)
+
+
+def test_plugin_path_is_site_packages_and_pythonpath(install: Install) -> None:
+    install(node_source("test-plugins/where"))
+    path = plugin_path()
+    assert os.environ["PYTHONPATH"].split(os.pathsep)[0] in path
+    assert set(site.getsitepackages()) & set(path)
+    assert "" not in path and os.getcwd() not in path
+
+
+def test_new_pth_files_add_directories_but_never_run_code(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    site_dir = tmp_path / "site-packages"
+    (site_dir / "src").mkdir(parents=True)
+    marker = tmp_path / "executed"
+    pth = site_dir / "evil.pth"
+    pth.write_text(
+        "# an editable install's path line, then code\n"
+        "src\n"
+        "missing-dir\n"
+        f"import pathlib; pathlib.Path({str(marker)!r}).write_text('pwned')\n"
+        f"import\tpathlib; pathlib.Path({str(marker)!r}).write_text('pwned')\n"
+    )
+    assert add_pth_directories(str(pth)) == [str(site_dir / "src")]
+    assert not marker.exists()
+    assert sys.path[-1] == str(site_dir / "src")
+    assert add_pth_directories(str(pth)) == []  # already there: not added twice

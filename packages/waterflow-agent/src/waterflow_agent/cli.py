@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import socket
 import sys
 from datetime import timedelta
@@ -15,7 +16,10 @@ from waterflow_core.temporal import TemporalSettings
 from waterflow_sdk.params import Duration
 
 from .config import AgentConfig
+from .isolation import isolate_imports, make_undumpable
+from .runas import loop_factory
 from .runtime import Agent, AgentError, run_agent
+from .sensitive_env import HandoffError, take_sensitive_environment
 
 
 def _pairs(values: tuple[str, ...], option: str) -> dict[str, str]:
@@ -59,6 +63,10 @@ def _pairs(values: tuple[str, ...], option: str) -> dict[str, str]:
               help="Option of the log handler. Repeatable.")
 @click.option("--fact", "facts", multiple=True, metavar="KEY=VALUE",
               help="Extra host fact to publish (server.facts.KEY). Repeatable.")
+@click.option("--run-as", metavar="USER", envvar="WATERFLOW_AGENT_RUN_AS", default=None,
+              help="Start the processes of steps as this user (name or uid); the agent must run as root.")
+@click.option("--run-secrets-ttl", type=Duration(), default="24h", show_default=True,
+              help="How long after a run's last step here its secrets stay masked in its later steps.")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info",
               show_default=True, help="Verbosity of the agent's own log (stderr).")
 def agent_command(
@@ -77,6 +85,8 @@ def agent_command(
     log_handler: str,
     log_options: tuple[str, ...],
     facts: tuple[str, ...],
+    run_as: str | None,
+    run_secrets_ttl: timedelta,
     log_level: str,
 ) -> None:
     """Run an agent: execute the steps routed to its server groups on this machine.
@@ -89,7 +99,14 @@ def agent_command(
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    temporal = TemporalSettings.from_env().model_copy(
+    provider_options = _pairs(secret_options, "--secret-option")
+    prefix = provider_options.get("prefix") if secret_provider == "env" else None  # noqa: S105
+    try:
+        # Re-executes the agent if secrets are in its environment: before anything else runs.
+        taken = take_sensitive_environment([prefix] if prefix else [])
+    except HandoffError as err:
+        raise click.ClickException(str(err)) from err
+    temporal = TemporalSettings.from_env({**os.environ, **taken}).model_copy(
         update={"address": temporal_address, "namespace": namespace}
     )
     try:
@@ -106,20 +123,26 @@ def agent_command(
             secret_provider=secret_provider,
             log_handler=None if log_handler.lower() == "none" else log_handler,
             facts=_pairs(facts, "--fact"),
+            run_as=run_as,
+            run_secrets_ttl=run_secrets_ttl,
         )
     except ValueError as err:
         raise click.UsageError(str(err)) from err
-    agent = Agent(
-        config,
-        secret_options=_pairs(secret_options, "--secret-option"),
-        log_options=_pairs(log_options, "--log-option"),
-    )
+    isolate_imports(config.workdir)
+    make_undumpable()
 
     def ready() -> None:
         click.echo(f"waterflow agent {config.name} ready: polling {', '.join(config.queues)}")
 
     try:
-        asyncio.run(run_agent(agent, on_ready=ready))
+        agent = Agent(
+            config,
+            secret_options=provider_options,
+            log_options=_pairs(log_options, "--log-option"),
+            taken_env=taken,
+        )
+        with asyncio.Runner(loop_factory=loop_factory(agent.step_user)) as runner:
+            runner.run(run_agent(agent, on_ready=ready))
     except AgentError as err:
         raise click.ClickException(str(err)) from err
     if agent.forced:

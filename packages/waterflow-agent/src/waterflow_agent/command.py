@@ -22,8 +22,12 @@ def agent_argv(
     workdir: str | os.PathLike[str],
     args: Sequence[str] = (),
 ) -> list[str]:
-    """The argv of a ``python -m waterflow_agent`` child with this interpreter (``args`` appended)."""
-    command = [sys.executable, "-m", "waterflow_agent", "--name", name]
+    """The argv of a ``python -P -m waterflow_agent`` child with this interpreter (``args`` appended).
+
+    ``-P``: the working directory, which its steps may write, is never importable, not even while
+    the agent starts.
+    """
+    command = [sys.executable, "-P", "-m", "waterflow_agent", "--name", name]
     for group in groups:
         command += ["--group", group]
     return [

@@ -32,6 +32,10 @@ class AgentConfig(BaseModel):
     log_handler: str | None = "jsonl"
     """LogHandler that receives every step log line (``None`` disables shipping)."""
     facts: dict[str, str] = Field(default_factory=dict)
+    run_as: str | None = None
+    """User (name or uid) whose rights the processes of steps get; the agent must run as root."""
+    run_secrets_ttl: timedelta = Field(default=timedelta(hours=24), gt=timedelta(0))
+    """How long after a run's last step on this agent its secrets are still masked in its steps."""
 
     @field_validator("name")
     @classmethod

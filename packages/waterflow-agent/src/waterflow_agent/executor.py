@@ -27,9 +27,10 @@ from waterflow_core.providers import SecretProvider
 from waterflow_core.registry import UnknownNodeError
 from waterflow_core.steptask import StepResult, StepTask
 
-from .masking import SecretMasker
+from .masking import MIN_SECRET, SecretMasker, SecretSet
 from .reloader import RegistryHolder
 from .rendering import RenderError, StepTemplates
+from .runsecrets import RunSecrets
 from .steplog import StepLog
 
 # Heartbeat at least this often; the SDK batches heartbeats anyway (at most one per 80 % of the
@@ -65,12 +66,14 @@ class StepExecutor:
         identity: AgentIdentity,
         registry: RegistryHolder,
         secrets: SecretProvider,
+        run_secrets: RunSecrets,
         *,
         ship_log: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:
         self.identity = identity
         self.registry = registry
         self.secrets = secrets
+        self.run_secrets = run_secrets
         self.ship_log = ship_log
         self._running: set[asyncio.Task[Any]] = set()
 
@@ -99,7 +102,11 @@ class StepExecutor:
 
         templates = StepTemplates(task.with_, task.env)
         secrets, missing = await self._resolve_secrets(task, templates)
-        masker = SecretMasker(secrets.values())
+        # Every secret this run resolved on this agent, this step's included (masked even if the
+        # run's set is full).
+        run_secrets = self.run_secrets.for_run(task.workflow_id)
+        run_set_full = not run_secrets.add(secrets.values())
+        masker = SecretMasker(run_secrets, SecretSet(secrets.values()))
 
         contexts = {**task.contexts, "server": self.identity.server_context(), "secrets": secrets}
         try:
@@ -128,6 +135,18 @@ class StepExecutor:
         for name in missing:
             # As in GitHub Actions an unknown secret reads as empty; say so, it is usually a typo.
             step_log.logger.warning("secret %s is not defined on agent %s", name, self.identity.name)
+        for name, value in secrets.items():
+            if 0 < len(value) < MIN_SECRET:
+                step_log.logger.warning(
+                    "secret %s is shorter than %d characters: it is not masked", name, MIN_SECRET
+                )
+        if run_set_full:
+            step_log.logger.warning(
+                "this run resolved more than %d secret values on agent %s: the newest are masked "
+                "in the steps that resolved them only",
+                self.run_secrets.max_values,
+                self.identity.name,
+            )
 
         def beat(*details: Any) -> None:
             payload = step_log.heartbeat_details()

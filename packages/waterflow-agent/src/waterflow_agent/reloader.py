@@ -8,13 +8,14 @@ generation. Deciding by importlib.metadata, not by which files changed, treats e
 
 When it compares:
 
-- After an install or uninstall in a ``sys.path`` directory, seen by watchfiles (inotify): once
+- After an install or uninstall in a plugin directory (:func:`waterflow_core.plugins.plugin_path`:
+  site-packages and ``PYTHONPATH``, never the working directory), seen by watchfiles (inotify): once
   the installer's burst of events has been quiet for ``QUIET_MS`` (grouped for at most
   ``MAX_BATCH_MS``), and once more ``SETTLE`` seconds later. Only the directories themselves are
   watched, not their trees, which keeps an agent to a handful of inotify watches; so files written
   into a new ``*.dist-info`` after it appeared are no events of their own, hence the second look.
 - Every ``poll_interval`` seconds regardless: the safety net for filesystems that send no
-  notifications (NFS, some container mounts) and for ``sys.path`` entries created after the
+  notifications (NFS, some container mounts) and for plugin directories created after the
   watcher started, and the only trigger when the watcher is disabled or cannot start.
 """
 
@@ -22,17 +23,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import logging
 import os
-import sys
 from collections.abc import Callable
-from importlib import metadata
 
 from watchfiles import Change, awatch
 
 from waterflow_core.agent_registry import NodeInfo
-from waterflow_core.plugins import NODES_GROUP, PluginManager
+from waterflow_core.plugins import NODES_GROUP, PluginManager, entry_points, plugin_path
 from waterflow_core.registry import NodeRegistry
 
 log = logging.getLogger(__name__)
@@ -42,20 +40,21 @@ Fingerprint = frozenset[tuple[str, str, str, str]]
 QUIET_MS = 250
 MAX_BATCH_MS = 2_000
 SETTLE = 1.0
-# What installers create, rename or delete directly in a sys.path directory. Package and module
-# names are left out: they never change the fingerprint, and a directory on sys.path that is also
-# a working directory would rescan on every file a step writes.
+# What installers create, rename or delete directly in a plugin directory. Package and module
+# names are left out: they never change the fingerprint.
 INSTALL_SUFFIXES = (".dist-info", ".egg-info", ".pth")
 
 
 def installed_nodes() -> Fingerprint:
-    """What decides whether the registry is stale: entry point name, target, distribution, version."""
-    # Drop cached directory listings so a distribution installed a moment ago is seen even when
-    # the directory's mtime did not visibly change (coarse timestamps on some filesystems).
-    importlib.invalidate_caches()
+    """What decides whether the registry is stale: entry point name, target, distribution, version.
+
+    Read from the plugin directories only, as the registry itself is (entry_points also drops
+    cached directory listings, so a distribution installed a moment ago is seen even when the
+    directory's mtime did not visibly change).
+    """
     return frozenset(
         (ep.name, ep.value, ep.dist.name if ep.dist else "", ep.dist.version if ep.dist else "")
-        for ep in metadata.entry_points(group=NODES_GROUP)
+        for ep in entry_points(NODES_GROUP)
     )
 
 
@@ -84,9 +83,8 @@ def node_catalog(registry: NodeRegistry) -> list[NodeInfo]:
 
 
 def watch_roots() -> list[str]:
-    """The ``sys.path`` entries that are directories now (``''`` is the current one), each once."""
-    roots = (os.path.abspath(entry or os.curdir) for entry in sys.path)
-    return list(dict.fromkeys(root for root in roots if os.path.isdir(root)))
+    """The plugin directories that exist now, each once."""
+    return [root for root in plugin_path() if os.path.isdir(root)]
 
 
 def install_change(_change: Change, path: str) -> bool:
@@ -204,10 +202,10 @@ class Reloader:
                                 second_look.cancel()
                             second_look = asyncio.create_task(self._refresh_after(SETTLE), name="reload settle")
                             if watch_roots() != roots:
-                                break  # e.g. a new .pth added a sys.path directory: watch that too
+                                break  # e.g. a PYTHONPATH directory created since: watch that too
                 except Exception as err:  # noqa: BLE001 - e.g. fs.inotify.max_user_instances reached: poll
                     log.warning(
-                        "cannot watch the sys.path directories for node package changes (%s: %s); "
+                        "cannot watch the plugin directories for node package changes (%s: %s); "
                         "polling every %gs instead",
                         type(err).__name__,
                         err,

@@ -22,8 +22,9 @@ import logging
 import os
 import signal
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from temporalio.client import Client
@@ -35,10 +36,13 @@ from waterflow_core.providers import LogHandler, Provider, SecretProvider
 from waterflow_core.temporal import sandboxed_runner
 
 from .config import AgentConfig
+from .envsecrets import serve_taken
 from .executor import AgentIdentity, StepExecutor
 from .facts import host_facts
 from .registration import Registration
 from .reloader import RegistryHolder, Reloader
+from .runas import RunAsError, StepUser, group_name
+from .runsecrets import RunSecrets
 from .steplog import LogShipper
 
 log = logging.getLogger("waterflow.agent")
@@ -59,10 +63,17 @@ class Agent:
         *,
         secret_options: dict[str, Any] | None = None,
         log_options: dict[str, Any] | None = None,
+        taken_env: Mapping[str, str] | None = None,
     ) -> None:
+        """``taken_env``: the sensitive variables taken out of the process environment
+        (:func:`~waterflow_agent.sensitive_env.take_sensitive_environment`); the ``env`` secret
+        provider serves the secrets among them."""
         self.config = config
         self._secret_options = secret_options or {}
         self._log_options = log_options or {}
+        self._taken_env = dict(taken_env or {})
+        self.step_user = self._step_user(config.run_as)
+        """Whom the processes of steps run as (``None``: the agent's own user)."""
         self._stop = asyncio.Event()
         self._workers: dict[str, Worker] = {}
         self._executor: StepExecutor | None = None
@@ -89,16 +100,21 @@ class Agent:
         config = self.config
         config.workdir.mkdir(parents=True, exist_ok=True)
         # Configuration errors surface before waiting for Temporal, not after.
+        steps_dir = self._steps_dir()
         plugins = PluginManager(strict=False)
-        secrets = _provider(plugins, SecretProvider, config.secret_provider, self._secret_options)
+        secrets = serve_taken(
+            _provider(plugins, SecretProvider, config.secret_provider, self._secret_options), self._taken_env
+        )
         shipper = self._shipper = self._log_shipper(plugins)
         try:
-            await self._run(secrets, on_ready)
+            await self._run(secrets, steps_dir, on_ready)
         finally:
             if shipper is not None:
                 await shipper.close()
 
-    async def _run(self, secrets: SecretProvider, on_ready: Callable[[], None] | None) -> None:
+    async def _run(
+        self, secrets: SecretProvider, steps_dir: Path, on_ready: Callable[[], None] | None
+    ) -> None:
         config = self.config
         client = await self._connect()
         if client is None:  # stopped while waiting for Temporal
@@ -111,10 +127,14 @@ class Agent:
             name=config.name,
             groups=list(config.groups),
             facts=host_facts(config.facts),
-            workdir=config.workdir.resolve(),
+            workdir=steps_dir,
         )
         executor = self._executor = StepExecutor(
-            identity, holder, secrets, ship_log=self._shipper.submit if self._shipper else None
+            identity,
+            holder,
+            secrets,
+            RunSecrets(config.run_secrets_ttl),
+            ship_log=self._shipper.submit if self._shipper else None,
         )
         registration = Registration(
             client, identity, holder.current, interval=config.heartbeat_interval
@@ -156,6 +176,33 @@ class Agent:
         log.info("agent %s stopped", config.name)
 
     # -- internals ---------------------------------------------------------------------------
+
+    @staticmethod
+    def _step_user(spec: str | None) -> StepUser | None:
+        if spec is None:
+            return None
+        try:
+            user = StepUser.resolve(spec)
+            if user.uid == os.geteuid():
+                return None  # already that user: nothing to drop
+            user.check_agent_can_switch()
+        except RunAsError as err:
+            raise AgentError(str(err)) from err
+        return user
+
+    def _steps_dir(self) -> Path:
+        """Where steps work: the workdir, or with ``--run-as`` its ``steps`` directory owned by the user."""
+        if self.step_user is None:
+            return self.config.workdir.resolve()
+        try:
+            steps = self.step_user.prepare_steps_dir(self.config.workdir)
+        except (RunAsError, OSError) as err:
+            raise AgentError(str(err)) from err
+        user = self.step_user
+        log.info(
+            "steps run as %s (uid %d, gid %s) in %s", user.name, user.uid, group_name(user.gid), steps
+        )
+        return steps
 
     async def _connect(self) -> Client | None:
         settings = self.config.temporal

@@ -14,13 +14,21 @@ independent of what happened to be loaded before.
 ``WATERFLOW_LOAD_PLUGINS`` restricts which entry points load: a comma-separated list of entry point
 names; unset means all, an empty string means none. Built-ins (core's default providers) always
 load: they are part of core, not entry points.
+
+Plugins come from the process's own environment only (:func:`plugin_path`): the interpreter's
+site-packages, the user site when Python enables it, and ``PYTHONPATH``; never the current
+directory, which ``python -m`` puts first on ``sys.path`` and which an agent's steps can write.
+``.pth`` files that appear after start-up contribute their directories, but their ``import``
+lines are never executed (docs/concepts/security.md).
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import logging
 import os
+import re
 import site
 import sys
 from collections.abc import Iterable, Mapping
@@ -166,7 +174,7 @@ class PluginManager:
         if group in self._loaded:
             return
         self._loaded.add(group)
-        for ep in _scan(group):
+        for ep in entry_points(group):
             if self.allowlist is not None and ep.name not in self.allowlist:
                 continue
             dist = ep.dist
@@ -210,13 +218,55 @@ class PluginManager:
 # ---------------------------------------------------------------------- environment refresh
 
 _pth_seen: set[str] | None = None
+_DIST_NAME_SEPARATORS = re.compile(r"[-_.]+")
 _loaded_versions: dict[str, str] = {}
 
 
-def _scan(group: str) -> list[metadata.EntryPoint]:
-    """Entry points of ``group`` as installed *now* (sorted, so load order is stable)."""
+def plugin_path() -> list[str]:
+    """The directories plugin distributions are discovered in, in ``sys.path`` order.
+
+    The ``sys.path`` entries that are site-packages directories of this interpreter (or venv),
+    the user site when Python enabled it, or ``PYTHONPATH`` entries (unless ``-E``/``-I``), except
+    ``''`` and the current working directory: that is where ``python -m`` runs from, and what a
+    process's children (an agent's steps) can usually write.
+    """
+    trusted = {_normalized(d) for d in _site_dirs()}
+    if not sys.flags.ignore_environment:
+        trusted |= {_normalized(d) for d in os.environ.get("PYTHONPATH", "").split(os.pathsep) if d}
+    with contextlib.suppress(OSError):  # a deleted working directory
+        trusted.discard(_normalized(os.getcwd()))
+    entries = (entry for entry in sys.path if entry and os.path.isabs(entry))
+    return list(dict.fromkeys(entry for entry in entries if _normalized(entry) in trusted))
+
+
+def entry_points(group: str) -> list[metadata.EntryPoint]:
+    """Entry points of ``group`` installed in :func:`plugin_path` *now* (sorted: stable load order).
+
+    As in :func:`importlib.metadata.entry_points`, the first distribution of a name along the
+    path wins, so an older copy further down is not loaded beside it.
+    """
     _refresh_import_system()
-    return sorted(metadata.entry_points(group=group), key=lambda ep: (ep.name, ep.value))
+    seen: set[str] = set()
+    found: list[metadata.EntryPoint] = []
+    for dist in metadata.distributions(path=plugin_path()):
+        name = _DIST_NAME_SEPARATORS.sub("-", dist.name or "").lower()
+        if name in seen:
+            continue
+        seen.add(name)
+        found += dist.entry_points.select(group=group)
+    return sorted(found, key=lambda ep: (ep.name, ep.value))
+
+
+def _site_dirs() -> list[str]:
+    """The interpreter's own site-packages directories (where installers put packages and ``.pth``)."""
+    dirs = list(site.getsitepackages())
+    if site.ENABLE_USER_SITE:
+        dirs.append(site.getusersitepackages())
+    return [d for d in dirs if os.path.isdir(d)]
+
+
+def _normalized(path: str) -> str:
+    return os.path.normcase(os.path.abspath(path))
 
 
 def _refresh_import_system() -> None:
@@ -224,22 +274,52 @@ def _refresh_import_system() -> None:
 
     ``importlib.invalidate_caches()`` drops the path finders' directory listings and
     importlib.metadata's path cache, so distributions are read afresh. Editable installs add a
-    ``.pth`` file, which Python only reads at start-up: process the ones that appeared since.
+    ``.pth`` file, which Python only reads at start-up: the directories of the ones that appeared
+    since are added to ``sys.path`` (:func:`add_pth_directories`).
     """
     global _pth_seen
     importlib.invalidate_caches()
-    dirs = [d for d in [*site.getsitepackages(), site.getusersitepackages()] if os.path.isdir(d)]
     current = {
-        os.path.join(d, name) for d in dirs for name in os.listdir(d) if name.endswith(".pth")
+        os.path.join(d, name) for d in _site_dirs() for name in os.listdir(d) if name.endswith(".pth")
     }
     if _pth_seen is None:  # first scan: everything present was processed by `site` at start-up
         _pth_seen = current
         return
-    known = {os.path.normcase(os.path.abspath(p)) for p in sys.path}
     for path in sorted(current - _pth_seen):
-        site.addpackage(os.path.dirname(path), os.path.basename(path), known)
+        add_pth_directories(path)
     _pth_seen |= current
     importlib.invalidate_caches()
+
+
+def add_pth_directories(pth_file: str) -> list[str]:
+    """Append the directories a ``.pth`` file lists to ``sys.path``; return the ones added.
+
+    What :func:`site.addpackage` does, minus executing ``import`` lines: a ``.pth`` file that
+    appears while the process runs must not run code in it. Such lines are logged and skipped;
+    installers that rely on them (setuptools' editable finders) take effect at the next start.
+    """
+    site_dir = os.path.dirname(pth_file)
+    known = {_normalized(p) for p in sys.path if p}
+    added: list[str] = []
+    try:
+        with open(pth_file, encoding="utf-8") as file:
+            lines = file.read().splitlines()
+    except (OSError, UnicodeDecodeError) as err:
+        log.warning("cannot read %s: %s", pth_file, err)
+        return added
+    for line in lines:
+        entry = line.strip()
+        if not entry or entry.startswith("#"):
+            continue
+        if entry.startswith(("import ", "import\t")):
+            log.warning("not executing an import line of %s (new since start-up): %s", pth_file, entry)
+            continue
+        directory = os.path.join(site_dir, entry)
+        if os.path.isdir(directory) and _normalized(directory) not in known:
+            sys.path.append(directory)
+            known.add(_normalized(directory))
+            added.append(directory)
+    return added
 
 
 def _forget_if_upgraded(ep: metadata.EntryPoint, version: str) -> None:

@@ -1,0 +1,139 @@
+"""``--run-as USER``: the agent keeps its privileges, the processes its steps start drop them.
+
+Nodes start processes through the event loop (``asyncio.create_subprocess_exec`` /
+``_shell``); the agent runs on a :class:`StepUserLoop`, which starts every such process with the
+user's uid, primary gid and supplementary groups (``Popen(user=, group=, extra_groups=)``: set in
+the child before ``exec``, so the process never runs a single instruction of its own as root),
+and with ``HOME``/``USER``/``LOGNAME`` of that user unless the step set them. Steps work in
+``<workdir>/steps``, owned by the user; the agent's own files (its log) stay in the workdir,
+which the user cannot write.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import grp
+import os
+import pwd
+import stat
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+STEPS_DIR = "steps"
+_ACCOUNT_ENV = ("HOME", "USER", "LOGNAME")
+
+
+class RunAsError(Exception):
+    """The ``--run-as`` user cannot be used."""
+
+
+@dataclass(frozen=True)
+class StepUser:
+    """The account steps' processes run as."""
+
+    name: str
+    uid: int
+    gid: int
+    groups: tuple[int, ...]
+    home: str
+
+    @classmethod
+    def resolve(cls, spec: str) -> StepUser:
+        """The account named (or numbered) ``spec``, with its groups from the user database."""
+        try:
+            entry = pwd.getpwuid(int(spec)) if spec.isdigit() else pwd.getpwnam(spec)
+        except (KeyError, OverflowError):
+            raise RunAsError(f"--run-as {spec}: no such user") from None
+        groups = tuple(sorted(set(os.getgrouplist(entry.pw_name, entry.pw_gid))))
+        return cls(entry.pw_name, entry.pw_uid, entry.pw_gid, groups, entry.pw_dir)
+
+    def check_agent_can_switch(self) -> None:
+        """Only root may start processes as another user."""
+        if os.geteuid() != 0:
+            raise RunAsError(
+                f"--run-as {self.name}: the agent must run as root to start steps as another user "
+                f"(it runs as uid {os.geteuid()})"
+            )
+
+    def popen_options(self) -> dict[str, Any]:
+        """What ``subprocess.Popen`` needs to start a process as this user."""
+        return {"user": self.uid, "group": self.gid, "extra_groups": list(self.groups)}
+
+    def environment(self, env: dict[str, str] | None) -> dict[str, str]:
+        """``env`` (default: ours) with this user's account variables where ours were inherited."""
+        result = dict(os.environ if env is None else env)
+        mine = {"HOME": self.home, "USER": self.name, "LOGNAME": self.name}
+        for key in _ACCOUNT_ENV:
+            if result.get(key) == os.environ.get(key):
+                result[key] = mine[key]
+        return result
+
+    def prepare_steps_dir(self, workdir: Path) -> Path:
+        """``<workdir>/steps``, owned by this user (mode 0700), reachable by it; returned resolved."""
+        steps = workdir.resolve() / STEPS_DIR
+        steps.mkdir(mode=0o700, exist_ok=True)
+        info = steps.lstat()
+        if not stat.S_ISDIR(info.st_mode):
+            raise RunAsError(f"{steps} is not a directory")
+        os.chown(steps, self.uid, self.gid, follow_symlinks=False)
+        os.chmod(steps, 0o700, follow_symlinks=False)
+        for parent in steps.parents:
+            if not self._can_search(parent):
+                raise RunAsError(
+                    f"--run-as {self.name}: {parent} is not searchable by {self.name}, so its steps could "
+                    f"not reach their working directory {steps}"
+                )
+        return steps
+
+    def _can_search(self, directory: Path) -> bool:
+        info = directory.stat()
+        if info.st_uid == self.uid:
+            return bool(info.st_mode & stat.S_IXUSR)
+        if info.st_gid in self.groups:
+            return bool(info.st_mode & stat.S_IXGRP)
+        return bool(info.st_mode & stat.S_IXOTH)
+
+
+class StepUserLoop(asyncio.SelectorEventLoop):
+    """An event loop whose subprocesses run as a :class:`StepUser` (see the module docstring)."""
+
+    def __init__(self, user: StepUser) -> None:
+        super().__init__()
+        self.step_user = user
+
+    async def subprocess_exec(
+        self, protocol_factory: Callable[[], Any], *args: Any, **kwargs: Any
+    ) -> Any:
+        """:meth:`asyncio.AbstractEventLoop.subprocess_exec`, as the step user."""
+        return await super().subprocess_exec(protocol_factory, *args, **self._as_user(kwargs))
+
+    async def subprocess_shell(
+        self, protocol_factory: Callable[[], Any], cmd: Any, **kwargs: Any
+    ) -> Any:
+        """:meth:`asyncio.AbstractEventLoop.subprocess_shell`, as the step user."""
+        return await super().subprocess_shell(protocol_factory, cmd, **self._as_user(kwargs))
+
+    def _as_user(self, kwargs: dict[str, Any]) -> dict[str, Any]:
+        # The user wins over whatever the node asked for: the point is that no step gets more.
+        return {
+            **kwargs,
+            **self.step_user.popen_options(),
+            "env": self.step_user.environment(kwargs.get("env")),
+        }
+
+
+def loop_factory(user: StepUser | None) -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """The ``asyncio.Runner`` loop factory for an agent (``None``: the default loop)."""
+    if user is None:
+        return None
+    return lambda: StepUserLoop(user)
+
+
+def group_name(gid: int) -> str:
+    """``gid``'s name, or the number when it has none (for messages)."""
+    try:
+        return grp.getgrgid(gid).gr_name
+    except KeyError:
+        return str(gid)
