@@ -19,7 +19,7 @@ PROBE = """
 import json, os, subprocess, sys
 from waterflow_agent.sensitive_env import take_sensitive_environment
 taken = take_sensitive_environment(sys.argv[1:])
-handed = [v for v in open("/proc/self/environ", "rb").read().decode().split("\\0") if v.startswith("{handoff}=")]
+handed = [v for v in open("/proc/self/environ", "rb").read().decode().split("\\0") if v.startswith("__HANDOFF__=")]
 fd_open = False
 if handed:
     try:
@@ -28,12 +28,12 @@ if handed:
     except OSError:
         pass
 child = subprocess.run(["sh", "-c", "cat /proc/$PPID/environ; echo; env"], capture_output=True, text=True)
-print(json.dumps({{
+print(json.dumps({
     "pid": os.getpid(), "taken": taken, "argv": sys.orig_argv, "fd_open": fd_open,
     "environ": open("/proc/self/environ", "rb").read().decode(), "child": child.stdout,
     "os_environ": dict(os.environ),
-}}))
-""".format(handoff=HANDOFF_ENV)
+}))
+""".replace("__HANDOFF__", HANDOFF_ENV)
 
 
 def probe(env: dict[str, str], *prefixes: str) -> dict[str, Any]:
