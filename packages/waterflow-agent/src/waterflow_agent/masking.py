@@ -1,7 +1,7 @@
 """Secret masking: every secret value, in the forms tools print it in, becomes ``***``.
 
 Outputs, log lines, heartbeat details, error messages: whatever leaves the agent passes through a
-:class:`SecretMasker`. What it masks (docs/concepts/security.md, ADR 0017):
+:class:`SecretMasker`. What it masks (docs/concepts/security.md, ADR 0020):
 
 - each secret of at least ``MIN_SECRET`` characters, each line of a multi-line one, its base64
   (standard and URL-safe alphabet, standalone and at each of the three byte alignments inside a

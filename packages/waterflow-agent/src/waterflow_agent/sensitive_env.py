@@ -7,7 +7,7 @@ provider's own prefix, ``WATERFLOW_TEMPORAL_API_KEY``) in its environment, it re
 (same pid, same arguments, plus ``-P``) without them, handing their values to the new image
 through an anonymous in-memory file whose descriptor number travels in ``HANDOFF_ENV``. The new
 image reads and closes it before doing anything else. Its ``os.environ``, and so every child's
-environment, never holds the values (ADR 0017).
+environment, never holds the values (ADR 0020).
 """
 
 from __future__ import annotations
