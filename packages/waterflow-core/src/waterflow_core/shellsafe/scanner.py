@@ -78,6 +78,7 @@ class Scanner:
         self.marks = [i for i, c in enumerate(text) if c == MARK]
         self.forms: list[str] = []
         self.integers: dict[int, str] = {}
+        self.owners: list[_Ctx] = []  # the command each expression is a word of
         self.integer_names: set[str] = set()
         self.stack = [_Ctx(_CMD)]
         self.pending: list[_Ctx] = []  # heredocs declared on the current line; bodies start after newline
@@ -157,17 +158,23 @@ class Scanner:
 
     def _mark(self, top: _Ctx) -> None:
         k = len(self.forms)
-        arithmetic = next((ctx for ctx in reversed(self.stack) if ctx.kind == _ARITH), None)
-        if arithmetic is not None:
-            self.integers.setdefault(k, arithmetic.why)
+        for ctx in reversed(self.stack):
+            if ctx.kind == _CMD:  # a command's argument: what it prints is its business
+                self.owners.append(ctx)
+                break
+            if ctx.kind == _ARITH and k not in self.integers:
+                self.integers[k] = ctx.why
         self.forms.append(FORMS[top.kind])
 
-    def _apply(self, verdicts: Iterable[Verdict]) -> None:
-        """Within one command the first verdict for an expression wins; a refusal always raises."""
+    def _apply(self, owner: _Ctx, verdicts: Iterable[Verdict]) -> None:
+        """Apply ``owner``'s verdicts to its own expressions (not those of a nested ``$( )``).
+
+        Within one command the first verdict for an expression wins; a refusal raises.
+        """
         claimed: set[int] = set()
         for start, end, integer, why in verdicts:
             for k in range(bisect_left(self.marks, start), bisect_left(self.marks, end)):
-                if k in claimed:
+                if k in claimed or self.owners[k] is not owner:
                     continue
                 claimed.add(k)
                 if not integer:
@@ -198,7 +205,9 @@ class Scanner:
         end = self.text.find("\n", i)
         end = len(self.text) if end < 0 else end
         # Nothing in a comment runs; a reference there is harmless, keep the forms aligned.
-        self.forms.extend(FORMS[_CMD] for _ in range(self.text.count(MARK, i, end)))
+        count = self.text.count(MARK, i, end)
+        self.forms.extend([FORMS[_CMD]] * count)
+        self.owners.extend([next(ctx for ctx in reversed(self.stack) if ctx.kind == _CMD)] * count)
         return end
 
     def _dollar(self, i: int) -> int:
@@ -351,7 +360,7 @@ class Scanner:
             top.words.append(word)
         elif top.condition:
             if word.literal == "]]":
-                self._apply(classify_condition(top.words))
+                self._apply(top, classify_condition(top.words))
                 top.words, top.condition = [], False
             else:
                 top.words.append(word)
@@ -368,7 +377,8 @@ class Scanner:
         self._end_word(top, i)
         if top.words:
             words = top.words
-            self._apply(classify_condition(words) if top.condition else classify_command(words, self.integer_names))
+            verdicts = classify_condition(words) if top.condition else classify_command(words, self.integer_names)
+            self._apply(top, verdicts)
         top.words, top.redirect_target = [], False
 
     def _heredoc_operator(self, i: int) -> tuple[_Ctx, int]:
