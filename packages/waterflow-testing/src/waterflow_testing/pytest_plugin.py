@@ -26,7 +26,9 @@ things such as visibility), failing after a liveness bound, never asserting on s
 ``waterflow.nodes`` entry point, or one in other plugin groups) into a directory, so tests
 exercise real entry point discovery by putting that directory on an agent's ``PYTHONPATH``.
 
-``start_server`` and ``waterflow_cli`` come from :mod:`waterflow_testing.server`. Heavy imports
+``start_server`` and ``waterflow_cli`` come from :mod:`waterflow_testing.server`;
+``docker_test_image`` (the offline busybox image, skipped without Docker except in CI) from
+:mod:`waterflow_testing.docker`. Heavy imports
 (Temporal) happen inside the fixtures.
 """
 
@@ -42,6 +44,7 @@ from typing import TYPE_CHECKING, TypeVar
 import pytest
 
 from waterflow_testing.children import AgentProcess
+from waterflow_testing.docker import docker_test_image
 from waterflow_testing.server import start_server, waterflow_cli
 
 if TYPE_CHECKING:
@@ -57,6 +60,7 @@ except ImportError:  # pragma: no cover - the plain fixtures still work without 
 
 __all__ = [
     "StartAgent",
+    "docker_test_image",
     "eventually",
     "start_agent",
     "start_server",
