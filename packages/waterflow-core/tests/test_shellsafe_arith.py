@@ -281,11 +281,21 @@ def test_ordinary_places_take_any_value(template: str, tmp_path: Path) -> None:
         f"cat <(let {V})",
         f"let \\\n  {V}",
         f"echo 2>/dev/null; let {V}",
+        f"case x in x) let {V};; esac",
+        f"echo $(case x in (x) echo;; esac; let {V})",
     ],
 )
 def test_commands_are_found_after_keywords_and_operators(template: str) -> None:
     with pytest.raises(ShellValueError):
         render_for_shell(template, {"inputs": {"v": ARITH_PAYLOAD}})
+
+
+def test_case_patterns_inside_command_substitution(tmp_path: Path) -> None:
+    """A pattern's `)` does not end `$(`: the quoting inside stays the substitution's own."""
+    template = f"""printf '[%s]\\n' "$(case a in a) echo '{V}';; esac)" "$(case a in (a) echo {V};; esac)" """
+    outcome = render_and_run(template, "it's $HOME", tmp_path)
+    assert not isinstance(outcome, ShellQuotingError)
+    assert outcome.stdout == "[it's $HOME]\n[it's $HOME]\n", outcome.stderr
 
 
 # What ADR 0019 lists as undetectable: rendered without complaint, and the payload does run.

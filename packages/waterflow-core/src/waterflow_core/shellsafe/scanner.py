@@ -58,6 +58,7 @@ class _Ctx:
     elements: tuple[Word, ...] = ()  # of a `name=( ... )` in the current word
     condition: bool = False  # inside [[ ]]
     redirect_target: bool = False  # the next word is a redirection's target
+    cases: int = 0  # open `case ... esac`: a `)` there ends a pattern, not this context
 
 
 @dataclass
@@ -306,7 +307,7 @@ class Scanner:
             self._separate(top, i)
             if top.depth:
                 top.depth -= 1
-            elif top.closer == ")":
+            elif top.closer == ")" and not top.cases:
                 self._end_command(top, i)
                 self.stack.pop()
             return i + 1
@@ -364,8 +365,11 @@ class Scanner:
                 top.words, top.condition = [], False
             else:
                 top.words.append(word)
-        elif not top.words and word.literal in _KEYWORDS:
-            pass  # `then let ...`: the command starts after the keyword
+        elif not top.words and word.literal in _KEYWORDS:  # `then let ...`: the command starts after it
+            if word.literal == "esac" and top.cases:
+                top.cases -= 1
+        elif word.literal == "in" and len(top.words) == 2 and top.words[0].literal == "case":
+            top.words, top.cases = [], top.cases + 1
         elif not top.words and word.literal == "[[":
             top.condition = True
         elif word.literal == "{" and len(top.words) == 2 and top.words[0].literal == "function":
