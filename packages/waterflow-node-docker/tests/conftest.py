@@ -60,11 +60,19 @@ class Containers:
 
 @dataclass
 class ComposeProject:
-    """A compose file in its own directory with a unique project name; brought down at the end."""
+    """A compose file in a directory named like the project (unique); everything removed at the end.
 
-    directory: Path
+    The directory's name is the project name, so compose's default project name is this one too.
+    """
+
+    parent: Path
     command: list[str]
     name: str = field(default_factory=lambda: f"wftest{uuid.uuid4().hex[:10]}")
+
+    @property
+    def directory(self) -> Path:
+        """Where the compose file is."""
+        return self.parent / self.name
 
     @property
     def file(self) -> Path:
@@ -87,6 +95,11 @@ class ComposeProject:
         label = f"label=com.docker.compose.project={self.name}"
         return sorted(docker("ps", "-a", "--filter", label, "--format", "{{.Names}}").stdout.split())
 
+    def volumes(self) -> list[str]:
+        """Names of this project's volumes."""
+        label = f"label=com.docker.compose.project={self.name}"
+        return sorted(docker("volume", "ls", "-q", "--filter", label).stdout.split())
+
     def processes(self) -> list[str]:
         """Command lines of this machine's processes that name this project (compose clients)."""
         found = []
@@ -107,9 +120,9 @@ class ComposeProject:
         networks = docker("network", "ls", "-q", "--filter", f"label=com.docker.compose.project={self.name}")
         if networks.stdout.split():
             docker("network", "rm", *networks.stdout.split(), check=False)
-        volumes = docker("volume", "ls", "-q", "--filter", f"label=com.docker.compose.project={self.name}")
-        if volumes.stdout.split():
-            docker("volume", "rm", "-f", *volumes.stdout.split(), check=False)
+        volumes = self.volumes()
+        if volumes:
+            docker("volume", "rm", "-f", *volumes, check=False)
 
 
 @pytest.fixture
@@ -132,7 +145,7 @@ def compose_command(docker_test_image: str) -> list[str]:
 
 @pytest.fixture
 def compose_project(compose_command: list[str], tmp_path: Path) -> Iterator[ComposeProject]:
-    """An empty compose project directory (``tmp_path/app``) with a unique name, cleaned up after."""
-    project = ComposeProject(tmp_path / "app", compose_command)
+    """A compose project directory (not yet written) with a unique name, cleaned up after."""
+    project = ComposeProject(tmp_path, compose_command)
     yield project
     project.remove()

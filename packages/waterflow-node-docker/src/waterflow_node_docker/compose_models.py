@@ -9,7 +9,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_valida
 
 from .compose_cli import PullPolicy
 from .containers import ContainerOutput
-from .fields import Env, Project, Seconds, ServiceName, Text
+from .fields import Env, GracePeriod, Project, Seconds, ServiceName, Text
 
 DEFAULT_WAIT_TIMEOUT = 120.0
 DEFAULT_STOP_TIMEOUT = 10.0
@@ -56,7 +56,7 @@ class ComposeDownInputs(ComposeInputs):
     remove_orphans: bool = Field(
         False, alias="remove-orphans", description="Also remove containers of services no longer in the file."
     )
-    timeout: Seconds = Field(
+    timeout: GracePeriod = Field(
         DEFAULT_STOP_TIMEOUT, ge=0, description="Grace period for containers to stop before they are killed."
     )
 

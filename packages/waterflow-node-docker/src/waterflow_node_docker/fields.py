@@ -78,6 +78,14 @@ def _seconds(value: object) -> float:
     return parse_duration(value)
 
 
+def _seconds_or_zero(value: object) -> float:
+    # Durations are positive; a stop grace period of 0 (kill at once) is meaningful too.
+    text = str(value).strip()
+    if text in ("0", "0s", "0ms", "0.0"):
+        return 0.0
+    return parse_duration(value)
+
+
 Text = Annotated[str, BeforeValidator(_text), AfterValidator(_no_nul)]
 """A string; numbers and booleans from a single ``$<< >>`` are coerced like GitHub does."""
 Env = Annotated[dict[str, Text], AfterValidator(_env)]
@@ -86,3 +94,5 @@ ServiceName = Annotated[str, name_check("service")]
 Project = Annotated[str, AfterValidator(_project)]
 User = Annotated[str, AfterValidator(_user)]
 Seconds = Annotated[float, BeforeValidator(_seconds)]
+GracePeriod = Annotated[float, BeforeValidator(_seconds_or_zero)]
+"""A duration that may be zero."""
