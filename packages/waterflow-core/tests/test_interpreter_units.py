@@ -12,6 +12,8 @@ from waterflow_core.interpreter import contexts, dag
 from waterflow_core.interpreter.conditions import EvaluationError, Evaluator
 from waterflow_core.interpreter.fanout import FanoutError, expand_matrix, label_instances
 from waterflow_core.interpreter.retry import activity_options, merged_retry
+from waterflow_core.interpreter.steptree import NestedBudget, StepTree
+from waterflow_core.runs import JobProgress, StepProgress
 
 
 def test_matrix_github_include_semantics() -> None:
@@ -79,6 +81,10 @@ def _step(id: str | None = None) -> Step:
 def test_generated_step_ids() -> None:
     steps = [_step(), _step("step-1"), _step(), _step("STEP-3")]
     assert dag.step_ids(steps) == ["step-1-2", "step-1", "step-3-2", "STEP-3"]
+
+
+def test_generated_nested_step_ids_avoid_the_ids_seen_from_outside() -> None:
+    assert dag.step_ids([_step(), _step("b")], reserved=["Step-1", "x"]) == ["step-1-2", "b"]
 
 
 def test_job_status_sees_transitive_failures() -> None:
@@ -184,3 +190,55 @@ def test_evaluator_condition_error_names_the_place() -> None:
 def test_evaluator_references_in_document_order() -> None:
     value = {"a": "$<< inputs.X >> $<< needs.b.outputs.y >>", "b": ["$<< matrix >>", "plain"], "c": "$<< bad"}
     assert list(Evaluator().references(value)) == [("inputs", "x"), ("needs", "b"), ("matrix", None)]
+
+
+@pytest.mark.parametrize(
+    ("text", "status", "expected"),
+    [
+        ("inputs.n == 2", "success", True),
+        ("$<< inputs.n >>", "failure", True),  # a value test: no success() is implied
+        ("inputs.empty", "success", False),
+        ("failure()", "failure", True),
+        ("'false'", "success", True),  # GitHub truthiness: a non-empty string is true
+    ],
+)
+def test_evaluator_truth(text: str, status: str, expected: bool) -> None:
+    contexts = {"inputs": {"n": 2, "empty": ""}}
+    assert Evaluator().truth(text, contexts, status, where="jobs.a.steps[0].with.if") is expected
+
+
+def test_evaluator_truth_error_names_the_place() -> None:
+    with pytest.raises(EvaluationError, match=r"^jobs\.a\.steps\[0\]\.with\.if: "):
+        Evaluator().truth("fromJSON('{')", {}, "success", where="jobs.a.steps[0].with.if")
+
+
+def _entries(*names: str) -> list[StepProgress]:
+    return [StepProgress(id=name) for name in names]
+
+
+def test_step_tree_lists_nested_entries_after_their_flow_step() -> None:
+    job = JobProgress(id="j", steps=_entries("a", "loop", "b"))
+    tree = StepTree(job)
+    loop = job.steps[1]
+    first = _entries("loop[0]/x", "loop[0]/inner")
+    tree.add(loop, first)
+    tree.add(first[1], _entries("loop[0]/inner/y"))
+    tree.add(loop, _entries("loop[1]/x"))
+    assert [s.id for s in job.steps] == ["a", "loop", "loop[0]/x", "loop[0]/inner", "loop[0]/inner/y", "loop[1]/x", "b"]
+    tree.remove(first[1])  # and what it ran
+    assert [s.id for s in job.steps] == ["a", "loop", "loop[0]/x", "loop[1]/x", "b"]
+    tree.remove(job.steps[0])  # a job's own step is never removed
+    assert [s.id for s in job.steps] == ["a", "loop", "loop[0]/x", "loop[1]/x", "b"]
+
+
+def test_nested_budget_drops_the_oldest_finished_entries_run_wide() -> None:
+    budget = NestedBudget(limit=3)
+    jobs = [JobProgress(id=name, steps=_entries("loop")) for name in ("j", "k")]
+    trees = [StepTree(job) for job in jobs]
+    for n in range(3):
+        for job, tree in zip(jobs, trees, strict=True):
+            (entry,) = _entries(f"loop[{n}]/s")
+            tree.add(job.steps[0], [entry])
+            budget.finished(tree, entry)
+    assert [s.id for s in jobs[0].steps] == ["loop", "loop[2]/s"]
+    assert [s.id for s in jobs[1].steps] == ["loop", "loop[1]/s", "loop[2]/s"]

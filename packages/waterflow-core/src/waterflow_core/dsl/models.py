@@ -2,24 +2,34 @@
 
 YAML keys are kebab-case (``runs-on``, ``max-attempts``); the Python attributes are snake_case.
 Every scalar arrives as text from the strict YAML loader, and these models give it its type.
+
+The ``with:`` of the flow nodes (``flow/sleep``, ``flow/condition``, ``flow/loop``) is part of
+the DSL: those nodes run inside the interpreter and hold nested steps, so a step validates its
+``with:`` against :data:`FLOW_WITH` when ``uses`` names one of them (ADR 0018).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
+    ValidationInfo,
     WithJsonSchema,
     field_validator,
     model_validator,
 )
+from pydantic.json_schema import SkipJsonSchema
 
-from ._messages import name
+from ..expressions import OPEN
+from ._messages import name, quote
 from .durations import parse_duration
 
 
@@ -37,20 +47,16 @@ class _Model(BaseModel):
     )
 
 
-Duration = Annotated[
-    float,
-    BeforeValidator(parse_duration),
-    WithJsonSchema(
-        {
-            "anyOf": [
-                {"type": "string", "pattern": r"^\s*(\d+(\.\d+)?(ms|s|m|h|d))+\s*$"},
-                {"type": "string", "pattern": r"^\s*\d+(\.\d+)?\s*$"},
-                {"type": "number", "exclusiveMinimum": 0},
-            ],
-            "description": "A duration: 500ms, 30s, 5m, 1h30m, 2d, or a number of seconds.",
-        }
-    ),
-]
+_DURATION_SCHEMA: dict[str, Any] = {
+    "anyOf": [
+        {"type": "string", "pattern": r"^\s*(\d+(\.\d+)?(ms|s|m|h|d))+\s*$"},
+        {"type": "string", "pattern": r"^\s*\d+(\.\d+)?\s*$"},
+        {"type": "number", "exclusiveMinimum": 0},
+    ],
+    "description": "A duration: 500ms, 30s, 5m, 1h30m, 2d, or a number of seconds.",
+}
+
+Duration = Annotated[float, BeforeValidator(parse_duration), WithJsonSchema(_DURATION_SCHEMA)]
 """A duration in seconds, written as ``500ms``/``30s``/``5m``/``1h30m``/``2d`` or plain seconds."""
 
 Identifier = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_-]{0,99}$")]
@@ -106,6 +112,134 @@ class InputSpec(_Model):
         return self
 
 
+# -- flow nodes ----------------------------------------------------------------------------------
+
+FLOW_SLEEP = "flow/sleep"
+FLOW_CONDITION = "flow/condition"
+FLOW_LOOP = "flow/loop"
+FLOW_MAJOR = 1
+"""The one major version of the flow nodes (``uses: flow/loop@1``)."""
+MAX_LOOP_ITEMS = 1000
+"""Iterations of one ``flow/loop``: each nested step is an activity in the run's one history."""
+
+
+def flow_node(uses: object) -> str | None:
+    """The flow node ``uses`` names (``flow/loop@1`` → ``flow/loop``); None for any other node."""
+    if not isinstance(uses, str) or not uses.startswith("flow/"):
+        return None
+    node = uses.partition("@")[0]
+    return node if node in FLOW_WITH else None
+
+
+def _check_flow_uses(uses: str) -> str:
+    """The ``flow/`` group belongs to the interpreter: only its nodes and major exist there."""
+    if not uses.startswith("flow/"):
+        return uses
+    node, _, major = uses.partition("@")
+    if node not in FLOW_WITH:
+        raise ValueError(f"unknown flow node '{name(node)}' (flow nodes: {', '.join(sorted(FLOW_WITH))})")
+    if major and int(major) != FLOW_MAJOR:
+        raise ValueError(f"{node} has no major version {major} (installed: @{FLOW_MAJOR})")
+    return uses
+
+
+def _template_or(parse: Any) -> Any:
+    """A validator that keeps ``$<< >>`` text (rendered when the step runs) and parses the rest."""
+
+    def validate(value: Any) -> Any:
+        if isinstance(value, str) and OPEN in value:
+            return value
+        return parse(value)
+
+    return validate
+
+
+def _timestamp(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"expected a timestamp such as 2030-01-31T08:00:00Z, got {quote(value)}")
+    parse_timestamp(value)
+    return value
+
+
+def parse_timestamp(text: str) -> datetime:
+    """An ISO 8601 timestamp with its UTC offset (``Z`` or ``+02:00``); ``ValueError`` otherwise."""
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise ValueError(f"expected a timestamp such as 2030-01-31T08:00:00Z, got {quote(text)}") from None
+    if moment.tzinfo is None:
+        raise ValueError(f"timestamp {quote(text)} has no UTC offset: add Z or e.g. +02:00")
+    return moment
+
+
+_EXPRESSION_SCHEMA = {"type": "string", "pattern": r"\$<<", "description": "A $<< >> expression."}
+
+DurationOrExpression = Annotated[
+    float | str,
+    BeforeValidator(_template_or(parse_duration)),
+    WithJsonSchema(
+        {"anyOf": [*_DURATION_SCHEMA["anyOf"], _EXPRESSION_SCHEMA], "description": _DURATION_SCHEMA["description"]}
+    ),
+]
+"""A duration, or a ``$<< >>`` text that renders to one when the step runs."""
+
+TimestampOrExpression = Annotated[str, BeforeValidator(_template_or(_timestamp))]
+"""An ISO 8601 timestamp with offset, or a ``$<< >>`` text that renders to one."""
+
+
+def _items(value: list[Any] | str) -> list[Any] | str:
+    if isinstance(value, str) and OPEN not in value:
+        raise ValueError("items must be a list, or a $<< >> expression that gives one")
+    if isinstance(value, list) and len(value) > MAX_LOOP_ITEMS:
+        raise ValueError(f"a loop runs at most {MAX_LOOP_ITEMS} items, got {len(value)}")
+    return value
+
+
+class FlowSleepWith(_Model):
+    """``with:`` of ``flow/sleep``: a durable timer, for ``duration`` or ``until`` a moment."""
+
+    duration: DurationOrExpression | None = None
+    until: TimestampOrExpression | None = None
+
+    @model_validator(mode="after")
+    def _one_of(self) -> FlowSleepWith:
+        if (self.duration is None) == (self.until is None):
+            raise ValueError("set exactly one of 'duration' and 'until'")
+        return self
+
+
+class FlowConditionWith(_Model):
+    """``with:`` of ``flow/condition``: run ``then`` when ``if`` is true, else ``else``."""
+
+    if_: str
+    then: Annotated[list[Step], Field(min_length=1)]
+    else_: list[Step] = Field(default_factory=list)
+
+
+class FlowLoopWith(_Model):
+    """``with:`` of ``flow/loop``: run ``steps`` once per item of ``items``, in order."""
+
+    items: Annotated[list[Any] | str, AfterValidator(_items)]
+    steps: Annotated[list[Step], Field(min_length=1)]
+    max_parallel: Annotated[int, Field(ge=1, le=MAX_LOOP_ITEMS)] = 1
+    break_if: str | None = None
+
+
+FlowWith = FlowSleepWith | FlowConditionWith | FlowLoopWith
+
+FLOW_WITH: dict[str, type[FlowSleepWith | FlowConditionWith | FlowLoopWith]] = {
+    FLOW_SLEEP: FlowSleepWith,
+    FLOW_CONDITION: FlowConditionWith,
+    FLOW_LOOP: FlowLoopWith,
+}
+"""The ``with:`` model of each flow node."""
+
+_FLOW_NEEDS = {FLOW_SLEEP: "duration or until", FLOW_CONDITION: "if and then", FLOW_LOOP: "items and steps"}
+
+
+# -- steps ---------------------------------------------------------------------------------------
+
+
 class Compensate(_Model):
     """The undo action of a step (saga): runs in reverse order if the run fails later."""
 
@@ -116,13 +250,20 @@ class Compensate(_Model):
     timeout: Duration | None = None
     retry: Retry | None = None
 
+    @field_validator("uses")
+    @classmethod
+    def _not_flow(cls, uses: str) -> str:
+        if uses.startswith("flow/"):
+            raise ValueError("a compensation runs on an agent: a flow node cannot compensate")
+        return uses
+
 
 class Step(_Model):
-    """One step of a job: a node invocation, executed as one Temporal activity."""
+    """One step of a job: a node invocation, executed as one Temporal activity (flow nodes run in the workflow)."""
 
     id: Identifier | None = None
     name: str | None = None
-    uses: NodeRef
+    uses: Annotated[NodeRef, AfterValidator(_check_flow_uses)]
     with_: dict[str, Any] = Field(default_factory=dict)
     if_: str | None = None
     env: dict[str, str] = Field(default_factory=dict)
@@ -131,6 +272,38 @@ class Step(_Model):
     retry: Retry | None = None
     continue_on_error: bool = False
     compensate: Compensate | None = None
+    # A flow node's `with:` read a second time, typed (nested steps included); None for other
+    # nodes. Errors inside it are placed under `with`, and `with_` keeps the text as written
+    # (the run's snapshot dumps that).
+    flow: SkipJsonSchema[FlowWith | None] = Field(
+        default=None, alias="with", exclude=True, validate_default=True, repr=False
+    )
+
+    @field_validator("flow", mode="plain")
+    @classmethod
+    def _flow_with(cls, value: Any, info: ValidationInfo) -> FlowWith | None:
+        node = flow_node(info.data.get("uses"))
+        if node is None or value is None:
+            return None
+        return FLOW_WITH[node].model_validate(value)
+
+    @field_validator("heartbeat_timeout", "retry", "compensate")
+    @classmethod
+    def _activity_only(cls, value: Any, info: ValidationInfo) -> Any:
+        node = flow_node(info.data.get("uses"))
+        if value is not None and node is not None and info.field_name is not None:
+            raise ValueError(
+                f"'{_kebab(info.field_name)}' does not apply to {node}: it runs in the workflow, not on an agent; "
+                "set it on the steps it runs"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _flow_needs_with(self) -> Step:
+        node = flow_node(self.uses)
+        if node is not None and self.flow is None:
+            raise ValueError(f"{node} needs with: ({_FLOW_NEEDS[node]})")
+        return self
 
 
 class Strategy(_Model):
@@ -184,3 +357,37 @@ class Workflow(_Model):
     defaults: Defaults = Field(default_factory=Defaults)
     timeout: Duration | None = None
     jobs: Annotated[dict[Identifier, Job], Field(min_length=1)]
+
+
+for _model in (FlowConditionWith, FlowLoopWith, Step, Job, Workflow):
+    _model.model_rebuild()
+
+Path = tuple[str | int, ...]
+
+
+def nested_step_lists(step: Step) -> list[tuple[Path, list[Step]]]:
+    """The step lists a flow step runs, with their paths inside the step (empty for other steps)."""
+    flow = step.flow
+    if isinstance(flow, FlowLoopWith):
+        return [(("with", "steps"), flow.steps)]
+    if isinstance(flow, FlowConditionWith):
+        return [(("with", "then"), flow.then), (("with", "else"), flow.else_)]
+    return []
+
+
+def step_targets(workflow: Workflow) -> Iterator[tuple[Path, Step | Compensate]]:
+    """Every step (nested steps of flow nodes included) and every compensation, with its
+    document path (``("jobs", "j", "steps", 0, "with", "steps", 1)``), in document order."""
+    for job_id, job in workflow.jobs.items():
+        yield from _targets(("jobs", job_id, "steps"), job.steps)
+
+
+def _targets(base: Path, steps: list[Step]) -> Iterator[tuple[Path, Step | Compensate]]:
+    # Recursive: nesting is bounded by the YAML loader's 64 levels.
+    for index, step in enumerate(steps):
+        path = (*base, index)
+        yield path, step
+        if step.compensate is not None:
+            yield (*path, "compensate"), step.compensate
+        for sub, nested in nested_step_lists(step):
+            yield from _targets((*path, *sub), nested)

@@ -4,7 +4,8 @@ Submodules are small and pure (the workflow sandbox may re-import them): ``dag``
 statuses), ``conditions`` (expressions in the workflow), ``contexts`` (what expressions and agents
 see), ``fanout`` (matrix / each-server), ``retry`` (DSL timeouts and retries as activity options),
 ``failures`` (activity errors as user messages), ``stepcall`` (one step or compensation
-activity and the one launcher of it), ``compensation`` (saga) and ``workflow`` (the
+activity and the one launcher of it), ``compensation`` (saga), ``flow`` (the flow nodes:
+sleep, condition, loop), ``steptree`` (nested steps in progress) and ``workflow`` (the
 ``@workflow.defn`` class). ``worker`` and ``client`` are the host-side helpers the server uses.
 """
 

@@ -57,20 +57,27 @@ class Evaluator:
         """
         if text is None or not text.strip():
             return status == "success"
+        value, uses_status = self._value(text, contexts, status, where)
+        if not uses_status and status != "success":
+            return False
+        return truthy(value)
+
+    def truth(self, text: str, contexts: Mapping[str, Any], status: Status, *, where: str) -> bool:
+        """Whether an expression (bare or ``$<< >>`` text) is truthy, with no implied ``success()``:
+        a value test, such as ``flow/condition``'s ``if`` or ``flow/loop``'s ``break-if``."""
+        return truthy(self._value(text, contexts, status, where)[0])
+
+    def _value(self, text: str, contexts: Mapping[str, Any], status: Status, where: str) -> tuple[Any, bool]:
+        """The value of a bare expression or ``$<< >>`` text, and whether it calls a status function."""
         try:
             if OPEN in text:
                 template = self.template(text)
                 uses_status = any(c.uses_status_function for _, c in template.expressions)
-                value = template.render(dict(contexts), status=status)
-            else:
-                compiled = self.expression(text)
-                uses_status = compiled.uses_status_function
-                value = compiled.evaluate(dict(contexts), status=status)
+                return template.render(dict(contexts), status=status), uses_status
+            compiled = self.expression(text)
+            return compiled.evaluate(dict(contexts), status=status), compiled.uses_status_function
         except ExpressionError as exc:
             raise EvaluationError(f"{where}: {exc}") from None
-        if not uses_status and status != "success":
-            return False
-        return truthy(value)
 
     def uses_status(self, text: str | None) -> bool:
         """Whether an ``if:`` calls a status function (else ``success()`` is implied)."""

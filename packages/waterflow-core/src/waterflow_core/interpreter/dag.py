@@ -5,18 +5,19 @@ Job results use GitHub's words: ``success``, ``failure``, ``cancelled``, ``skipp
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from ..dsl.models import Job, Step
 
 
-def step_ids(steps: Sequence[Step]) -> list[str]:
+def step_ids(steps: Sequence[Step], reserved: Iterable[str] = ()) -> list[str]:
     """The id of every step: its own, or ``step-<n>`` (1-based) for steps that set none.
 
     A generated id never collides with a user's id (compared case-insensitively, as expressions
-    compare names): ``step-2`` becomes ``step-2-2`` if a user already took ``step-2``.
+    compare names): ``step-2`` becomes ``step-2-2`` if a user already took ``step-2``. Nor with
+    ``reserved`` ids: those a nested step list sees from outside.
     """
-    taken = {s.id.lower() for s in steps if s.id}
+    taken = {s.id.lower() for s in steps if s.id} | {r.lower() for r in reserved}
     out: list[str] = []
     for index, step in enumerate(steps, start=1):
         if step.id:

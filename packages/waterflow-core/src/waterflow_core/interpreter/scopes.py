@@ -1,4 +1,4 @@
-"""Cooperative cancellation scopes: run → job → instance.
+"""Cooperative cancellation scopes: run → job → instance → flow step.
 
 Temporal's Python SDK cancels only the workflow's main task; the job tasks are cancelled by
 the interpreter itself through these scopes: cancelling a scope records why, requests
@@ -15,6 +15,7 @@ CANCELLED = "cancelled"  # the run was cancelled
 TIMED_OUT = "timed_out"  # the run exceeded its timeout
 JOB_TIMEOUT = "job_timeout"  # this job instance exceeded its timeout
 FAIL_FAST = "fail_fast"  # a sibling fan-out instance failed
+STEP_TIMEOUT = "step_timeout"  # a flow step exceeded its timeout
 
 
 class Scope:

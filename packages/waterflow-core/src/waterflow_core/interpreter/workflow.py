@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 
@@ -24,7 +25,7 @@ from temporalio.exceptions import ApplicationError
 
 from ..agent_registry import personal_queue
 from ..dsl.durations import format_duration
-from ..dsl.models import Job, Step, Workflow
+from ..dsl.models import Job, Step, Workflow, flow_node
 from ..errors import ErrorCode
 from ..runs import (
     PROGRESS_QUERY,
@@ -39,13 +40,17 @@ from ..runs import (
 )
 from ..steptask import StepTask, step_path
 from . import contexts as ctx
-from . import dag, scopes
+from . import dag, flow, scopes
 from .compensation import compensation_step_id, run_compensations
 from .conditions import EvaluationError, Evaluator
 from .failures import StepFailure
 from .fanout import SERVERS_ACTIVITY, FanoutError, Instance, expand_matrix, label_instances
 from .retry import activity_options
 from .stepcall import StepCall, launch
+from .steptree import NestedBudget, StepTree
+
+FLOW_PATCH = "2026-12-flow-nodes"
+"""Flow steps run in the workflow; runs recorded before scheduled every step as an activity."""
 
 
 @dataclass(slots=True)
@@ -84,6 +89,42 @@ class _Place:
         return step_path(self.job_id, None, self.instance.label)
 
 
+@dataclass(slots=True)
+class _Running:
+    """The step a job instance is running (nested steps included), for its timeout message."""
+
+    step: str = ""
+
+
+@dataclass(slots=True)
+class _Frame:
+    """One list of steps being run: a job instance's own, or those a flow step runs."""
+
+    place: _Place
+    scope: scopes.Scope
+    steps: Sequence[Step]
+    ids: list[str]
+    entries: list[StepProgress]
+    """The steps' progress entries, in list order."""
+    where: str
+    """The list's place in the document, for messages: ``jobs.j.steps``."""
+    contexts: dict[str, Any]
+    """What every step of the list sees besides ``steps``, ``env`` and ``server`` (``loop`` inside a loop)."""
+    env: dict[str, str]
+    """The ``env`` context before the steps' own ``env``."""
+    env_levels: tuple[dict[str, str], ...]
+    """The environment templates before the steps' own (workflow, job, enclosing flow steps)."""
+    server: dict[str, str]
+    tree: StepTree
+    prefix: str = ""
+    """Put before the steps' ids in their paths: ``each[2]/`` inside a loop's third iteration."""
+    results: dict[str, Any] = field(default_factory=dict)
+    """The ``steps`` context: the steps seen from outside the list, then the list's own."""
+    parent: StepProgress | None = None
+    """The flow step running this list (None for a job instance's own steps)."""
+    running: _Running = field(default_factory=_Running)
+
+
 @workflow.defn(name=WORKFLOW_TYPE)
 class WaterflowRun:
     """Interprets one run of a workflow; the ``progress`` query returns :class:`RunProgress`."""
@@ -106,6 +147,7 @@ class WaterflowRun:
         self._job_errors: dict[str, str] = {}
         self._done: set[str] = set()
         self._compensations: list[StepCall] = []
+        self._nested_entries = NestedBudget()
         self._ids = {job_id: dag.step_ids(job.steps) for job_id, job in self._wf.jobs.items()}
         self._ancestry = dag.ancestors(self._wf.jobs) if not self._invalid else {}
         self._base: dict[str, Any] = {}
@@ -441,24 +483,79 @@ class WaterflowRun:
         entry.started_at = workflow.now()
         watchdog: asyncio.Task[None] | None = None
         if job.timeout is not None:
-            watchdog = asyncio.create_task(self._watchdog(scope, job.timeout, place.path))
+            watchdog = asyncio.create_task(self._watchdog(scope, job.timeout, place.path, scopes.JOB_TIMEOUT))
 
         needs = self._needs_context(job)
         matrix = instance.matrix
         job_contexts = {**self._base, "needs": needs, "matrix": matrix}
         job_env = self._render_env(self._wf_env, job.env, job_contexts, where=f"jobs.{job_id}.env")
-        steps: dict[str, Any] = {}
-        server = {"name": instance.server} if instance.server else {}
-        failed: str | None = None  # first failure message of this instance
-        running_step = ""
-        for index, (sid, step) in enumerate(zip(self._ids[job_id], job.steps, strict=True)):
-            sp = entry.steps[index]
+        frame = _Frame(
+            place=place,
+            scope=scope,
+            steps=job.steps,
+            ids=self._ids[job_id],
+            entries=list(entry.steps),
+            where=f"jobs.{job_id}.steps",
+            contexts=job_contexts,
+            env=job_env,
+            env_levels=(self._wf.env, job.env),
+            server={"name": instance.server} if instance.server else {},
+            tree=StepTree(entry),
+        )
+        failed = await self._run_steps(frame)
+
+        if watchdog is not None and not watchdog.done():
+            watchdog.cancel()
+
+        outputs: dict[str, Any] = {}
+        contexts = {**job_contexts, "steps": frame.results, "env": job_env, "server": dict(frame.server)}
+        for key, text in job.outputs.items():
+            try:
+                outputs[key] = self._ev.render(text, contexts, where=f"jobs.{job_id}.outputs.{key}")
+            except EvaluationError as exc:
+                failed = failed or str(exc)
+        entry.outputs = ctx.summarize_outputs(outputs)
+        entry.finished_at = workflow.now()
+
+        if scope.reason == scopes.JOB_TIMEOUT:
+            error = f"job {place.path} timed out after {format_duration(job.timeout or 0)}"
+            if frame.running.step:
+                error += f" (in step {frame.running.step})"
+            result = _InstanceResult("failure", outputs, error)
+        elif failed:
+            result = _InstanceResult("failure", outputs, failed)
+        elif scope.cancelled:
+            result = _InstanceResult("cancelled", outputs)
+        else:
+            result = _InstanceResult("success", outputs)
+        entry.status = entry.conclusion = result.result
+        entry.error = result.error
+        return result
+
+    async def _watchdog(self, scope: scopes.Scope, seconds: float, path: str, reason: str) -> None:
+        what = "job" if reason == scopes.JOB_TIMEOUT else "step"
+        await workflow.sleep(seconds, summary=f"timeout of {what} {path}")
+        scope.cancel(reason)
+
+    async def _run_steps(self, frame: _Frame) -> str | None:
+        """Run a list of steps in order: a job instance's, or those a flow step runs.
+
+        Each step's ``if`` sees the list's status so far (``failure`` after a failed step,
+        ``cancelled`` once the scope is); ``frame.results`` collects the ``steps`` context.
+        Returns the first failure's message (None when every step concluded ``success``).
+        """
+        job_id = frame.place.job_id
+        failed: str | None = None  # first failure message of this list
+        for index, (sid, step) in enumerate(zip(frame.ids, frame.steps, strict=True)):
+            sp = frame.entries[index]
+            scope = frame.scope
             status: ConditionStatus = "cancelled" if scope.cancelled else ("failure" if failed else "success")
+            where = f"{frame.where}[{index}]"
             env = self._render_env(
-                job_env, step.env, {**job_contexts, "steps": steps}, where=f"jobs.{job_id}.steps[{index}].env"
+                frame.env, step.env, {**frame.contexts, "steps": frame.results}, where=f"{where}.env"
             )
-            contexts = {**job_contexts, "steps": steps, "env": env, "server": dict(server)}
-            where = f"jobs.{job_id}.steps[{index}]"
+            contexts = {**frame.contexts, "steps": frame.results, "env": env, "server": dict(frame.server)}
+            path = frame.prefix + sid
             try:
                 run = self._ev.condition(step.if_, contexts, status, where=f"{where}.if")
             except EvaluationError as exc:
@@ -468,10 +565,15 @@ class WaterflowRun:
                     # Not run because the job was cancelled reads "cancelled" in progress; the
                     # steps context says "skipped" either way, as GitHub's does.
                     sp.status = sp.conclusion = "cancelled" if status == "cancelled" else "skipped"
-                    steps[sid] = ctx.step_entry({}, "skipped", "skipped", "")
+                    frame.results[sid] = ctx.step_entry({}, "skipped", "skipped", "")
+                    self._concluded(frame, sp)
                     continue
-                running_step = step_path(job_id, sid)
-                outcome = await self._step(self._step_call(place, sid, step, contexts, status), scope, sp)
+                frame.running.step = step_path(job_id, path)
+                # Runs recorded before flow nodes existed scheduled any `uses` as an activity.
+                if step.flow is not None and workflow.patched(FLOW_PATCH):
+                    outcome = await self._flow(frame, index, sid, step, contexts, status, sp)
+                else:
+                    outcome = await self._step(self._step_call(frame, path, sid, step, contexts, status), scope, sp)
             if outcome.outcome == "cancelled" and not scope.cancelled:
                 # Cancelled by someone else than this run (e.g. the activity was cancelled
                 # from outside): the step did not do its work, which is a failure here.
@@ -484,59 +586,34 @@ class WaterflowRun:
             sp.error = outcome.error
             if sp.finished_at is None:
                 sp.finished_at = workflow.now()
-            steps[sid] = ctx.step_entry(outcome.outputs, outcome.outcome, conclusion, outcome.agent)
+            frame.results[sid] = ctx.step_entry(outcome.outputs, outcome.outcome, conclusion, outcome.agent)
+            self._concluded(frame, sp)
             if outcome.agent:
-                server = {"name": instance.server or outcome.agent}
+                frame.server = {"name": frame.place.instance.server or outcome.agent}
             if conclusion == "failure" and not failed:
-                failed = outcome.error or f"step {step_path(job_id, sid)} failed"
+                failed = outcome.error or f"step {step_path(job_id, path)} failed"
             if outcome.outcome == "success" and step.compensate is not None:
-                after = {**contexts, "steps": dict(steps)}
-                agent = instance.server or outcome.agent
+                after = {**contexts, "steps": dict(frame.results)}
+                agent = frame.place.instance.server or outcome.agent
                 self._compensations.append(self._compensation_call(
-                    place, sid, step, display=sp.name or sid, agent=agent, contexts=after
+                    frame, path, step, display=sp.name or sid, agent=agent, contexts=after
                 ))
+        return failed
 
-        if watchdog is not None and not watchdog.done():
-            watchdog.cancel()
-
-        outputs: dict[str, Any] = {}
-        contexts = {**job_contexts, "steps": steps, "env": job_env, "server": dict(server)}
-        for key, text in job.outputs.items():
-            try:
-                outputs[key] = self._ev.render(text, contexts, where=f"jobs.{job_id}.outputs.{key}")
-            except EvaluationError as exc:
-                failed = failed or str(exc)
-        entry.outputs = ctx.summarize_outputs(outputs)
-        entry.finished_at = workflow.now()
-
-        if scope.reason == scopes.JOB_TIMEOUT:
-            error = f"job {place.path} timed out after {format_duration(job.timeout or 0)}"
-            if running_step:
-                error += f" (in step {running_step})"
-            result = _InstanceResult("failure", outputs, error)
-        elif failed:
-            result = _InstanceResult("failure", outputs, failed)
-        elif scope.cancelled:
-            result = _InstanceResult("cancelled", outputs)
-        else:
-            result = _InstanceResult("success", outputs)
-        entry.status = entry.conclusion = result.result
-        entry.error = result.error
-        return result
-
-    async def _watchdog(self, scope: scopes.Scope, seconds: float, path: str) -> None:
-        await workflow.sleep(seconds, summary=f"timeout of job {path}")
-        scope.cancel(scopes.JOB_TIMEOUT)
+    def _concluded(self, frame: _Frame, sp: StepProgress) -> None:
+        if frame.parent is not None:  # a nested step: its entry counts against the progress budget
+            self._nested_entries.finished(frame.tree, sp)
 
     def _step_call(
-        self, place: _Place, sid: str, step: Step, contexts: dict[str, Any], status: ConditionStatus
+        self, frame: _Frame, path: str, sid: str, step: Step, contexts: dict[str, Any], status: ConditionStatus
     ) -> StepCall:
-        env = ctx.merged_env(self._wf.env, place.job.env, step.env)
+        place = frame.place
+        env = ctx.merged_env(*frame.env_levels, step.env)
         refs = [*self._ev.references(step.with_), *self._ev.references(env)]
         task = StepTask(
             workflow_id=workflow.info().workflow_id,
             job=place.job_id,
-            step=sid,
+            step=path,
             instance=place.instance.label,
             name=self._display_name(step, sid, contexts, status),
             node=step.uses,
@@ -569,7 +646,7 @@ class WaterflowRun:
         return sid if step.id else step.uses
 
     def _compensation_call(
-        self, place: _Place, sid: str, step: Step, *, display: str, agent: str, contexts: dict[str, Any]
+        self, frame: _Frame, path: str, step: Step, *, display: str, agent: str, contexts: dict[str, Any]
     ) -> StepCall:
         """The call that undoes ``step`` (which succeeded on ``agent``), captured now, run later.
 
@@ -577,12 +654,13 @@ class WaterflowRun:
         """
         compensate = step.compensate
         assert compensate is not None
-        env = ctx.merged_env(self._wf.env, place.job.env, compensate.env)
+        place = frame.place
+        env = ctx.merged_env(*frame.env_levels, compensate.env)
         refs = [*self._ev.references(compensate.with_), *self._ev.references(env)]
         task = StepTask(
             workflow_id=workflow.info().workflow_id,
             job=place.job_id,
-            step=compensation_step_id(sid),
+            step=compensation_step_id(path),
             instance=place.instance.label,
             name=compensate.name or f"compensate {display}",
             node=compensate.uses,
@@ -596,3 +674,85 @@ class WaterflowRun:
         if not agent:
             return StepCall("compensation", task, options, queue=place.group)
         return StepCall("compensation", task, options, queue=personal_queue(agent), fallback=place.group)
+
+    # -- flow nodes (run here, not on agents: ADR 0018) ----------------------------------------
+
+    async def _flow(
+        self,
+        frame: _Frame,
+        index: int,
+        sid: str,
+        step: Step,
+        contexts: dict[str, Any],
+        status: ConditionStatus,
+        sp: StepProgress,
+    ) -> _StepOutcome:
+        assert step.flow is not None
+        path = frame.prefix + sid
+        call_path = step_path(frame.place.job_id, path, frame.place.instance.label)
+        sp.name = self._display_name(step, sid, contexts, status)
+        sp.status = "running"
+        sp.started_at = workflow.now()
+        # A flow step admitted after its list was cancelled (`if: always()`) runs to its end, as
+        # an activity would; only its own timeout can stop it.
+        scope = frame.scope.child() if not frame.scope.cancelled else scopes.Scope()
+        watchdog: asyncio.Task[None] | None = None
+        if step.timeout is not None:
+            watchdog = asyncio.create_task(self._watchdog(scope, step.timeout, call_path, scopes.STEP_TIMEOUT))
+        where = f"{frame.where}[{index}]"
+        nested_ids: dict[int, list[str]] = {}
+
+        async def run(steps: list[Step], key: str, label: str, loop: dict[str, Any] | None) -> flow.Nested:
+            ids = nested_ids.get(id(steps))
+            if ids is None:
+                ids = nested_ids[id(steps)] = dag.step_ids(steps, reserved=frame.results)
+            prefix = f"{path}{label}/"
+            entries = [
+                StepProgress(id=prefix + nid, name=s.name or "", uses=s.uses, instance=frame.place.instance.label)
+                for nid, s in zip(ids, steps, strict=True)
+            ]
+            frame.tree.add(sp, entries)
+            child = replace(
+                frame,
+                scope=scope,
+                steps=steps,
+                ids=ids,
+                entries=entries,
+                prefix=prefix,
+                where=f"{where}.with.{key}",
+                contexts={**frame.contexts, "loop": loop} if loop is not None else frame.contexts,
+                env=contexts["env"],
+                env_levels=(*frame.env_levels, step.env),
+                results=dict(frame.results),
+                server=dict(frame.server),
+                parent=sp,
+            )
+            failed = await self._run_steps(child)
+            own = {nid: child.results[nid] for nid in ids if nid in child.results}
+            return flow.Nested(failed, own, child.results)
+
+        call = flow.FlowCall(
+            node=flow_node(step.uses) or "",
+            flow=step.flow,
+            path=call_path,
+            where=where,
+            contexts=contexts,
+            status=status,
+            scope=scope,
+            ev=self._ev,
+            run=run,
+        )
+        try:
+            result = await flow.run_flow(call)
+        except (flow.FlowError, EvaluationError) as exc:
+            result = flow.FlowOutcome("failure", {}, str(exc))
+        finally:
+            if watchdog is not None and not watchdog.done():
+                watchdog.cancel()
+        if scope.reason == scopes.STEP_TIMEOUT:
+            result.outcome = "failure"
+            result.error = f"step {call_path} timed out after {format_duration(step.timeout or 0)}"
+        sp.outputs = ctx.summarize_outputs(result.outputs)
+        sp.log_tail = ctx.tail(result.log)
+        sp.finished_at = workflow.now()
+        return _StepOutcome(result.outcome, result.outputs, "", ctx.clip(result.error, ctx.MAX_ERROR_CHARS))

@@ -1,0 +1,273 @@
+"""The flow nodes, run inside the workflow: ``flow/sleep``, ``flow/condition``, ``flow/loop``.
+
+They are deterministic workflow code, never activities (ADR 0018): a sleep is a durable Temporal
+timer, a condition picks a branch, a loop runs its steps once per item. Their nested steps run
+through the interpreter's own step machinery (:attr:`FlowCall.run`, which is
+``WaterflowRun._run_steps``), so a nested step is scheduled, retried, cancelled, compensated
+and shown exactly like a job's own steps.
+
+Determinism: time only from ``workflow.now()``, iterations start in item order, and the
+commands issued here (timers, the activities of nested steps) are what the recorded histories in
+``tests/histories/flow_*.json`` expect; changing them needs ``workflow.patched`` (ADR 0002).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from temporalio import workflow
+
+from ..dsl.durations import MAX_DURATION_SECONDS, format_duration, parse_duration
+from ..dsl.models import (
+    FLOW_CONDITION,
+    FLOW_LOOP,
+    FLOW_SLEEP,
+    MAX_LOOP_ITEMS,
+    FlowConditionWith,
+    FlowLoopWith,
+    FlowSleepWith,
+    FlowWith,
+    Step,
+    parse_timestamp,
+)
+from ..runs import ConditionStatus, StepStatus
+from . import scopes
+from .conditions import EvaluationError, Evaluator
+
+MAX_LOOP_RESULTS_BYTES = 1024 * 1024
+"""JSON size of a loop's ``results``: they are read by later steps, whose activity input (one
+Temporal payload, 2 MB at most) carries what their expressions reference."""
+HISTORY_EVENTS_GUARD = 40_000
+"""A loop starts no iteration once the run's history is this long: Temporal terminates a run
+at 51,200 events (its default limit), which would skip compensations and say nothing useful."""
+HISTORY_BYTES_GUARD = 40 * 1024 * 1024
+"""Likewise for the history's size (Temporal's default limit: 50 MB)."""
+
+
+class FlowError(Exception):
+    """A flow step cannot run as written (e.g. ``items`` is not a list); ``str()`` names the place."""
+
+
+@dataclass(slots=True)
+class Nested:
+    """What one run of a nested step list gave."""
+
+    failed: str | None
+    """The first failing step's message (None when every step concluded success)."""
+    steps: dict[str, Any]
+    """The list's own steps, as the ``steps`` context holds them (outputs, outcome, ...)."""
+    visible: dict[str, Any]
+    """The whole ``steps`` context at the end of the list (the steps it saw from outside too)."""
+
+
+RunNested = Callable[[list[Step], str, str, "dict[str, Any] | None"], Awaitable[Nested]]
+"""``(steps, key under with:, label, loop context)``: run a nested list; the label follows the
+flow step's id in the nested steps' paths (``each[2]/build``: label ``[2]``; ``pick/deploy``: ``""``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class FlowCall:
+    """One flow step, as its node runs it."""
+
+    node: str
+    flow: FlowWith
+    path: str
+    """``job/step[#instance]``: for messages and timer summaries."""
+    where: str
+    """The step's place in the document (``jobs.j.steps[1]``), for expression errors."""
+    contexts: dict[str, Any]
+    """The step's contexts (``steps``, ``env``, ``loop`` inside a loop...)."""
+    status: ConditionStatus
+    scope: scopes.Scope
+    """Cancelled when the run, job or this step's own ``timeout`` ends it."""
+    ev: Evaluator
+    run: RunNested
+
+
+@dataclass(slots=True)
+class FlowOutcome:
+    """How a flow step ended; its outputs are kept on failure too (what ran until then)."""
+
+    outcome: StepStatus
+    outputs: dict[str, Any]
+    error: str | None = None
+    log: list[str] = field(default_factory=list)
+
+
+async def run_flow(call: FlowCall) -> FlowOutcome:
+    """Run the flow step ``call``; :class:`FlowError` or an evaluation error when it cannot."""
+    if call.node == FLOW_SLEEP:
+        assert isinstance(call.flow, FlowSleepWith)
+        return await _sleep(call, call.flow)
+    if call.node == FLOW_CONDITION:
+        assert isinstance(call.flow, FlowConditionWith)
+        return await _condition(call, call.flow)
+    assert call.node == FLOW_LOOP and isinstance(call.flow, FlowLoopWith)
+    return await _loop(call, call.flow)
+
+
+# -- flow/sleep -----------------------------------------------------------------------------------
+
+
+async def _sleep(call: FlowCall, flow: FlowSleepWith) -> FlowOutcome:
+    now = workflow.now()
+    if flow.duration is not None:
+        where = f"{call.where}.with.duration"
+        seconds = _duration(call.ev.render(flow.duration, call.contexts, call.status, where=where), where)
+        until = now + timedelta(seconds=seconds)
+    else:
+        where = f"{call.where}.with.until"
+        until = _moment(call.ev.render(flow.until, call.contexts, call.status, where=where), where)
+        seconds = max((until - now).total_seconds(), 0.0)
+        if seconds > MAX_DURATION_SECONDS:
+            raise FlowError(f"{call.where}.with.until: {_iso(until)} is more than 366 days ahead")
+    outputs = {"until": _iso(until), "seconds": seconds}
+    if seconds > 0:
+        try:
+            # A durable timer, cancelled early only by this step's scope (run or job cancelled or
+            # timed out, or the step's own timeout).
+            await workflow.wait_condition(
+                lambda: call.scope.cancelled, timeout=seconds, timeout_summary=f"flow/sleep {call.path}"
+            )
+        except TimeoutError:
+            pass
+        else:
+            return FlowOutcome("cancelled", outputs, log=[f"sleep until {_iso(until)} was cancelled"])
+    return FlowOutcome("success", outputs, log=[f"slept {format_duration(seconds)} (until {_iso(until)})"])
+
+
+def _duration(value: Any, where: str) -> float:
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise FlowError(f"{where}: {exc}") from None
+
+
+def _moment(value: Any, where: str) -> datetime:
+    if not isinstance(value, str):
+        raise FlowError(f"{where}: expected a timestamp such as 2030-01-31T08:00:00Z, got {_show(value)}")
+    try:
+        return parse_timestamp(value)
+    except ValueError as exc:
+        raise FlowError(f"{where}: {exc}") from None
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+# -- flow/condition -------------------------------------------------------------------------------
+
+
+async def _condition(call: FlowCall, flow: FlowConditionWith) -> FlowOutcome:
+    result = call.ev.truth(flow.if_, call.contexts, call.status, where=f"{call.where}.with.if")
+    branch, steps = ("then", flow.then) if result else ("else", flow.else_)
+    nested = await call.run(steps, branch, "", None) if steps else Nested(None, {}, {})
+    outputs = {"branch": branch, "result": result, "steps": nested.steps}
+    log = [f"if was {'true' if result else 'false'}: ran {branch} ({len(steps)} steps)"]
+    return _ended(call, outputs, nested.failed, log)
+
+
+def _ended(call: FlowCall, outputs: dict[str, Any], failed: str | None, log: list[str]) -> FlowOutcome:
+    if failed:
+        return FlowOutcome("failure", outputs, failed, log)
+    if call.scope.cancelled:
+        return FlowOutcome("cancelled", outputs, None, log)
+    return FlowOutcome("success", outputs, None, log)
+
+
+# -- flow/loop ------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Loop:
+    """The state of one loop while its iterations run."""
+
+    running: int = 0
+    failed: str | None = None
+    broken_at: int | None = None
+    results_bytes: int = 0
+
+
+async def _loop(call: FlowCall, flow: FlowLoopWith) -> FlowOutcome:
+    items = call.ev.render(flow.items, call.contexts, call.status, where=f"{call.where}.with.items")
+    if not isinstance(items, list):
+        raise FlowError(f"{call.where}.with.items: expected a list, got {_show(items)}")
+    if len(items) > MAX_LOOP_ITEMS:
+        raise FlowError(f"{call.where}.with.items: a loop runs at most {MAX_LOOP_ITEMS} items, got {len(items)}")
+    results: list[dict[str, Any] | None] = [None] * len(items)
+    state = _Loop()
+    outer = call.contexts.get("loop")
+
+    async def iteration(index: int, item: Any) -> None:
+        context = {"item": item, "index": index, "parent": outer}
+        try:
+            nested = await call.run(flow.steps, "steps", f"[{index}]", context)
+            results[index] = _within_budget(call, state, index, nested.steps)
+            if nested.failed:
+                state.failed = state.failed or nested.failed
+            elif flow.break_if is not None and state.broken_at is None and not call.scope.cancelled:
+                contexts = {**call.contexts, "steps": nested.visible, "loop": context}
+                if call.ev.truth(flow.break_if, contexts, "success", where=f"{call.where}.with.break-if"):
+                    state.broken_at = index
+        except (FlowError, EvaluationError) as exc:
+            state.failed = state.failed or str(exc)
+        finally:
+            state.running -= 1
+
+    tasks: list[asyncio.Task[None]] = []
+    for index, item in enumerate(items):
+        await workflow.wait_condition(lambda: state.running < flow.max_parallel)
+        if state.failed or state.broken_at is not None or call.scope.cancelled:
+            break
+        guard = _history_guard(call, index)
+        if guard:
+            state.failed = guard
+            break
+        state.running += 1
+        tasks.append(asyncio.create_task(iteration(index, item)))
+    await asyncio.gather(*tasks)
+
+    count = len(tasks)
+    outputs = {"results": results[:count], "count": count, "broken": state.broken_at is not None}
+    log = [f"ran {count} of {len(items)} iterations"]
+    if state.broken_at is not None:
+        log.append(f"break-if was true after item {state.broken_at}")
+    return _ended(call, outputs, state.failed, log)
+
+
+def _within_budget(call: FlowCall, state: _Loop, index: int, steps: dict[str, Any]) -> dict[str, Any] | None:
+    """``steps`` (an iteration's results) while the loop's results fit their budget, else None
+    and the loop fails: later steps could not be sent what they read."""
+    state.results_bytes += len(json.dumps(steps, separators=(",", ":"), default=str).encode())
+    if state.results_bytes <= MAX_LOOP_RESULTS_BYTES:
+        return steps
+    state.failed = state.failed or (
+        f"step {call.path} failed: the results of its iterations passed {MAX_LOOP_RESULTS_BYTES // 1024} KiB "
+        f"at item {index}; output less from its steps (write big data to a file and output its path)"
+    )
+    return None
+
+
+def _history_guard(call: FlowCall, index: int) -> str | None:
+    """Why no further iteration may start: the run's history is close to Temporal's limits."""
+    info = workflow.info()
+    events, size = info.get_current_history_length(), info.get_current_history_size()
+    if events < HISTORY_EVENTS_GUARD and size < HISTORY_BYTES_GUARD:
+        return None
+    return (
+        f"step {call.path} failed: stopped before item {index}: the run's history holds {events} events "
+        f"({size // (1024 * 1024)} MiB), close to Temporal's limits; split the items over several runs"
+    )
+
+
+def _show(value: Any) -> str:
+    text = json.dumps(value, default=str)
+    kinds: dict[type, str] = {dict: "a mapping", list: "a list", str: "text"}
+    kind = kinds.get(type(value), type(value).__name__)
+    return f"{kind} {text if len(text) <= 60 else text[:57] + '...'}"
