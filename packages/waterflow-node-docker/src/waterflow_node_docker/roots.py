@@ -4,7 +4,7 @@ A compose file is read by compose running as the agent's user, and compose quote
 parse in its errors (``file: /etc/shadow`` answers with the first line of the file). So the paths a
 workflow may name are confined like ``file/transfer``'s: ``WATERFLOW_FILE_ROOTS`` in the agent's
 environment (``os.pathsep``-separated), the step's working directory when unset
-(docs/adr/0017-docker-nodes.md).
+(docs/adr/0022-docker-nodes.md).
 """
 
 from __future__ import annotations
