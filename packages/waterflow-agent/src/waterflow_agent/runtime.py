@@ -2,6 +2,9 @@
 
 Life cycle:
 
+0. (the command, before this class) take secrets out of the environment, re-executing the process
+   if needed, take the working directory off ``sys.path`` and make the process non-dumpable;
+   with ``--run-as``, run on a :class:`~waterflow_agent.runas.StepUserLoop`;
 1. connect to Temporal, retrying with backoff for as long as it takes (an agent may boot before
    Temporal does);
 2. build the node registry, the secret provider and the log handler;
