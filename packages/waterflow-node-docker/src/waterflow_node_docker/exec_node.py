@@ -167,9 +167,11 @@ async def _execute(ctx: NodeContext, engine: Engine, target: Container, inputs: 
             async for chunk in r.aiter_raw():
                 for stream, payload in frames.feed(chunk):
                     (errors if stream == STDERR else out).feed(payload)
-    except BaseException:
+    except BaseException as error:
         # Cancelled, timed out, or the connection broke: the process would outlive the step.
         await stop_exec(engine, exec_id, target.id, ctx.log)
+        if isinstance(error, EngineError):  # the daemon refused to start it (container stopped meanwhile)
+            raise failed(f"cannot exec in container {target.name}: {error.message}") from None
         raise
     finally:
         out.close()
