@@ -19,7 +19,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 from temporalio.exceptions import ApplicationError, CancelledError
 
-from waterflow_core.interpreter import flow
+from waterflow_core.interpreter import flow, steptree
 from waterflow_core.runs import PROGRESS_QUERY, RunProgress
 
 sys.path.insert(0, str(Path(__file__).parent))  # importlib mode: the shared harness is a sibling module
@@ -555,3 +555,34 @@ jobs:
     count = len(h.nodes.calls)
     assert 1 <= count < 10
     assert error.message.startswith(f"step j/each failed: stopped before item {count}: the run's history holds ")
+
+
+async def test_progress_lists_a_bounded_number_of_nested_steps(h: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(steptree, "MAX_NESTED_ENTRIES", 20)  # shared with the sandbox, as above
+    progress, error = await h.run(
+        """
+name: flow-many
+jobs:
+  j:
+    runs-on: QUEUE
+    steps:
+      - id: each
+        uses: flow/loop
+        with:
+          items: $<< fromJSON(inputs.items) >>
+          max-parallel: 3
+          steps: [{id: a, uses: test/echo}, {id: b, uses: test/echo}]
+      - {id: after, uses: test/echo, with: {count: $<< steps.each.outputs.count >>}}
+inputs:
+  items: {type: string}
+""",
+        {"items": json.dumps(list(range(15)))},
+    )
+    assert error is None, error
+    assert len(h.nodes.calls) == 31
+    assert step(progress, "j", "after").outputs == {"count": 15}
+    listed = ids(progress, "j")
+    nested = [i for i in listed if i.startswith("each[")]
+    assert len(nested) == 20  # the oldest 10 finished entries were dropped
+    assert listed[:2] == ["each", nested[0]] and listed[-1] == "after"
+    assert "each[14]/b" in nested and "each[0]/a" not in nested

@@ -224,10 +224,14 @@ def test_step_tree_lists_nested_entries_after_their_flow_step() -> None:
     tree.add(loop, first)
     tree.add(first[1], _entries("loop[0]/inner/y"))
     tree.add(loop, _entries("loop[1]/x"))
+    assert [s.id for s in job.steps] == ["a", "loop", "b"]  # listed when synced (progress is read)
+    tree.sync()
     assert [s.id for s in job.steps] == ["a", "loop", "loop[0]/x", "loop[0]/inner", "loop[0]/inner/y", "loop[1]/x", "b"]
     tree.remove(first[1])  # and what it ran
+    tree.sync()
     assert [s.id for s in job.steps] == ["a", "loop", "loop[0]/x", "loop[1]/x", "b"]
     tree.remove(job.steps[0])  # a job's own step is never removed
+    tree.sync()
     assert [s.id for s in job.steps] == ["a", "loop", "loop[0]/x", "loop[1]/x", "b"]
 
 
@@ -240,5 +244,7 @@ def test_nested_budget_drops_the_oldest_finished_entries_run_wide() -> None:
             (entry,) = _entries(f"loop[{n}]/s")
             tree.add(job.steps[0], [entry])
             budget.finished(tree, entry)
+    for tree in trees:
+        tree.sync()
     assert [s.id for s in jobs[0].steps] == ["loop", "loop[2]/s"]
     assert [s.id for s in jobs[1].steps] == ["loop", "loop[1]/s", "loop[2]/s"]

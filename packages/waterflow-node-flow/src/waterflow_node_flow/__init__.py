@@ -2,7 +2,7 @@
 
 Installed next to the server, this distribution makes the flow nodes known: submit accepts
 ``uses: flow/...`` and ``GET /v1/nodes`` publishes their schemas. The interpreter workflow in
-waterflow-core runs them (ADR 0018); agents never do.
+waterflow-core runs them (ADR 0021); agents never do.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ Every scalar arrives as text from the strict YAML loader, and these models give 
 
 The ``with:`` of the flow nodes (``flow/sleep``, ``flow/condition``, ``flow/loop``) is part of
 the DSL: those nodes run inside the interpreter and hold nested steps, so a step validates its
-``with:`` against :data:`FLOW_WITH` when ``uses`` names one of them (ADR 0018).
+``with:`` against :data:`FLOW_WITH` when ``uses`` names one of them (ADR 0021).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The flow nodes, run inside the workflow: ``flow/sleep``, ``flow/condition``, ``flow/loop``.
 
-They are deterministic workflow code, never activities (ADR 0018): a sleep is a durable Temporal
+They are deterministic workflow code, never activities (ADR 0021): a sleep is a durable Temporal
 timer, a condition picks a branch, a loop runs its steps once per item. Their nested steps run
 through the interpreter's own step machinery (:attr:`FlowCall.run`, which is
 ``WaterflowRun._run_steps``), so a nested step is scheduled, retried, cancelled, compensated
@@ -24,9 +24,6 @@ from temporalio import workflow
 
 from ..dsl.durations import MAX_DURATION_SECONDS, format_duration, parse_duration
 from ..dsl.models import (
-    FLOW_CONDITION,
-    FLOW_LOOP,
-    FLOW_SLEEP,
     MAX_LOOP_ITEMS,
     FlowConditionWith,
     FlowLoopWith,
@@ -74,8 +71,8 @@ flow step's id in the nested steps' paths (``each[2]/build``: label ``[2]``; ``p
 class FlowCall:
     """One flow step, as its node runs it."""
 
-    node: str
     flow: FlowWith
+    """The step's typed ``with:``; its type says which node it is."""
     path: str
     """``job/step[#instance]``: for messages and timer summaries."""
     where: str
@@ -101,13 +98,10 @@ class FlowOutcome:
 
 async def run_flow(call: FlowCall) -> FlowOutcome:
     """Run the flow step ``call``; :class:`FlowError` or an evaluation error when it cannot."""
-    if call.node == FLOW_SLEEP:
-        assert isinstance(call.flow, FlowSleepWith)
+    if isinstance(call.flow, FlowSleepWith):
         return await _sleep(call, call.flow)
-    if call.node == FLOW_CONDITION:
-        assert isinstance(call.flow, FlowConditionWith)
+    if isinstance(call.flow, FlowConditionWith):
         return await _condition(call, call.flow)
-    assert call.node == FLOW_LOOP and isinstance(call.flow, FlowLoopWith)
     return await _loop(call, call.flow)
 
 

@@ -25,7 +25,7 @@ from temporalio.exceptions import ApplicationError
 
 from ..agent_registry import personal_queue
 from ..dsl.durations import format_duration
-from ..dsl.models import Job, Step, Workflow, flow_node
+from ..dsl.models import Job, Step, Workflow
 from ..errors import ErrorCode
 from ..runs import (
     PROGRESS_QUERY,
@@ -148,6 +148,7 @@ class WaterflowRun:
         self._done: set[str] = set()
         self._compensations: list[StepCall] = []
         self._nested_entries = NestedBudget()
+        self._trees: list[StepTree] = []  # one per job instance
         self._ids = {job_id: dag.step_ids(job.steps) for job_id, job in self._wf.jobs.items()}
         self._ancestry = dag.ancestors(self._wf.jobs) if not self._invalid else {}
         self._base: dict[str, Any] = {}
@@ -167,7 +168,14 @@ class WaterflowRun:
     @workflow.query(name=PROGRESS_QUERY)
     def progress(self) -> RunProgress:
         """The run's live progress (also the workflow's result)."""
+        self._list_nested_steps()
         return self._progress
+
+    def _list_nested_steps(self) -> None:
+        # Display only: no decision reads the lists, so bringing them up to date when progress
+        # is read (a query, the result) keeps adding nested entries O(1) and replays unchanged.
+        for tree in self._trees:
+            tree.sync()
 
     # -- run ----------------------------------------------------------------------------------
 
@@ -249,6 +257,7 @@ class WaterflowRun:
 
     def _finish(self, status: RunStatus, error: str | None) -> RunProgress:
         error = ctx.clip(error, ctx.MAX_RUN_ERROR_CHARS)
+        self._list_nested_steps()
         self._progress.status = status
         self._progress.error = error
         self._progress.finished_at = workflow.now()
@@ -502,6 +511,7 @@ class WaterflowRun:
             server={"name": instance.server} if instance.server else {},
             tree=StepTree(entry),
         )
+        self._trees.append(frame.tree)
         failed = await self._run_steps(frame)
 
         if watchdog is not None and not watchdog.done():
@@ -675,7 +685,7 @@ class WaterflowRun:
             return StepCall("compensation", task, options, queue=place.group)
         return StepCall("compensation", task, options, queue=personal_queue(agent), fallback=place.group)
 
-    # -- flow nodes (run here, not on agents: ADR 0018) ----------------------------------------
+    # -- flow nodes (run here, not on agents: ADR 0021) ----------------------------------------
 
     async def _flow(
         self,
@@ -732,7 +742,6 @@ class WaterflowRun:
             return flow.Nested(failed, own, child.results)
 
         call = flow.FlowCall(
-            node=flow_node(step.uses) or "",
             flow=step.flow,
             path=call_path,
             where=where,
