@@ -81,11 +81,10 @@ class Word:
         """The word's value when nothing in it is expanded, else ``None``."""
         return None if any(c in self.text for c in (MARK, "$", "`")) else self.plain
 
-    def span(self, start: int, end: int | None = None) -> tuple[int, int]:
-        """Absolute range of ``plain[start:end]``."""
+    def span(self, start: int, end: int) -> tuple[int, int]:
+        """Absolute range of ``plain[start:end]`` in the scanned text."""
         index = self._unquoted[1]
-        stop = index[-1] if end is None or end >= len(index) - 1 else index[end]
-        return self.start + index[min(start, len(index) - 1)], self.start + stop
+        return self.start + index[start], self.start + index[end]
 
     def sub(self, start: int) -> Word:
         """The word from ``plain[start:]`` on (an option's glued argument, an assignment's value)."""
