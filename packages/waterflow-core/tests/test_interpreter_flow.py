@@ -586,3 +586,75 @@ inputs:
     assert len(nested) == 20  # the oldest 10 finished entries were dropped
     assert listed[:2] == ["each", nested[0]] and listed[-1] == "after"
     assert "each[14]/b" in nested and "each[0]/a" not in nested
+
+
+async def test_steps_without_commands_cannot_wedge_the_workflow_task(h: Harness) -> None:
+    # 600 iterations at once, each 10 conditions that run nothing: no activity, no timer, so all
+    # of it would run in one workflow task. Temporal fails a task that runs over 2 s (its
+    # deadlock detector) and retries it forever, so a run of enough such steps, or a slow
+    # machine, would hang the run and keep the shared worker busy. Pacing ends the task every
+    # PACE_EVERY steps: each task does a bounded amount of work.
+    condition = "            - {uses: flow/condition, with: {if: 'false', then: [{uses: test/echo}]}}"
+    conditions = "\n".join([condition] * 10)
+    handle = await h.start(
+        f"""
+name: flow-pacing
+jobs:
+  j:
+    runs-on: QUEUE
+    steps:
+      - id: each
+        uses: flow/loop
+        with:
+          items: $<< fromJSON(inputs.items) >>
+          max-parallel: 600
+          steps:
+{conditions}
+inputs:
+  items: {{type: string}}
+""",
+        {"items": json.dumps(list(range(600)))},
+    )
+    progress, error = await h.finish(handle)
+    assert error is None, error
+    assert step(progress, "j", "each").outputs["count"] == 600
+    assert not h.nodes.calls
+    history = await handle.fetch_history()
+    pauses = [
+        e for e in history.events
+        if e.event_type == EventType.EVENT_TYPE_TIMER_STARTED and e.user_metadata.summary.data == b'"flow pacing"'
+    ]
+    # One per PACE_EVERY steps (600 x 10 conditions), shared by the iterations waiting for it.
+    assert len(pauses) == 600 * 10 // flow.PACE_EVERY
+    failed_tasks = [e for e in history.events if e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED]
+    assert not failed_tasks
+
+
+async def test_a_run_runs_a_bounded_number_of_nested_steps(h: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(flow, "MAX_RUN_NESTED_STEPS", 3000)  # shared with the sandbox, as above
+    _, error = await h.run(
+        """
+name: flow-nested-bomb
+jobs:
+  j:
+    runs-on: QUEUE
+    steps:
+      - id: outer
+        uses: flow/loop
+        with:
+          items: $<< fromJSON(inputs.items) >>
+          steps:
+            - id: inner
+              uses: flow/loop
+              with:
+                items: $<< fromJSON(inputs.items) >>
+                max-parallel: 1000
+                steps: [{uses: flow/condition, with: {if: 'false', then: [{uses: test/echo}]}}]
+inputs:
+  items: {type: string}
+""",
+        {"items": json.dumps(list(range(1000)))},
+    )
+    assert isinstance(error, ApplicationError)
+    assert error.message.startswith("step j/outer[")
+    assert "the run already ran 3000 nested steps, the most a run may; split the items" in error.message

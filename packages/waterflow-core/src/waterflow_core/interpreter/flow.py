@@ -44,6 +44,41 @@ HISTORY_EVENTS_GUARD = 40_000
 at 51,200 events (its default limit), which would skip compensations and say nothing useful."""
 HISTORY_BYTES_GUARD = 40 * 1024 * 1024
 """Likewise for the history's size (Temporal's default limit: 50 MB)."""
+MAX_RUN_NESTED_STEPS = 20_000
+"""Nested step runs (skipped ones included) in one run; a loop starts no iteration beyond.
+Far above what a history holds as activities; it bounds the CPU a run of steps that issue no
+command (conditions, skipped steps, nested loops of them) can take from the shared worker."""
+PACE_EVERY = 200
+"""Flow and nested steps run in one workflow task before it is ended with a 1 ms timer."""
+
+
+@dataclass(slots=True)
+class RunLoad:
+    """How much flow work a run did: its nested steps, and those since the last workflow task.
+
+    A workflow task (activation) must finish within 2 s (Temporal's deadlock detector fails it
+    otherwise, again and again). Steps that issue no command, such as a loop of conditions that
+    are false, would all run in one activation: :meth:`pace` ends it every :data:`PACE_EVERY`
+    steps with one short timer, shared by every step waiting in that activation.
+    """
+
+    steps: int = 0
+    _history: int = -1
+    _unpaced: int = 0
+    _pause: asyncio.Task[None] | None = None
+
+    async def pace(self) -> None:
+        """Called before each flow step and nested step; returns when it may run."""
+        while True:
+            length = workflow.info().get_current_history_length()  # constant within one activation
+            if length != self._history:
+                self._history, self._unpaced = length, 0
+            if self._unpaced < PACE_EVERY:
+                self._unpaced += 1
+                return
+            if self._pause is None or self._pause.done():
+                self._pause = asyncio.create_task(workflow.sleep(0.001, summary="flow pacing"))
+            await asyncio.shield(self._pause)
 
 
 class FlowError(Exception):
@@ -84,6 +119,7 @@ class FlowCall:
     """Cancelled when the run, job or this step's own ``timeout`` ends it."""
     ev: Evaluator
     run: RunNested
+    load: RunLoad
 
 
 @dataclass(slots=True)
@@ -249,15 +285,19 @@ def _within_budget(call: FlowCall, state: _Loop, index: int, steps: dict[str, An
 
 
 def _history_guard(call: FlowCall, index: int) -> str | None:
-    """Why no further iteration may start: the run's history is close to Temporal's limits."""
+    """Why no further iteration may start: the run's history is close to Temporal's limits, or
+    the run ran as many nested steps as a run may."""
     info = workflow.info()
     events, size = info.get_current_history_length(), info.get_current_history_size()
-    if events < HISTORY_EVENTS_GUARD and size < HISTORY_BYTES_GUARD:
+    if call.load.steps >= MAX_RUN_NESTED_STEPS:
+        reason = f"the run already ran {call.load.steps} nested steps, the most a run may"
+    elif events >= HISTORY_EVENTS_GUARD or size >= HISTORY_BYTES_GUARD:
+        reason = (
+            f"the run's history holds {events} events ({size // (1024 * 1024)} MiB), close to Temporal's limits"
+        )
+    else:
         return None
-    return (
-        f"step {call.path} failed: stopped before item {index}: the run's history holds {events} events "
-        f"({size // (1024 * 1024)} MiB), close to Temporal's limits; split the items over several runs"
-    )
+    return f"step {call.path} failed: stopped before item {index}: {reason}; split the items over several runs"
 
 
 def _show(value: Any) -> str:

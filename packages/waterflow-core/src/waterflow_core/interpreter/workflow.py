@@ -148,6 +148,7 @@ class WaterflowRun:
         self._done: set[str] = set()
         self._compensations: list[StepCall] = []
         self._nested_entries = NestedBudget()
+        self._load = flow.RunLoad()
         self._trees: list[StepTree] = []  # one per job instance
         self._ids = {job_id: dag.step_ids(job.steps) for job_id, job in self._wf.jobs.items()}
         self._ancestry = dag.ancestors(self._wf.jobs) if not self._invalid else {}
@@ -557,6 +558,10 @@ class WaterflowRun:
         job_id = frame.place.job_id
         failed: str | None = None  # first failure message of this list
         for index, (sid, step) in enumerate(zip(frame.ids, frame.steps, strict=True)):
+            if frame.parent is not None or step.flow is not None:
+                if frame.parent is not None:
+                    self._load.steps += 1
+                await self._load.pace()
             sp = frame.entries[index]
             scope = frame.scope
             status: ConditionStatus = "cancelled" if scope.cancelled else ("failure" if failed else "success")
@@ -750,6 +755,7 @@ class WaterflowRun:
             scope=scope,
             ev=self._ev,
             run=run,
+            load=self._load,
         )
         try:
             result = await flow.run_flow(call)
