@@ -13,6 +13,7 @@ import json
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from temporalio.api.enums.v1 import EventType
@@ -658,3 +659,18 @@ inputs:
     assert isinstance(error, ApplicationError)
     assert error.message.startswith("step j/outer[")
     assert "the run already ran 3000 nested steps, the most a run may; split the items" in error.message
+
+
+async def test_steps_nested_too_deep_for_temporal_ids_fail_with_a_message(h: Harness) -> None:
+    # Ten nested loops whose ids are 99 characters long: the innermost activity id would pass
+    # Temporal's 1000-character limit, which fails the workflow *task* (forever) instead of the run.
+    names = [f"l{n}" + "x" * 97 for n in range(10)]
+    step_: dict[str, Any] = {"uses": "test/echo"}
+    for name in reversed(names):
+        step_ = {"id": name, "uses": "flow/loop", "with": {"items": ["1"], "steps": [step_]}}
+    steps = json.dumps([step_])  # YAML flow style
+    progress, error = await h.run(f"name: flow-deep\njobs:\n  j:\n    runs-on: QUEUE\n    steps: {steps}\n")
+    assert isinstance(error, ApplicationError)
+    assert "its steps are nested too deep: their paths would pass Temporal's limit on activity ids" in error.message
+    assert not h.nodes.calls
+    assert step(progress, "j", names[0]).status == "failure"

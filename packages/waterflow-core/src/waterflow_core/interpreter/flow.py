@@ -48,6 +48,9 @@ MAX_RUN_NESTED_STEPS = 20_000
 """Nested step runs (skipped ones included) in one run; a loop starts no iteration beyond.
 Far above what a history holds as activities; it bounds the CPU a run of steps that issue no
 command (conditions, skipped steps, nested loops of them) can take from the shared worker."""
+MAX_NESTED_PREFIX = 500
+"""Characters of a nested step's path before its own id (``each[2]/pick/``): with the job, the
+id and the instance it must stay within Temporal's 1000-character activity ids."""
 PACE_EVERY = 200
 """Flow and nested steps run in one workflow task before it is ended with a 1 ms timer."""
 

@@ -722,6 +722,12 @@ class WaterflowRun:
             if ids is None:
                 ids = nested_ids[id(steps)] = dag.step_ids(steps, reserved=frame.results)
             prefix = f"{path}{label}/"
+            if len(prefix) > flow.MAX_NESTED_PREFIX:
+                raise flow.FlowError(
+                    f"{where}: its steps are nested too deep: their paths would pass Temporal's "
+                    f"limit on activity ids ({len(prefix)} characters before a step's id, at most "
+                    f"{flow.MAX_NESTED_PREFIX}); use shorter ids or fewer levels"
+                )
             entries = [
                 StepProgress(id=prefix + nid, name=s.name or "", uses=s.uses, instance=frame.place.instance.label)
                 for nid, s in zip(ids, steps, strict=True)
