@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import textwrap
@@ -9,9 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from waterflow_core.dsl import format_duration, load_workflow, parse_duration, resolve_inputs
+from waterflow_core.dsl import WithProblem, format_duration, load_workflow, parse_duration, resolve_inputs
 from waterflow_core.dsl.schema import workflow_json_schema
 from waterflow_core.errors import WorkflowValidationError
+from waterflow_core.plugins import PluginManager
+from waterflow_core.registry import NodeRegistry
 
 REPO = Path(__file__).resolve().parents[3]
 DOCS = REPO / "docs"
@@ -49,9 +52,16 @@ def test_docs_have_examples() -> None:
     assert len(DOC_BLOCKS) >= 4
 
 
+@functools.cache
+def installed_nodes() -> NodeRegistry:
+    """The node catalog of the test environment, loaded as the server loads it."""
+    return NodeRegistry.from_plugins(PluginManager(strict=False))
+
+
 @pytest.mark.parametrize(("where", "text"), DOC_BLOCKS, ids=[b[0] for b in DOC_BLOCKS])
 def test_every_yaml_example_in_the_docs_loads(where: str, text: str) -> None:
-    workflow = load_workflow(text, source=where)
+    # Each step's uses: and with: are checked against the real catalog, as the server checks them.
+    workflow = load_workflow(text, source=where, node_checker=installed_nodes().check_with)
     assert workflow.jobs
 
 
@@ -105,16 +115,17 @@ def test_expressions_are_case_insensitive_in_references() -> None:
 def test_node_checker_errors_are_placed() -> None:
     seen = []
 
-    def checker(uses: str, with_: dict) -> list:
+    def checker(uses: str, with_: dict) -> list[WithProblem]:
         seen.append((uses, with_))
-        return [(("command",), "field required")] if "command" not in with_ else []
+        return [WithProblem(("command",), "missing", on="key")] if "command" not in with_ else []
 
     text = "name: x\njobs:\n  a:\n    runs-on: l\n    steps:\n      - uses: exec/shell\n        with: {cwd: /}\n"
     with pytest.raises(WorkflowValidationError) as info:
         load_workflow(text, node_checker=checker)
     assert seen == [("exec/shell", {"cwd": "/"})]
     [err] = info.value.errors
-    assert (err.line, err.column, err.path) == (7, 15, "jobs.a.steps[0].with.command")
+    # A missing key points at the key of the mapping that lacks it.
+    assert (err.line, err.column, err.path) == (7, 9, "jobs.a.steps[0].with.command")
 
 
 @pytest.mark.parametrize(

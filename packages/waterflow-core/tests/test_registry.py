@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from waterflow_core import Node, NodeContext
 from waterflow_core.errors import ErrorCode
 from waterflow_core.plugins import PluginError, PluginInfo, PluginManager
-from waterflow_core.registry import NodeEntry, NodeRegistry, UnknownNodeError
+from waterflow_core.registry import MAX_WITH_PROBLEMS, NodeEntry, NodeRegistry, UnknownNodeError
 
 Install = Callable[..., str]  # the `install` fixture of conftest.py
 
@@ -124,6 +124,13 @@ class Nested(BaseModel):
     port: int
 
 
+class Tls(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    verify: bool
+    ca_file: str = Field("", alias="ca-file")
+
+
 class Checked(Node):
     type = "test-reg/checked"
 
@@ -136,6 +143,7 @@ class Checked(Node):
         mode: Literal["fast", "safe"] = "safe"
         either: int | list[int] = 0
         target: Nested | None = None
+        tls: list[Tls] = []
         max_time: float = Field(10.0, alias="max-time")
 
     async def run(self, ctx: NodeContext, inputs: BaseModel) -> BaseModel:
@@ -150,24 +158,93 @@ def checked() -> NodeRegistry:
     return NodeRegistry([NodeEntry(Checked, INFO)])
 
 
+PYDANTIC_WORDING = ("Input should", "Field required", "Extra inputs", "not permitted", "Value error")
+
+
 def test_check_with_literal_problems(checked: NodeRegistry) -> None:
-    problems = dict(
-        checked.check_with(
-            "test-reg/checked",
-            {
-                "count": "many",
-                "ports": [80, "x"],
-                "mode": "slow",
-                "either": "y",
-                "target": {"port": "p"},
-                "colour": "red",
-            },
-        )
+    problems = checked.check_with(
+        "test-reg/checked",
+        {
+            "count": "many",
+            "ports": [80, "x"],
+            "mode": "slow",
+            "either": "y",
+            "target": {"port": "p"},
+            "colour": "red",
+        },
     )
-    expected = {("url",), ("count",), ("ports", 1), ("mode",), ("either",), ("target", "port"), ("colour",)}
-    assert set(problems) == expected
-    assert "required" in problems[("url",)].lower()
-    assert "not permitted" in problems[("colour",)]
+    found = {problem.path: (problem.on, problem.message) for problem in problems}
+    assert found == {
+        ("url",): ("key", "missing required input 'url' of test-reg/checked"),
+        ("count",): ("value", "input 'count' of test-reg/checked: expected an integer, got 'many'"),
+        ("ports", 1): ("value", "input 'ports[1]' of test-reg/checked: expected an integer, got 'x'"),
+        ("mode",): ("value", "input 'mode' of test-reg/checked: expected one of 'fast', 'safe', got 'slow'"),
+        ("either",): ("value", "input 'either' of test-reg/checked: expected an integer or a list, got 'y'"),
+        ("target", "port"): ("value", "input 'target.port' of test-reg/checked: expected an integer, got 'p'"),
+        ("colour",): (
+            "key",
+            "test-reg/checked has no input 'colour' "
+            "(expected one of: count, either, max-time, mode, ports, target, tls, url)",
+        ),
+    }
+    # Problems still unpack as (path, message) pairs.
+    assert dict(problems)[("url",)] == found[("url",)][1]
+
+
+def test_check_with_suggests_the_input_meant(checked: NodeRegistry) -> None:
+    problems = checked.check_with("test-reg/checked", {"ulr": "u", "tls": [{"verify": "maybe", "cafile": "x"}]})
+    messages = {problem.path: problem.message for problem in problems}
+    assert messages == {
+        ("ulr",): "test-reg/checked has no input 'ulr' (did you mean 'url'?)",
+        ("url",): "missing required input 'url' of test-reg/checked",
+        ("tls", 0, "cafile"): "input 'tls[0]' of test-reg/checked has no key 'cafile' (did you mean 'ca-file'?)",
+        ("tls", 0, "verify"): (
+            "input 'tls[0].verify' of test-reg/checked: expected a boolean (true or false), got 'maybe'"
+        ),
+    }
+    missing = checked.check_with("test-reg/checked", {"url": "u", "target": {}, "max_time": "x"})
+    assert {problem.path: problem.message for problem in missing} == {
+        ("target", "port"): "missing required key 'port' in input 'target' of test-reg/checked",
+        # populate_by_name accepts the field name too; its value is still checked.
+        ("max_time",): "input 'max_time' of test-reg/checked: expected a number, got 'x'",
+    }
+
+
+def test_check_with_never_shows_pydantic_wording(checked: NodeRegistry) -> None:
+    bad = {"count": {"a": 1}, "ports": "x", "mode": 3, "either": [["y"]], "target": [1], "zzz": 1}
+    for problem in checked.check_with("test-reg/checked", bad):
+        assert not any(phrase in problem.message for phrase in PYDANTIC_WORDING), problem
+
+
+def test_check_with_caps_the_problems_of_a_huge_with(checked: NodeRegistry) -> None:
+    data: dict[str, object] = {f"k{i}": "v" for i in range(100_000)}
+    data["url"] = "u"
+    problems = checked.check_with("test-reg/checked", data)
+    assert len(problems) == MAX_WITH_PROBLEMS + 1
+    assert problems[-1].path == () and problems[-1].on == "key"
+    assert problems[-1].message == (
+        f"{100_000 - MAX_WITH_PROBLEMS} more problems in this with: are not listed "
+        f"(only the first {MAX_WITH_PROBLEMS} are)"
+    )
+    assert sum(len(problem.message) for problem in problems) < 10_000
+
+
+def test_check_with_deep_nesting_stays_short(checked: NodeRegistry) -> None:
+    deep: object = "x"
+    for _ in range(60):
+        deep = {"k": [deep]}
+    problems = checked.check_with("test-reg/checked", {"url": "u", "target": deep, "tls": [deep], "either": [deep]})
+    paths = {problem.path for problem in problems}
+    assert paths == {("target", "port"), ("tls", 0, "k"), ("tls", 0, "verify"), ("either",), ("either", 0)}
+    assert all(len(problem.message) < 200 for problem in problems)
+
+
+def test_unknown_node_type_suggests_the_closest(checked: NodeRegistry) -> None:
+    [problem] = checked.check_with("test-reg/chekced", {})
+    assert (problem.path, problem.on) == ((), "uses")
+    assert problem.message == (
+        "unknown node type 'test-reg/chekced' (did you mean 'test-reg/checked'? installed: test-reg/checked)"
+    )
 
 
 def test_check_with_accepts_expressions_anywhere(checked: NodeRegistry) -> None:

@@ -90,7 +90,9 @@ async def test_unknown_node_type_is_422(api: Api) -> None:
         """
     )
     body = assert_error(await api.http.post("/v1/validate", content=text, headers=YAML), 422)
-    assert any("exec/shel" in item["message"] for item in body["errors"])
+    [item] = body["errors"]
+    assert (item["line"], item["column"], item["path"]) == (6, 15, "jobs.a.steps[0].uses")
+    assert item["message"].startswith("unknown node type 'exec/shel' (did you mean 'exec/shell'? known: ")
 
 
 async def test_with_is_checked_against_the_node_schema(api: Api) -> None:
@@ -106,7 +108,38 @@ async def test_with_is_checked_against_the_node_schema(api: Api) -> None:
         """
     )
     body = assert_error(await api.http.post("/v1/validate", content=text, headers=YAML), 422)
-    assert any(item["path"].startswith("jobs.a.steps[0].with") for item in body["errors"])
+    # The same words as `waterflow validate` offline: the translation lives in core.
+    assert body["errors"] == [
+        {
+            "line": 7,
+            "column": 9,
+            "path": "jobs.a.steps[0].with.command",
+            "message": "missing required input 'command' of exec/shell",
+        },
+        {
+            "line": 7,
+            "column": 16,
+            "path": "jobs.a.steps[0].with.comand",
+            "message": "exec/shell has no input 'comand' (did you mean 'command'?)",
+        },
+    ]
+
+
+async def test_a_valid_workflow_names_the_nodes_the_server_cannot_check(api: Api) -> None:
+    text = workflow_yaml(
+        """
+        name: ok
+        jobs:
+          a:
+            runs-on: local
+            steps:
+              - uses: exec/shell
+                with: {command: echo}
+        """
+    )
+    response = await api.http.post("/v1/validate", content=text, headers=YAML)
+    assert response.status_code == 200, response.text
+    assert response.json() == {"valid": True, "name": "ok", "jobs": ["a"], "unchecked": []}
 
 
 async def test_bad_inputs_are_422_with_line_zero(api: Api, parked_workflow: str) -> None:
@@ -173,7 +206,7 @@ async def test_validate_accepts_yaml_and_json(api: Api, parked_workflow: str) ->
         await api.http.post("/v1/validate", json={"workflow": parked_workflow, "inputs": {"count": "3"}}),
     ):
         assert response.status_code == 200, response.text
-        assert response.json() == {"valid": True, "name": "parked", "jobs": ["wait"]}
+        assert response.json() == {"valid": True, "name": "parked", "jobs": ["wait"], "unchecked": []}
 
 
 async def test_no_input_reaches_a_500(api: Api) -> None:

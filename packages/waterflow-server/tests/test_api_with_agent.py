@@ -85,7 +85,7 @@ async def test_run_on_an_agent_with_logs_and_follow(api: Api, start_agent) -> No
     assert group in listed[agent.name]["groups"] and listed[agent.name]["alive"]
     nodes = (await api.http.get("/v1/nodes")).json()["nodes"]
     shell = next(n for n in nodes if n["type"] == "exec/shell")
-    assert agent.name in shell["agents"] and shell["inputs_schema"]
+    assert agent.name in shell["agents"] and group in shell["groups"] and shell["inputs_schema"]
 
 
 async def test_failed_run_reports_the_step(api: Api, start_agent) -> None:  # type: ignore[no-untyped-def]

@@ -8,7 +8,7 @@ from temporalio.client import WorkflowExecutionStatus
 from waterflow_core.agent_registry import AgentInfo, NodeInfo
 from waterflow_core.runs import JobProgress, RunProgress, StepProgress
 from waterflow_server.api.logs import LogTracker, snapshot_entries
-from waterflow_server.api.nodes import catalog, node_checker
+from waterflow_server.api.nodes import catalog, node_checker, unchecked_types
 from waterflow_server.api.pagination import PageToken
 from waterflow_server.api.runs import check_run_id, new_run_id
 from waterflow_server.api.status import api_status, parse_status_filter, visibility_query
@@ -75,14 +75,38 @@ def test_node_checker_knows_local_and_agent_nodes() -> None:
     from waterflow_server.api.nodes import load_local_registry
 
     registry = load_local_registry()
-    agents = [AgentInfo(name="a1", groups=["g"], nodes=[NodeInfo(type="custom/thing", version="2.1.0")])]
+    agents = [
+        AgentInfo(name="a1", groups=["g", "web"], nodes=[NodeInfo(type="custom/thing", version="2.1.0")]),
+        AgentInfo(name="a0", groups=["db", "g"], nodes=[NodeInfo(type="custom/thing", version="2.0.0")]),
+    ]
     check = node_checker(registry, agents)
     assert check("custom/thing", {"anything": 1}) == []
     assert check("custom/thing@2", {}) == []
-    assert "no agent provides custom/thing@1" in check("custom/thing@1", {})[0][1]
-    assert "unknown node type 'nope/nope'" in check("nope/nope", {})[0][1]
+    [wrong_major] = check("custom/thing@1", {})
+    assert (wrong_major.on, wrong_major.message) == ("uses", "no agent provides custom/thing@1 (agents have @2)")
+    [typo] = check("custom/thinh", {})
+    assert typo.on == "uses"
+    assert typo.message.startswith("unknown node type 'custom/thinh' (did you mean 'custom/thing'?")
+    assert check.unknown == ["custom/thing@1", "custom/thinh"]
     if registry is not None and "exec/shell" in {e["type"] for e in registry.catalog()}:
         assert check("exec/shell", {"command": "echo"}) == []
-        assert check("exec/shell", {}) != []
+        [missing] = check("exec/shell", {})
+        assert missing.message == "missing required input 'command' of exec/shell"
     entries = {e.type: e for e in catalog(registry, agents)}
-    assert entries["custom/thing"].agents == ["a1"]
+    thing = entries["custom/thing"]
+    assert (thing.agents, thing.groups, thing.inputs_schema) == (["a0", "a1"], ["db", "g", "web"], None)
+
+
+def test_unchecked_types_are_the_uses_the_server_has_not_installed() -> None:
+    from waterflow_core.dsl import load_workflow
+    from waterflow_server.api.nodes import load_local_registry
+
+    workflow = load_workflow(
+        "name: x\njobs:\n  a:\n    runs-on: g\n    steps:\n"
+        "      - {uses: custom/thing, compensate: {uses: custom/undo@2}}\n"
+        "      - {uses: exec/shell, with: {command: x}}\n"
+        "      - {uses: custom/thing}\n"
+    )
+    registry = load_local_registry()
+    assert unchecked_types(workflow, registry) == ["custom/thing", "custom/undo@2"]
+    assert unchecked_types(workflow, None) == ["custom/thing", "custom/undo@2", "exec/shell"]

@@ -8,13 +8,19 @@ keeps running the code it started with.
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from types import UnionType
+from typing import Annotated, Any, Union, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 
-from .errors import ErrorCode, WaterflowError
+from .dsl import WithProblem
+from .dsl._messages import listing, quote
+from .dsl._messages import name as shown_name
+from .dsl.pydantic_errors import closest, describe, did_you_mean
+from .errors import ErrorCode, WaterflowError, format_path
 from .expressions import OPEN, has_templates
 from .node import Node, node_problems
 from .plugins import PluginError, PluginInfo, PluginManager
@@ -140,8 +146,7 @@ class NodeRegistry:
         return sum(len(majors) for majors in self._by_type.values())
 
     def _unknown_message(self, node_type: str) -> str:
-        known = ", ".join(sorted(self._by_type)) or "none"
-        message = f"unknown node type {node_type!r} (installed: {known})"
+        message = unknown_node_message(node_type, self._by_type, "installed")
         if self._plugins is not None and self._plugins.errors:
             message += "; plugins that failed to load: " + "; ".join(self._plugins.errors)
         return message
@@ -162,26 +167,35 @@ class NodeRegistry:
             for node in self
         ]
 
-    def check_with(self, uses: str, with_data: Any) -> list[tuple[ErrorPath, str]]:
-        """Check a step's ``with:`` statically: ``(path inside with, message)`` per problem.
+    def check_with(self, uses: str, with_data: Any) -> list[WithProblem]:
+        """Check a step's ``uses`` and ``with:`` statically: one :class:`WithProblem` per problem.
 
-        Strings containing ``$<<`` are only known at run time, so they are accepted for any field
-        type; literal values, missing required fields and unknown keys are reported.
+        Strings containing ``$<< >>`` are only known at run time, so they are accepted for any
+        field type; literal values, missing required inputs and unknown keys are reported.
         """
         try:
             node = self.get(uses)
         except UnknownNodeError as exc:
-            return [((), str(exc))]
-        return literal_problems(node, with_data) + check_model(node.Inputs, with_data)
+            return [WithProblem((), str(exc), on="uses")]
+        return literal_problems(node, with_data) + check_model(node.Inputs, with_data, node.type)
 
 
-def literal_problems(node: type[Node], with_data: Any) -> list[tuple[ErrorPath, str]]:
+def unknown_node_message(node_type: str, known: Collection[str], known_as: str = "known") -> str:
+    """``unknown node type 'x'``, with the closest known type and a short list of the known ones."""
+    match = closest(node_type, known)
+    hint = f"did you mean '{match}'? " if match else ""
+    return f"unknown node type {quote(node_type)} ({hint}{known_as}: {listing(sorted(known))})"
+
+
+def literal_problems(node: type[Node], with_data: Any) -> list[WithProblem]:
     """``literal_inputs`` of ``node`` that contain an expression (checked here and on the agent)."""
     if not isinstance(with_data, Mapping):
         return []
     keys = input_keys(node, node.literal_inputs)
     return [
-        ((key,), f"'{key}' must be literal text: $<< >> expressions are not allowed here")
+        WithProblem(
+            (key,), f"input '{key}' of {node.type} must be literal text: $<< >> expressions are not allowed here"
+        )
         for key, value in with_data.items()
         if key in keys and has_templates(value)
     ]
@@ -198,28 +212,135 @@ def input_keys(node: type[Node], names: Collection[str]) -> frozenset[str]:
     return frozenset(keys)
 
 
-def check_model(model: type[BaseModel], data: Any) -> list[tuple[ErrorPath, str]]:
-    """Validate ``data`` against ``model``, forgiving whatever an expression might still produce."""
+MAX_WITH_PROBLEMS = 20
+"""Problems reported per ``with:``; the rest are counted in one last problem, so a hostile
+``with:`` of 100 000 keys costs one validation, not 100 000 messages."""
+
+
+def check_model(model: type[BaseModel], data: Any, node_type: str) -> list[WithProblem]:
+    """Validate ``data`` (the ``with:`` of a ``node_type`` step) against ``model``, forgiving
+    whatever an expression might still produce; messages name the node type and the input."""
     if _is_dynamic(data):
         return []
     if not isinstance(data, Mapping):
-        return [((), f"must be a mapping, got {type(data).__name__}")]
+        return [WithProblem((), f"the with: of {node_type} must be a mapping, got {type(data).__name__}", on="key")]
     try:
         model.model_validate(dict(data))
     except ValidationError as exc:
-        dynamic_anywhere = has_templates(data)
-        problems: list[tuple[ErrorPath, str]] = []
-        for error in exc.errors(include_url=False):
-            kind, loc = error["type"], tuple(error["loc"])
-            # Missing and unknown keys are facts about the literal text, whatever expressions yield.
-            if kind not in ("missing", "extra_forbidden"):
-                if has_templates(error.get("input")):
-                    continue
-                if not loc and dynamic_anywhere:  # a model-level rule fed template text
-                    continue
-            problems.append((_data_path(data, loc, missing=kind == "missing"), error["msg"]))
-        return problems
+        return _Translator(model, data, node_type).problems(exc.errors(include_url=False))
     return []
+
+
+class _Translator:
+    """pydantic errors of one ``with:`` as :class:`WithProblem` items, in the node's terms."""
+
+    def __init__(self, model: type[BaseModel], data: Mapping[str, Any], node_type: str) -> None:
+        self.model, self.data, self.node_type = model, data, node_type
+
+    def problems(self, errors: Iterable[ErrorDetails]) -> list[WithProblem]:
+        problems: list[WithProblem] = []
+        values: dict[ErrorPath, list[str]] = {}  # a union's alternatives arrive as several errors
+        skipped = 0
+        for error in errors:
+            if not self._relevant(error):
+                continue
+            if len(problems) + len(values) >= MAX_WITH_PROBLEMS:
+                skipped += 1
+                continue
+            kind, loc = error["type"], tuple(error["loc"])
+            path = _data_path(self.data, loc, missing=kind == "missing")
+            if kind == "extra_forbidden":
+                problems.append(WithProblem(path, self._unknown(path), on="key"))
+            elif kind == "missing":  # the key is not there: its place is the key of the mapping
+                problems.append(WithProblem(path, self._missing(path), on="key"))
+            else:
+                values.setdefault(path, []).append(describe(error))
+        problems += [
+            WithProblem(path, self._wrong(path, found), on="value" if path else "key")
+            for path, found in values.items()
+        ]
+        if skipped:
+            more = f"{skipped} more problems in this with: are not listed (only the first {MAX_WITH_PROBLEMS} are)"
+            problems.append(WithProblem((), more, on="key"))
+        return problems
+
+    def _relevant(self, error: ErrorDetails) -> bool:
+        # Missing and unknown keys are facts about the literal text, whatever expressions yield.
+        if error["type"] in ("missing", "extra_forbidden"):
+            return True
+        if has_templates(error.get("input")):
+            return False
+        return bool(error["loc"]) or not has_templates(self.data)  # a model-level rule fed template text
+
+    def _input(self, path: ErrorPath) -> str:
+        return f"input '{format_path(path)}' of {self.node_type}"
+
+    def _unknown(self, path: ErrorPath) -> str:
+        key, parent = str(path[-1]), path[:-1]
+        hint = did_you_mean(key, _keys_at(self.model, parent))
+        if not parent:
+            return f"{self.node_type} has no input '{shown_name(key)}'{hint}"
+        return f"{self._input(parent)} has no key '{shown_name(key)}'{hint}"
+
+    def _missing(self, path: ErrorPath) -> str:
+        key, parent = str(path[-1]) if path else "", path[:-1]
+        if not parent:
+            return f"missing required input '{shown_name(key)}' of {self.node_type}"
+        return f"missing required key '{shown_name(key)}' in {self._input(parent)}"
+
+    def _wrong(self, path: ErrorPath, found: list[str]) -> str:
+        where = self._input(path) if path else self.node_type
+        return f"{where}: {_alternatives(found)}"
+
+
+def _alternatives(found: list[str]) -> str:
+    """The errors of a union's members as one message: ``expected an integer or a list, got 'x'``."""
+    unique = list(dict.fromkeys(found))
+    if len(unique) > 1:  # YAML cannot write a null, so "or nothing" only adds noise
+        unique = [text for text in unique if not text.startswith(_NOTHING)] or unique
+    if len(unique) == 1:
+        return unique[0]
+    heads, tails = zip(*(text.rpartition(", got ")[::2] for text in unique), strict=True)
+    if all(head.startswith("expected ") for head in heads) and len(set(tails)) == 1 and tails[0]:
+        wanted = [head.removeprefix("expected ") for head in heads]
+        return f"expected {', '.join(wanted[:-1])} or {wanted[-1]}, got {tails[0]}"
+    return "; ".join(unique)
+
+
+_NOTHING = "expected nothing"
+
+
+def _keys_at(model: type[BaseModel], path: ErrorPath) -> list[str]:
+    """The keys a user may write in the mapping at ``path`` of ``model``'s data (for hints)."""
+    types: list[Any] = [model]
+    for part in path:
+        found: list[Any] = []
+        for tp in _members(types):
+            origin, args = get_origin(tp), get_args(tp)
+            if isinstance(part, str) and isinstance(tp, type) and issubclass(tp, BaseModel):
+                field = next((f for n, f in tp.model_fields.items() if part in (n, f.alias)), None)
+                found += [field.annotation] if field is not None else []
+            elif isinstance(part, str) and origin in (dict, Mapping) and len(args) == 2:
+                found.append(args[1])
+            elif isinstance(part, int) and origin in (list, tuple, set, frozenset, Sequence) and args:
+                found.append(args[0])
+        types = found
+    return sorted(
+        {f.alias or n for tp in _members(types) if isinstance(tp, type) and issubclass(tp, BaseModel)
+         for n, f in tp.model_fields.items()}
+    )
+
+
+def _members(types: Iterable[Any]) -> Iterator[Any]:
+    """``types`` with ``Annotated`` unwrapped and unions (``X | None``) split into their members."""
+    for tp in types:
+        origin = get_origin(tp)
+        if origin is Annotated:
+            yield from _members([get_args(tp)[0]])
+        elif origin in (Union, UnionType):
+            yield from _members(get_args(tp))
+        else:
+            yield tp
 
 
 def _qualname(cls: type) -> str:

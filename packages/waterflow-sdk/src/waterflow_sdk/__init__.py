@@ -29,6 +29,7 @@ if TYPE_CHECKING:
         RunRef,
         RunSummary,
         Step,
+        Validation,
     )
 
 __all__ = [
@@ -46,6 +47,7 @@ __all__ = [
     "RunSummary",
     "RunTimeoutError",
     "Step",
+    "Validation",
     "WaterflowAPIError",
     "WaterflowConnectionError",
     "WaterflowSDKError",

@@ -19,7 +19,7 @@ import httpx
 from pydantic import BaseModel, ValidationError
 
 from .errors import RunTimeoutError, WaterflowAPIError, WaterflowConnectionError
-from .models import Agent, ErrorItem, LogEntry, Node, Run
+from .models import Agent, ErrorItem, LogEntry, Node, Run, Validation
 
 DEFAULT_SERVER = "http://127.0.0.1:8080"
 SERVER_ENV = "WATERFLOW_SERVER"
@@ -174,13 +174,14 @@ def parse(response: httpx.Response, model: type[M]) -> M:
         ) from None
 
 
-def validation_errors(response: httpx.Response) -> list[ErrorItem]:
-    """``[]`` for a valid workflow, the placed problems for a 422; raise for anything else."""
+def validation(response: httpx.Response) -> Validation:
+    """The answer of :func:`validate_call`: the server's verdict, its problems for a 422; raise for
+    anything else."""
     if response.status_code == 422:
         error = api_error(response)
-        return error.errors or [ErrorItem(line=0, column=0, path="", message=error.message)]
-    check(response)
-    return []
+        errors = error.errors or [ErrorItem(line=0, column=0, path="", message=error.message)]
+        return Validation(valid=False, errors=errors)
+    return parse(response, Validation)
 
 
 def parse_items(response: httpx.Response, key: str, model: type[M]) -> list[M]:

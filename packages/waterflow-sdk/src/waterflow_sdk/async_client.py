@@ -11,7 +11,7 @@ from typing import Any, Self
 import httpx
 
 from . import _protocol as p
-from .models import Agent, CancelResult, ErrorItem, LogEntry, Node, Run, RunPage, RunRef
+from .models import Agent, CancelResult, ErrorItem, LogEntry, Node, Run, RunPage, RunRef, Validation
 
 __all__ = ["AsyncClient"]
 
@@ -123,8 +123,12 @@ class AsyncClient:
         self, text: str | os.PathLike[str], inputs: Mapping[str, Any] | None = None
     ) -> list[ErrorItem]:
         """Problems the server finds in a workflow (empty when it is valid)."""
+        return (await self.check(text, inputs)).errors
+
+    async def check(self, text: str | os.PathLike[str], inputs: Mapping[str, Any] | None = None) -> Validation:
+        """The server's full verdict on a workflow: problems, and the nodes whose ``with:`` it could not check."""
         body = await asyncio.to_thread(p.workflow_text, text)
-        return p.validation_errors(await self._send(p.validate_call(body, inputs)))
+        return p.validation(await self._send(p.validate_call(body, inputs)))
 
     async def nodes(self) -> list[Node]:
         """Node types known to the server and its agents."""

@@ -160,36 +160,52 @@ def cli() -> None:
 
 @cli.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--server",
+    envvar="WATERFLOW_SERVER",
+    default=None,
+    help="Check against this server's live catalog (its nodes and its agents') instead of the nodes "
+    "installed here [env WATERFLOW_SERVER].",
+)
+@click.option("--local", is_flag=True, help="Check against the nodes installed here, even if WATERFLOW_SERVER is set.")
 @output_option
-def validate(files: tuple[Path, ...], output: str) -> None:
-    """Check workflow files offline; print `file:line:col: path: message` per problem.
+@friendly_errors
+def validate(files: tuple[Path, ...], server: str | None, local: bool, output: str) -> None:
+    """Check workflow files; print `file:line:col: path: message` per problem.
 
-    Exits 1 if any file has a problem. Node `with:` blocks are checked on the server at submit
-    time (or with POST /v1/validate), where the node catalog is known.
+    Each step's `with:` is checked against its node's input schema: by default against the nodes
+    installed in this environment, with --server against a server's live catalog. Exits 1 if any
+    file has a problem.
     """
-    from waterflow_core.dsl import load_workflow
-    from waterflow_core.errors import ErrorItem, WorkflowValidationError
+    from .validation import FileResult, check_here, check_on_server
 
-    results: list[dict[str, Any]] = []
-    failed = False
-    for path in files:
-        errors: list[ErrorItem] = []
-        try:
-            load_workflow(path.read_bytes(), source=str(path))
-        except OSError as exc:
-            errors = [ErrorItem(line=0, column=0, path="", message=f"cannot read: {exc.strerror or exc}")]
-        except WorkflowValidationError as exc:
-            errors = exc.errors
-        failed = failed or bool(errors)
-        results.append({"file": str(path), "valid": not errors, "errors": [e.model_dump() for e in errors]})
-        if output == "text":
-            for item in errors:
-                click.echo(_placed(item, str(path)))
-            if not errors:
-                click.echo(f"{path}: ok")
+    results: list[FileResult] = []
+    if server and not local:
+        with _client(server) as client:
+            results = [check_on_server(path, client) for path in files]
+        note = "the server does not have {uses} installed: the agent that runs the step checks its with:"
+    else:
+        from .local_nodes import LocalNodes
+
+        nodes = LocalNodes()
+        for problem in nodes.errors:
+            click.echo(f"warning: {problem}", err=True)
+        results = [check_here(path, nodes) for path in files]
+        note = (
+            "{uses} is not installed here, so its with: was not checked "
+            "(--server URL checks it against a server's catalog)"
+        )
     if output == "json":
-        _echo_json(results)
-    if failed:
+        _echo_json([result.as_json() for result in results])
+    else:
+        for result in results:
+            for item in result.errors:
+                click.echo(_placed(item, result.file))
+            if not result.errors:
+                click.echo(f"{result.file}: ok")
+            for uses in result.unchecked:
+                click.echo(f"{result.file}: note: " + note.format(uses=uses))
+    if any(result.errors for result in results):
         sys.exit(EXIT_FAILED)
 
 
@@ -365,6 +381,75 @@ def list_runs(status_filter: str | None, name: str | None, limit: int, server: s
     for run in runs:
         started = run.started_at.isoformat(timespec="seconds") if run.started_at else "-"
         click.echo(f"{run.id}\t{run.status}\t{run.name}\t{started}")
+
+
+@cli.group()
+def nodes() -> None:
+    """The node catalog: which node types exist, where they run, what they take."""
+
+
+def _local_option(func: F) -> F:
+    return click.option(
+        "--local", is_flag=True, help="The nodes installed in this environment (no server needed)."
+    )(func)
+
+
+def _catalog(server: str, local: bool) -> list[Any]:
+    if local:
+        from .local_nodes import LocalNodes
+
+        installed = LocalNodes()
+        for problem in installed.errors:
+            click.echo(f"warning: {problem}", err=True)
+        return installed.catalog()
+    with _client(server) as client:
+        return list(client.nodes())
+
+
+@nodes.command("list")
+@_local_option
+@client_options
+def nodes_list(local: bool, server: str, output: str) -> None:
+    """Every node type: version, the agents and groups that run it, what it does."""
+    from .node_tables import list_lines
+
+    found = _catalog(server, local)
+    if output == "json":
+        _echo_json([node.model_dump(mode="json") for node in found])
+        return
+    for line in list_lines(found, local=local):
+        click.echo(line)
+
+
+@nodes.command("show")
+@click.argument("node_type", metavar="TYPE")
+@_local_option
+@client_options
+def nodes_show(node_type: str, local: bool, server: str, output: str) -> None:
+    """One node type (TYPE or TYPE@MAJOR): where it runs, its inputs as a table, its outputs."""
+    from waterflow_core.dsl.pydantic_errors import did_you_mean
+
+    from .errors import WaterflowSDKError
+    from .node_tables import show_lines
+
+    found = _catalog(server, local)
+    wanted, _, major = node_type.strip().partition("@")
+    same = [node for node in found if node.type == wanted]
+    chosen = [node for node in same if not major or node.version.split(".", 1)[0] == major]
+    if not chosen:
+        if same:
+            have = ", ".join(f"@{node.version.split('.', 1)[0]}" for node in same)
+            raise WaterflowSDKError(f"node type {wanted} has no major version {major} (there are: {have})")
+        hint = did_you_mean(wanted, {node.type for node in found})
+        where = "installed here" if local else "known to the server"
+        raise WaterflowSDKError(f"no node type '{wanted}' is {where}{hint}; `waterflow nodes list` shows them all")
+    node = chosen[-1]  # the catalog is sorted by major: the last is the highest
+    if output == "json":
+        _echo_model(node)
+        return
+    others = [f"@{n.version.split('.', 1)[0]}" for n in same if n is not node] if not major else []
+    for line in show_lines(node, local=local, other_majors=others):
+        click.echo(line)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -11,7 +11,7 @@ from typing import Any, Self
 import httpx
 
 from . import _protocol as p
-from .models import Agent, CancelResult, ErrorItem, LogEntry, Node, Run, RunPage, RunRef
+from .models import Agent, CancelResult, ErrorItem, LogEntry, Node, Run, RunPage, RunRef, Validation
 
 __all__ = ["Client"]
 
@@ -133,7 +133,11 @@ class Client:
         self, text: str | os.PathLike[str], inputs: Mapping[str, Any] | None = None
     ) -> list[ErrorItem]:
         """Problems the server finds in a workflow (empty when it is valid)."""
-        return p.validation_errors(self._send(p.validate_call(p.workflow_text(text), inputs)))
+        return self.check(text, inputs).errors
+
+    def check(self, text: str | os.PathLike[str], inputs: Mapping[str, Any] | None = None) -> Validation:
+        """The server's full verdict on a workflow: problems, and the nodes whose ``with:`` it could not check."""
+        return p.validation(self._send(p.validate_call(p.workflow_text(text), inputs)))
 
     def nodes(self) -> list[Node]:
         """Node types known to the server and its agents."""

@@ -25,6 +25,7 @@ __all__ = [
     "RunRef",
     "RunSummary",
     "Step",
+    "Validation",
 ]
 
 TERMINAL_RUN_STATUSES = frozenset({"succeeded", "failed", "cancelled", "timed_out"})
@@ -152,6 +153,21 @@ class Node(_Model):
     inputs_schema: dict[str, Any] | None = None
     outputs_schema: dict[str, Any] | None = None
     agents: list[str] = Field(default_factory=list)
+    groups: list[str] = Field(default_factory=list)
+
+
+class Validation(_Model):
+    """What the server says about a workflow: valid or not, the problems, the unchecked nodes.
+
+    ``unchecked`` lists the ``uses:`` the server does not have installed: only the agent that
+    runs such a step checks its ``with:``.
+    """
+
+    valid: bool
+    name: str = ""
+    jobs: list[str] = Field(default_factory=list)
+    unchecked: list[str] = Field(default_factory=list)
+    errors: list[ErrorItem] = Field(default_factory=list)
 
 
 class Agent(_Model):

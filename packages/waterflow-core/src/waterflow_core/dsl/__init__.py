@@ -7,7 +7,7 @@ column.
 
 from .durations import format_duration, parse_duration
 from .inputs import resolve_inputs
-from .loader import NodeChecker, load_workflow
+from .loader import NodeChecker, WithProblem, load_workflow
 from .models import Compensate, Defaults, InputSpec, Job, Retry, Step, Strategy, Workflow
 
 __all__ = [
@@ -19,6 +19,7 @@ __all__ = [
     "Retry",
     "Step",
     "Strategy",
+    "WithProblem",
     "Workflow",
     "format_duration",
     "load_workflow",

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import difflib
-from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
 
 from pydantic import BaseModel, ValidationError
 
@@ -14,11 +14,32 @@ from ._messages import cut, name, quote
 from .checks import Problem, check_workflow
 from .models import Compensate, Step, Workflow
 from .positions import ScalarPlaces
+from .pydantic_errors import describe, did_you_mean
 from .strict_yaml import MAX_ERRORS, Position, YamlDocument, load_strict_yaml
 
 Path = tuple[str | int, ...]
-NodeChecker = Callable[[str, dict[str, Any]], Sequence[tuple[Path, str]]]
-"""``(uses, with) -> [(path inside with, message)]``: node-specific ``with:`` validation."""
+
+
+@dataclass(frozen=True, slots=True)
+class WithProblem:
+    """One problem of a step's ``uses:`` or ``with:``; unpacks as ``(path, message)``.
+
+    ``path`` is inside ``with:``; ``on`` says where the error points: the ``uses:`` value (an
+    unknown node), the ``key`` at ``path`` (an unknown key; ``()`` is the ``with:`` key itself;
+    a missing key points at the key of the mapping that lacks it) or the ``value`` at ``path``.
+    """
+
+    path: Path
+    message: str
+    on: Literal["uses", "key", "value"] = "value"
+
+    def __iter__(self) -> Iterator[Any]:
+        yield self.path
+        yield self.message
+
+
+NodeChecker = Callable[[str, dict[str, Any]], Sequence[WithProblem]]
+"""``(uses, with) -> problems``: node-specific validation of a step's ``uses`` and ``with:``."""
 
 
 def load_workflow(
@@ -41,14 +62,14 @@ def load_workflow(
         problems.extend(_pydantic_problems(doc.data, exc))
     problems.extend(check_workflow(doc.data))
     if workflow is not None and node_checker is not None:
-        problems.extend(_node_problems(workflow, node_checker))
+        problems.extend(_node_problems(workflow, doc.data, node_checker))
     if problems:
         raise WorkflowValidationError(_Placer(doc, text).items(problems), source=source)
     assert workflow is not None
     return workflow
 
 
-def _node_problems(workflow: Workflow, node_checker: NodeChecker) -> list[Problem]:
+def _node_problems(workflow: Workflow, data: dict[str, Any], node_checker: NodeChecker) -> list[Problem]:
     problems: list[Problem] = []
     for job_id, job in workflow.jobs.items():
         for index, step in enumerate(job.steps):
@@ -57,9 +78,15 @@ def _node_problems(workflow: Workflow, node_checker: NodeChecker) -> list[Proble
             if step.compensate is not None:
                 targets.append(((*base, "compensate"), step.compensate))
             for path, target in targets:
-                for sub, message in node_checker(target.uses, target.with_):
-                    where = (*path, "with", *sub) if target.with_ or sub else (*path, "uses")
-                    problems.append(Problem(where, message))
+                # Without a with: key, problems of its content point at the uses: it belongs to.
+                raw = _value_at(data, path)
+                has_with = isinstance(raw, dict) and "with" in raw
+                for problem in node_checker(target.uses, target.with_):
+                    if problem.on == "uses" or not has_with:
+                        problems.append(Problem((*path, "uses"), problem.message))
+                    else:
+                        where = (*path, "with", *problem.path)
+                        problems.append(Problem(where, problem.message, on_key=problem.on == "key"))
     return problems
 
 
@@ -72,7 +99,7 @@ def _pydantic_problems(data: Any, exc: ValidationError) -> list[Problem]:
             problems.append(Problem(_existing_prefix(data, loc[:-1]), _friendly(err), on_key=True))
         elif kind == "extra_forbidden":
             key = str(loc[-1])
-            message = f"unknown key '{name(key)}'" + _suggest(key, _known_keys(loc[:-1]))
+            message = f"unknown key '{name(key)}'" + did_you_mean(key, _known_keys(loc[:-1]))
             problems.append(Problem(_existing_prefix(data, loc), message, on_key=True))
         elif kind == "missing":
             problems.append(Problem(_existing_prefix(data, loc), f"missing required key '{loc[-1]}'"))
@@ -81,50 +108,17 @@ def _pydantic_problems(data: Any, exc: ValidationError) -> list[Problem]:
     return problems
 
 
-# Pydantic's type errors in the DSL's words (YAML has mappings, not dictionaries or instances).
-_EXPECTED = {
-    "string_type": "expected a string",
-    "dict_type": "expected a mapping",
-    "model_type": "expected a mapping",
-    "list_type": "expected a list",
-    "bool_type": "expected a boolean (true or false)",
-    "bool_parsing": "expected a boolean (true or false)",
-    "int_type": "expected an integer",
-    "int_parsing": "expected an integer",
-    "int_parsing_size": "expected an integer",
-    "int_from_float": "expected an integer",
-    "float_type": "expected a number",
-    "float_parsing": "expected a number",
-}
-_KINDS: dict[type, str] = {dict: "a mapping", list: "a list"}
-
-
 def _friendly(err: Any) -> str:
-    """One pydantic error as a message in the DSL's words, quoting the (shortened) value."""
-    kind, value, ctx = err["type"], err.get("input"), err.get("ctx") or {}
-    got = _KINDS.get(type(value)) or quote(value)
-    if kind in _EXPECTED:
-        return f"{_EXPECTED[kind]}, got {got}"
-    if kind == "literal_error":
-        return f"expected {ctx.get('expected', 'one of the allowed values')}, got {got}"
-    if kind == "too_short":
-        least = ctx.get("min_length", 1)
-        return f"must have at least {least} {'entry' if least == 1 else 'entries'}"
-    if kind == "string_too_short":
-        return "must not be empty"
-    if kind == "string_too_long":
-        return f"must be at most {ctx.get('max_length')} characters long"
-    if kind in ("greater_than_equal", "less_than_equal"):
-        bound = ctx.get("ge", ctx.get("le"))
-        return f"must be at {'least' if kind == 'greater_than_equal' else 'most'} {bound}, got {got}"
-    if kind == "string_pattern_mismatch":
-        if "/" in str(ctx.get("pattern", "")):  # NodeRef
+    """One pydantic error in the DSL's words; the DSL's own patterns get their own explanation."""
+    if err["type"] == "string_pattern_mismatch":
+        value = err.get("input")
+        if "/" in str((err.get("ctx") or {}).get("pattern", "")):  # NodeRef
             return f"{quote(value)} is not a node type: write group/name or group/name@<major>, e.g. exec/shell"
         return (
             f"{quote(value)} is not a valid identifier: use letters, digits, '_' and '-', "
             "starting with a letter or '_' (at most 100 characters)"
         )
-    return str(err["msg"]).removeprefix("Value error, ")
+    return describe(err)
 
 
 def _existing_prefix(data: Any, loc: Sequence[str | int]) -> Path:
@@ -168,15 +162,6 @@ def _known_keys(loc: Sequence[str | int]) -> list[str]:
             return []
         model, i = entry[0], i + entry[1]
     return [field.alias or key for key, field in model.model_fields.items()]
-
-
-def _suggest(key: str, known: list[str]) -> str:
-    if not known:
-        return ""
-    close = difflib.get_close_matches(key, known, n=1, cutoff=0.6) if len(key) <= 100 else []
-    if close:
-        return f" (did you mean '{close[0]}'?)"
-    return f" (expected one of: {', '.join(known)})"
 
 
 # --- placing problems in the text --------------------------------------------------------------

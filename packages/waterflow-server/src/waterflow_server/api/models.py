@@ -73,6 +73,11 @@ class ValidateResult(BaseModel):
     valid: bool = True
     name: str
     jobs: list[str]
+    unchecked: list[str] = Field(
+        default_factory=list,
+        description="uses: values the server does not have installed: their with: is checked by the agent "
+        "that runs the step, at run time.",
+    )
 
 
 class RunRef(BaseModel):
@@ -155,6 +160,9 @@ class NodeEntry(BaseModel):
     inputs_schema: dict[str, Any] | None = None
     outputs_schema: dict[str, Any] | None = None
     agents: list[str] = Field(default_factory=list, description="Live agents that provide it.")
+    groups: list[str] = Field(
+        default_factory=list, description="Groups (runs-on values) of those agents: where a step can run it."
+    )
 
 
 class NodeList(BaseModel):

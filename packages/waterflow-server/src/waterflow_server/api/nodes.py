@@ -18,7 +18,8 @@ from typing import Any
 from temporalio.client import Client
 
 from waterflow_core.agent_registry import AgentInfo, list_agents
-from waterflow_core.registry import NodeRegistry, UnknownNodeError
+from waterflow_core.dsl import WithProblem, Workflow
+from waterflow_core.registry import NodeRegistry, UnknownNodeError, unknown_node_message
 
 from .models import NodeEntry
 
@@ -67,31 +68,40 @@ class NodeCheck:
         self._local_types = {entry["type"] for entry in registry.catalog()} if registry is not None else set()
         self.unknown: list[str] = []
 
-    def __call__(self, uses: str, with_data: dict[str, Any]) -> list[tuple[tuple[str | int, ...], str]]:
+    def __call__(self, uses: str, with_data: dict[str, Any]) -> list[WithProblem]:
         """Problems of one step's ``uses`` and ``with:`` (the ``NodeChecker`` protocol)."""
         match = _USES_RE.fullmatch(uses.strip())
         if match is None:
-            return [((), f"invalid node reference {uses!r}")]
+            return [WithProblem((), f"invalid node reference {uses!r}", on="uses")]
         try:
             return self._check(uses, match["type"], match["major"], with_data)
         except UnknownNodeError as exc:
             self.unknown.append(uses)
-            return [((), str(exc))]
+            return [WithProblem((), str(exc), on="uses")]
 
-    def _check(
-        self, uses: str, node_type: str, major: str | None, with_data: dict[str, Any]
-    ) -> list[tuple[tuple[str | int, ...], str]]:
+    def _check(self, uses: str, node_type: str, major: str | None, with_data: dict[str, Any]) -> list[WithProblem]:
         if self._registry is not None and uses in self._registry:
             return self._registry.check_with(uses, with_data)
         # Not installed here: perhaps an agent has it (its with: is then checked on the agent).
         majors = self._remote.get(node_type)
         if majors is None:
-            known = ", ".join(sorted(self._local_types | set(self._remote))) or "none"
-            raise UnknownNodeError(f"unknown node type {node_type!r} (known: {known})")
+            raise UnknownNodeError(unknown_node_message(node_type, self._local_types | set(self._remote)))
         if major is not None and int(major) not in majors:
             have = ", ".join(f"@{m}" for m in sorted(majors))
             raise UnknownNodeError(f"no agent provides {node_type}@{major} (agents have {have})")
         return []
+
+
+def unchecked_types(workflow: Workflow, registry: NodeRegistry | None) -> list[str]:
+    """The ``uses`` of ``workflow`` the server has not installed: only an agent can check their ``with:``."""
+    found = {
+        target.uses
+        for job in workflow.jobs.values()
+        for step in job.steps
+        for target in (step, step.compensate)
+        if target is not None and (registry is None or target.uses not in registry)
+    }
+    return sorted(found)
 
 
 def node_checker(registry: NodeRegistry | None, agents: Sequence[AgentInfo]) -> NodeCheck:
@@ -100,7 +110,8 @@ def node_checker(registry: NodeRegistry | None, agents: Sequence[AgentInfo]) -> 
 
 
 def catalog(registry: NodeRegistry | None, agents: Sequence[AgentInfo]) -> list[NodeEntry]:
-    """Every (type, major) known, with schemas where the server has the node installed."""
+    """Every (type, major) known, with schemas where the server has the node installed, and the
+    agents (and their groups) that provide it."""
     entries: dict[tuple[str, int], NodeEntry] = {}
     if registry is not None:
         for item in registry.catalog():
@@ -123,8 +134,10 @@ def catalog(registry: NodeRegistry | None, agents: Sequence[AgentInfo]) -> list[
                 )
             if agent.name not in entry.agents:
                 entry.agents.append(agent.name)
+            entry.groups.extend(group for group in agent.groups if group not in entry.groups)
     for entry in entries.values():
         entry.agents.sort()
+        entry.groups.sort()
     return [entries[key] for key in sorted(entries)]
 
 
@@ -164,6 +177,10 @@ class NodeDirectory:
     async def checker(self, *, refresh: bool = False) -> NodeCheck:
         """A node checker over what is known now."""
         return node_checker(await self.registry(), await self.agents(refresh=refresh))
+
+    async def unchecked(self, workflow: Workflow) -> list[str]:
+        """:func:`unchecked_types` of ``workflow`` over the server's own registry."""
+        return unchecked_types(workflow, await self.registry())
 
     async def catalog(self) -> list[NodeEntry]:
         """``GET /v1/nodes``."""

@@ -177,12 +177,14 @@ def register_routes(app: Application, docs: WaterflowOpenAPI, state: AppState) -
         workflow = await state.runs.validate(submission.workflow)
         if submission.inputs_given:
             state.runs.check_inputs(workflow, submission.inputs)
-        result = ValidateResult(name=workflow.name, jobs=list(workflow.jobs))
+        unchecked = await state.nodes.unchecked(workflow)
+        result = ValidateResult(name=workflow.name, jobs=list(workflow.jobs), unchecked=unchecked)
         return model_response(200, result)
 
     @docs(summary="List node types", tags=["nodes"], responses={200: _ok(NodeList, "Every known node type.")})
     async def nodes() -> Response:
-        """Node types installed on the server (with input/output JSON Schemas) or announced by live agents."""
+        """Node types installed on the server (with input/output JSON Schemas) or announced by live
+        agents, with the agents and groups that provide each."""
         found = await state.nodes.catalog()
         return model_response(200, NodeList(nodes=found))
 
