@@ -6,6 +6,8 @@ import asyncio
 import os
 import pwd
 import shutil
+import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -90,3 +92,16 @@ def test_steps_dir_belongs_to_the_user(public_tmp: Path) -> None:
 
 def test_no_user_no_custom_loop() -> None:
     assert loop_factory(None) is None
+
+
+def test_unknown_user_is_a_clear_startup_error(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-P", "-m", "waterflow_agent", "--name", "x", "--workdir", str(tmp_path / "work"),
+         "--temporal-address", "127.0.0.1:1", "--run-as", "no-such-user-xyz"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode != 0
+    assert "Error: --run-as no-such-user-xyz: no such user" in done.stderr
+    assert "Traceback" not in done.stderr
