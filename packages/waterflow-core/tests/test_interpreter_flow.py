@@ -452,7 +452,8 @@ jobs:
           items: [a, b]
           steps: [{id: slow, uses: test/sleep, with: {seconds: '60'}}]
       - {id: after, uses: test/echo, if: always()}
-"""
+""",
+        record="flow_timeout",
     )
     assert isinstance(error, ApplicationError)
     assert error.message == "step j/each timed out after 1s"
@@ -590,7 +591,7 @@ inputs:
 
 
 async def test_steps_without_commands_cannot_wedge_the_workflow_task(h: Harness) -> None:
-    # 600 iterations at once, each 10 conditions that run nothing: no activity, no timer, so all
+    # 300 iterations at once, each 10 conditions that run nothing: no activity, no timer, so all
     # of it would run in one workflow task. Temporal fails a task that runs over 2 s (its
     # deadlock detector) and retries it forever, so a run of enough such steps, or a slow
     # machine, would hang the run and keep the shared worker busy. Pacing ends the task every
@@ -608,25 +609,25 @@ jobs:
         uses: flow/loop
         with:
           items: $<< fromJSON(inputs.items) >>
-          max-parallel: 600
+          max-parallel: 300
           steps:
 {conditions}
 inputs:
   items: {{type: string}}
 """,
-        {"items": json.dumps(list(range(600)))},
+        {"items": json.dumps(list(range(300)))},
     )
-    progress, error = await h.finish(handle)
+    progress, error = await h.finish(handle, record="flow_pacing")
     assert error is None, error
-    assert step(progress, "j", "each").outputs["count"] == 600
+    assert step(progress, "j", "each").outputs["count"] == 300
     assert not h.nodes.calls
     history = await handle.fetch_history()
     pauses = [
         e for e in history.events
         if e.event_type == EventType.EVENT_TYPE_TIMER_STARTED and e.user_metadata.summary.data == b'"flow pacing"'
     ]
-    # One per PACE_EVERY steps (600 x 10 conditions), shared by the iterations waiting for it.
-    assert len(pauses) == 600 * 10 // flow.PACE_EVERY
+    # One per PACE_EVERY steps (300 x 10 conditions), shared by the iterations waiting for it.
+    assert len(pauses) == 300 * 10 // flow.PACE_EVERY
     failed_tasks = [e for e in history.events if e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED]
     assert not failed_tasks
 
