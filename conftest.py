@@ -14,7 +14,16 @@ import pytest
 
 TIERS = ("unit", "integration", "e2e")
 REAL_COMPONENT_FIXTURES = frozenset(
-    {"temporal_dev", "temporal_client", "start_agent", "step_harness", "start_server", "waterflow_cli", "task_queue"}
+    {
+        "temporal_dev",
+        "temporal_client",
+        "start_agent",
+        "step_harness",
+        "start_server",
+        "waterflow_cli",
+        "task_queue",
+        "docker_test_image",
+    }
 )
 E2E_DIR = Path(__file__).resolve().parent / "tests"
 
