@@ -2,7 +2,8 @@
 
 It receives the validated workflow as input and executes it: jobs as a DAG of asyncio tasks,
 each job's steps in order, each executable step one activity on the task queue named by
-``runs-on``. See docs/reference/execution.md for the user-visible semantics.
+``runs-on``; flow steps (``flow/*``) run here, their nested steps through the same step runner
+(``_run_steps``; ADR 0021). See docs/reference/execution.md for the user-visible semantics.
 
 Determinism rules for this file: time only from ``workflow.now()``, no randomness, dicts are
 iterated in their (input) order, and every change to what this code *does* for an existing
