@@ -20,10 +20,11 @@ from .dsl import WithProblem
 from .dsl._messages import listing, quote
 from .dsl._messages import name as shown_name
 from .dsl.pydantic_errors import closest, describe, did_you_mean
-from .errors import ErrorCode, WaterflowError, format_path
+from .errors import ErrorCode, ExpressionError, WaterflowError, format_path
 from .expressions import OPEN, has_templates
 from .node import Node, node_problems
 from .plugins import PluginError, PluginInfo, PluginManager
+from .shellsafe import ShellQuotingError, check_shell_template
 
 _USES_RE = re.compile(r"(?P<type>[^@\s]+)(?:@(?P<major>\d+))?")
 
@@ -177,7 +178,11 @@ class NodeRegistry:
             node = self.get(uses)
         except UnknownNodeError as exc:
             return [WithProblem((), str(exc), on="uses")]
-        return literal_problems(node, with_data) + check_model(node.Inputs, with_data, node.type)
+        return (
+            literal_problems(node, with_data)
+            + shell_problems(node, with_data)
+            + check_model(node.Inputs, with_data, node.type)
+        )
 
 
 def unknown_node_message(node_type: str, known: Collection[str], known_as: str = "known") -> str:
@@ -199,6 +204,27 @@ def literal_problems(node: type[Node], with_data: Any) -> list[WithProblem]:
         for key, value in with_data.items()
         if key in keys and has_templates(value)
     ]
+
+
+def shell_problems(node: type[Node], with_data: Any) -> list[WithProblem]:
+    """``shell_inputs`` of ``node`` with an expression where bash would always read it as code.
+
+    Integer-only places depend on the value and are checked on the agent when the text renders.
+    """
+    if not isinstance(with_data, Mapping):
+        return []
+    keys = input_keys(node, node.shell_inputs)
+    problems: list[WithProblem] = []
+    for key, value in with_data.items():
+        if key not in keys or not isinstance(value, str):
+            continue
+        try:
+            check_shell_template(value)
+        except ShellQuotingError as exc:
+            problems.append(WithProblem((key,), f"input '{key}' of {node.type}: {exc.message}"))
+        except ExpressionError:
+            pass  # a malformed expression is reported by the workflow's own expression checks
+    return problems
 
 
 def input_keys(node: type[Node], names: Collection[str]) -> frozenset[str]:
