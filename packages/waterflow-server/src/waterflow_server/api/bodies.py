@@ -8,7 +8,13 @@ from typing import Any
 
 from blacksheep import Request
 
+from waterflow_core.dsl.strict_yaml import MAX_DEPTH
+
 from .problems import APIError, bad_request
+
+MAX_JSON_DEPTH = MAX_DEPTH + 1
+"""Deepest nesting a JSON body or ``inputs`` may have: an input nests no deeper than YAML may,
+and the envelope adds one level. Deeper documents are refused before anything recurses into them."""
 
 JSON_TYPES = ("application/json",)
 """Content types read as a JSON envelope (``+json`` suffixes too); any other text is YAML."""
@@ -67,15 +73,42 @@ def _text(body: bytes) -> str:
         raise bad_request(f"request body is not UTF-8 text (byte {exc.start})") from None
 
 
+def parse_json(text: str, what: str) -> Any:
+    """``text`` as JSON, or a 400 naming ``what`` (invalid, or nested deeper than :data:`MAX_JSON_DEPTH`)."""
+    try:
+        value = json.loads(text, parse_constant=_no_constant)
+    except RecursionError:
+        raise bad_request(f"{what} is nested deeper than {MAX_JSON_DEPTH} levels") from None
+    except ValueError as exc:
+        raise bad_request(f"{what} is not valid JSON: {exc}") from None
+    if _depth_over(value, MAX_JSON_DEPTH):
+        raise bad_request(f"{what} is nested deeper than {MAX_JSON_DEPTH} levels")
+    return value
+
+
+def _no_constant(name: str) -> Any:
+    # NaN and Infinity are not JSON; Python accepts them and they break JSON answers later.
+    raise ValueError(f"{name} is not a JSON value")
+
+
+def _depth_over(value: Any, limit: int) -> bool:
+    """Whether containers nest deeper than ``limit`` (iterative: the depth is what is in doubt)."""
+    stack = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict | list):
+            if depth > limit:
+                return True
+            stack.extend((child, depth + 1) for child in (node.values() if isinstance(node, dict) else node))
+    return False
+
+
 def _query_inputs(request: Request) -> tuple[dict[str, Any], bool]:
     """Inputs given in the query string of a YAML submission: ``inputs=<JSON object>``."""
     raw = request.query.get("inputs")
     if not raw:
         return {}, False
-    try:
-        value = json.loads(raw[0])
-    except ValueError:
-        raise bad_request("query parameter 'inputs' must be a JSON object") from None
+    value = parse_json(raw[0], "query parameter 'inputs'")
     if not isinstance(value, dict):
         raise bad_request("query parameter 'inputs' must be a JSON object")
     return value, True
@@ -102,10 +135,7 @@ async def read_submission(request: Request, limit: int) -> Submission:
         inputs, given = _query_inputs(request)
         ids = request.query.get("id")
         return Submission(workflow=text, inputs=inputs, id=ids[0] if ids else None, inputs_given=given)
-    try:
-        document = json.loads(text)
-    except ValueError as exc:
-        raise bad_request(f"request body is not valid JSON: {exc}") from None
+    document = parse_json(text, "request body")
     if not isinstance(document, dict):
         raise bad_request("JSON body must be an object with a 'workflow' key")
     unknown = sorted(set(document) - {"workflow", "inputs", "id"})
@@ -125,4 +155,4 @@ async def read_submission(request: Request, limit: int) -> Submission:
     )
 
 
-__all__ = ["Submission", "is_json", "read_body", "read_submission", "too_large"]
+__all__ = ["MAX_JSON_DEPTH", "Submission", "is_json", "parse_json", "read_body", "read_submission", "too_large"]

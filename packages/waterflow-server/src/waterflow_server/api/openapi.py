@@ -129,8 +129,10 @@ def error_responses(*statuses: int) -> dict[int | str, str | ResponseInfo]:
         409: "A run with this id is running.",
         413: "Request body over the size limit.",
         415: "Unsupported content type.",
-        422: "Invalid workflow or inputs; errors lists every problem with line and column.",
-        503: "Temporal is unavailable.",
+        422: "Invalid workflow or inputs (errors lists every problem with line and column), "
+        "or a workflow too costly to check (code too_complex).",
+        429: "Too many follow streams open (code too_many_streams).",
+        503: "Temporal is unavailable, or the server is busy validating other workflows (code busy).",
     }
     return {
         status: ResponseInfo(texts.get(status, "Error."), content=[ContentInfo(type=ErrorBody)])

@@ -12,6 +12,10 @@ import binascii
 import json
 from dataclasses import dataclass
 
+_INVALID = "invalid page_token; pass back the next_page_token of a previous page"
+MAX_SKIP = 10_000
+"""More than any page of Temporal's this server asks for holds."""
+
 
 @dataclass(frozen=True)
 class PageToken:
@@ -37,10 +41,15 @@ class PageToken:
         try:
             raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
             doc = json.loads(raw)
-            temporal = base64.b64decode(doc["t"]) if doc.get("t") else None
-            skip = int(doc.get("s", 0))
-        except (ValueError, KeyError, TypeError, binascii.Error):
-            raise ValueError("invalid page_token; pass back the next_page_token of a previous page") from None
-        if skip < 0:
-            raise ValueError("invalid page_token")
+        except (ValueError, RecursionError, binascii.Error):
+            raise ValueError(_INVALID) from None
+        if not isinstance(doc, dict) or set(doc) - {"t", "s"}:
+            raise ValueError(_INVALID)
+        t, skip = doc.get("t"), doc.get("s", 0)
+        if not (t is None or isinstance(t, str)) or type(skip) is not int or not 0 <= skip <= MAX_SKIP:
+            raise ValueError(_INVALID)
+        try:
+            temporal = base64.b64decode(t, validate=True) if t else None
+        except (ValueError, binascii.Error):
+            raise ValueError(_INVALID) from None
         return cls(temporal, skip)

@@ -138,9 +138,12 @@ def register_routes(app: Application, docs: WaterflowOpenAPI, state: AppState) -
             200: ResponseInfo(
                 "JSON entries, or with follow=true a text/event-stream of `step` and `log` events "
                 "ending with an `end` event that carries the final status.",
-                content=[ContentInfo(type=LogsResponse)],
+                content=[
+                    ContentInfo(type=LogsResponse),
+                    ContentInfo(type=str, content_type="text/event-stream"),
+                ],
             ),
-            **error_responses(404, 503),
+            **error_responses(404, 429, 503),
         },
     )
     async def run_logs(request: Request, id: str, follow: str | None = None) -> Response:
@@ -148,7 +151,10 @@ def register_routes(app: Application, docs: WaterflowOpenAPI, state: AppState) -
         if not _truthy(follow):
             return model_response(200, await state.runs.logs(id))
         stream = await state.runs.follow(
-            id, poll=state.settings.follow_poll_seconds, disconnected=request.is_disconnected
+            id,
+            poll=state.settings.follow_poll_seconds,
+            client=request.client_ip,
+            disconnected=request.is_disconnected,
         )
 
         async def events() -> AsyncIterator[ServerSentEvent]:
@@ -168,7 +174,7 @@ def register_routes(app: Application, docs: WaterflowOpenAPI, state: AppState) -
         tags=["workflows"],
         responses={
             200: _ok(ValidateResult, "The workflow is valid."),
-            **error_responses(400, 413, 415, 422),
+            **error_responses(400, 413, 415, 422, 503),
         },
     )
     async def validate(request: Request) -> Response:
@@ -240,7 +246,16 @@ def register_routes(app: Application, docs: WaterflowOpenAPI, state: AppState) -
         )
         return model_response(200 if healthy else 503, body)
 
-    @docs(summary="Prometheus metrics", tags=["operations"])
+    @docs(
+        summary="Prometheus metrics",
+        tags=["operations"],
+        responses={
+            200: ResponseInfo(
+                "Prometheus text exposition format.",
+                content=[ContentInfo(type=str, content_type=PROMETHEUS_TEXT.decode("ascii"))],
+            )
+        },
+    )
     async def metrics() -> Response:
         """Request counts and latencies by route, runs submitted, submissions rejected."""
         return Response(200, None, Content(PROMETHEUS_TEXT, state.metrics.render()))

@@ -37,8 +37,10 @@ from .logs import LogTracker, snapshot_entries
 from .models import CancelAccepted, LogEntry, LogsResponse, RunDetail, RunList, RunRef, RunSummary
 from .nodes import NodeDirectory
 from .pagination import PageToken
-from .problems import APIError, invalid_workflow, not_found, temporal_unavailable
+from .problems import APIError, bad_request, invalid_workflow, not_found, temporal_unavailable
 from .status import api_status, temporal_status_name, visibility_query
+from .streams import StreamLimits, stream_expired
+from .validation import ValidationPool
 
 log = logging.getLogger(__name__)
 
@@ -73,11 +75,16 @@ def check_run_id(run_id: str) -> None:
 
 
 @contextlib.contextmanager
-def temporal_errors(run_id: str | None = None) -> Any:
-    """Translate Temporal RPC failures into API errors (404, 503, 502)."""
+def temporal_errors(run_id: str | None = None, *, invalid: str | None = None) -> Any:
+    """Translate Temporal RPC failures into API errors (404, 503, 502).
+
+    With ``invalid``, Temporal refusing an argument is the client's doing (400 with that message).
+    """
     try:
         yield
     except RPCError as err:
+        if err.status == RPCStatusCode.INVALID_ARGUMENT and invalid is not None:
+            raise bad_request(invalid) from None
         if err.status == RPCStatusCode.NOT_FOUND and run_id is not None:
             raise not_found(f"no run with id {run_id!r}") from None
         if err.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED):
@@ -88,9 +95,18 @@ def temporal_errors(run_id: str | None = None) -> Any:
 class RunService:
     """The API's view of runs, over one Temporal client."""
 
-    def __init__(self, client: Client, nodes: NodeDirectory) -> None:
+    def __init__(
+        self,
+        client: Client,
+        nodes: NodeDirectory,
+        *,
+        validation: ValidationPool | None = None,
+        streams: StreamLimits | None = None,
+    ) -> None:
         self.client = client
         self.nodes = nodes
+        self.validation = validation or ValidationPool()
+        self.streams = streams or StreamLimits()
 
     # -- validation and submission -----------------------------------------------------------
 
@@ -98,14 +114,14 @@ class RunService:
         """Load ``text`` with node checks; raise a 422 :class:`APIError` listing every problem."""
         checker = await self.nodes.checker()
         try:
-            return load_workflow(text, source=source, node_checker=checker)
+            return await self.validation.run(lambda: load_workflow(text, source=source, node_checker=checker))
         except WorkflowValidationError as exc:
             if not checker.unknown:
                 raise invalid_workflow(exc) from None
         # An agent may have come up since the catalog was cached: look once more.
-        checker = await self.nodes.checker(refresh=True)
+        fresh = await self.nodes.checker(refresh=True)
         try:
-            return load_workflow(text, source=source, node_checker=checker)
+            return await self.validation.run(lambda: load_workflow(text, source=source, node_checker=fresh))
         except WorkflowValidationError as exc:
             raise invalid_workflow(exc) from None
 
@@ -228,7 +244,7 @@ class RunService:
         temporal_token, skip = token.temporal, token.skip
         for _ in range(MAX_LIST_SCAN_PAGES):
             iterator = self.client.list_workflows(query, page_size=page_size, next_page_token=temporal_token)
-            with temporal_errors():
+            with temporal_errors(invalid="invalid page_token; pass back the next_page_token of a previous page"):
                 await iterator.fetch_next_page()
             page = list(iterator.current_page or ())
             for index in range(skip, len(page)):
@@ -286,38 +302,51 @@ class RunService:
         run_id: str,
         *,
         poll: float,
+        client: str = "",
         disconnected: Callable[[], Awaitable[bool]] | None = None,
     ) -> AsyncIterator[tuple[str, dict[str, Any]]]:
         """``(event, data)`` pairs: ``log``/``step`` entries as they appear, then ``end``.
 
-        The first describe happens before the first yield, so an unknown id raises 404 while
-        the response can still be an error.
+        The stream limits are checked (429) and the first describe happens before the first
+        yield, so an unknown id raises 404 while the response can still be an error. A stream
+        that outlives :attr:`StreamLimits.max_seconds` ends with an ``error`` event.
         """
-        handle, description = await self.describe(run_id)
+        lease = self.streams.acquire(client)
+        try:
+            handle, description = await self.describe(run_id)
+        except BaseException:
+            lease.release()
+            raise
         tracker = LogTracker()
 
         async def stream() -> AsyncIterator[tuple[str, dict[str, Any]]]:
             nonlocal description
-            while True:
-                progress = await self.progress(handle, description)
-                entries = tracker.from_progress(progress) if progress else []
-                entries += _heartbeat_entries(tracker, await self._heartbeats(description))
-                for entry in entries:
-                    yield entry.kind, entry.model_dump(mode="json")
-                if description.status != WorkflowExecutionStatus.RUNNING:
-                    status = _status(description, progress)
-                    error = progress.error if progress else None
-                    yield "end", {"id": run_id, "status": status, "error": error}
-                    return
-                await asyncio.sleep(poll)
-                if disconnected is not None and await disconnected():
-                    return
-                try:
-                    with temporal_errors(run_id):
-                        description = await handle.describe()
-                except APIError as err:
-                    yield "error", err.body()
-                    return
+            try:
+                while True:
+                    progress = await self.progress(handle, description)
+                    entries = tracker.from_progress(progress) if progress else []
+                    entries += _heartbeat_entries(tracker, await self._heartbeats(description))
+                    for entry in entries:
+                        yield entry.kind, entry.model_dump(mode="json")
+                    if description.status != WorkflowExecutionStatus.RUNNING:
+                        status = _status(description, progress)
+                        error = progress.error if progress else None
+                        yield "end", {"id": run_id, "status": status, "error": error}
+                        return
+                    if lease.expired():
+                        yield "error", stream_expired(self.streams.max_seconds).body()
+                        return
+                    await asyncio.sleep(poll)
+                    if disconnected is not None and await disconnected():
+                        return
+                    try:
+                        with temporal_errors(run_id):
+                            description = await handle.describe()
+                    except APIError as err:
+                        yield "error", err.body()
+                        return
+            finally:
+                lease.release()
 
         return stream()
 
