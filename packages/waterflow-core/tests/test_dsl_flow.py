@@ -383,3 +383,32 @@ def test_every_problem_of_nested_steps_is_reported_at_once() -> None:
         (11, "jobs.j.steps[0]…[1].with.command"),  # long paths are shortened in the middle
         (12, "jobs.j.steps[0].with.steps[2]"),
     ]
+
+
+def test_node_checker_reaches_nested_steps_and_places_their_problems() -> None:
+    from waterflow_core.dsl import WithProblem
+
+    def checker(uses: str, with_data: dict[str, object]) -> list[WithProblem]:
+        if uses == "exec/shel":
+            return [WithProblem((), "unknown node type 'exec/shel'", on="uses")]
+        return [WithProblem((key,), f"no input {key!r}", on="key") for key in with_data if key == "comand"]
+
+    text = wf(
+        """
+        - uses: flow/condition
+          with:
+            if: true
+            then:
+              - uses: flow/loop
+                with:
+                  items: [1]
+                  steps:
+                    - uses: exec/shel
+                    - uses: exec/shell
+                      with: {comand: echo}
+        """
+    )
+    with pytest.raises(WorkflowValidationError) as info:
+        load_workflow(text, node_checker=checker)
+    placed = [(e.line, e.column, e.message) for e in info.value.errors]
+    assert placed == [(14, 27, "unknown node type 'exec/shel'"), (16, 28, "no input 'comand'")]

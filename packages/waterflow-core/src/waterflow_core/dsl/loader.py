@@ -12,7 +12,7 @@ from ..errors import ErrorItem, WorkflowValidationError, format_path
 from . import models
 from ._messages import cut, name, quote
 from .checks import Problem, check_workflow
-from .models import Compensate, Step, Workflow
+from .models import Workflow
 from .positions import ScalarPlaces
 from .pydantic_errors import describe, did_you_mean
 from .strict_yaml import MAX_ERRORS, Position, YamlDocument, load_strict_yaml
@@ -71,22 +71,16 @@ def load_workflow(
 
 def _node_problems(workflow: Workflow, data: dict[str, Any], node_checker: NodeChecker) -> list[Problem]:
     problems: list[Problem] = []
-    for job_id, job in workflow.jobs.items():
-        for index, step in enumerate(job.steps):
-            base: Path = ("jobs", job_id, "steps", index)
-            targets: list[tuple[Path, Step | Compensate]] = [(base, step)]
-            if step.compensate is not None:
-                targets.append(((*base, "compensate"), step.compensate))
-            for path, target in targets:
-                # Without a with: key, problems of its content point at the uses: it belongs to.
-                raw = _value_at(data, path)
-                has_with = isinstance(raw, dict) and "with" in raw
-                for problem in node_checker(target.uses, target.with_):
-                    if problem.on == "uses" or not has_with:
-                        problems.append(Problem((*path, "uses"), problem.message))
-                    else:
-                        where = (*path, "with", *problem.path)
-                        problems.append(Problem(where, problem.message, on_key=problem.on == "key"))
+    for path, target in models.step_targets(workflow):
+        # Without a with: key, problems of its content point at the uses: it belongs to.
+        raw = _value_at(data, path)
+        has_with = isinstance(raw, dict) and "with" in raw
+        for problem in node_checker(target.uses, target.with_):
+            if problem.on == "uses" or not has_with:
+                problems.append(Problem((*path, "uses"), problem.message))
+            else:
+                where = (*path, "with", *problem.path)
+                problems.append(Problem(where, problem.message, on_key=problem.on == "key"))
     return problems
 
 
@@ -161,7 +155,8 @@ def _known_keys(loc: Sequence[str | int]) -> list[str]:
         if entry is None:
             return []
         model, i = entry[0], i + entry[1]
-    return [field.alias or key for key, field in model.model_fields.items()]
+    # dict.fromkeys: two fields may read the same key (a step's with: and its typed flow view).
+    return list(dict.fromkeys(field.alias or key for key, field in model.model_fields.items()))
 
 
 # --- placing problems in the text --------------------------------------------------------------
