@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from waterflow_agent.runas import RunAsError, StepUser, loop_factory
+from waterflow_agent.runas import RunAsError, StepUser
+from waterflow_agent.steploop import loop_factory
 
 pytestmark = pytest.mark.unit
 
@@ -50,7 +51,6 @@ def test_account_variables_follow_the_user_unless_the_step_set_them() -> None:
 def test_processes_of_the_loop_run_as_the_user(public_tmp: Path) -> None:
     nobody = StepUser.resolve("nobody")
     factory = loop_factory(nobody)
-    assert factory is not None
 
     async def identity() -> list[str]:
         # Asking for root explicitly does not help: the loop's user wins.
@@ -88,10 +88,6 @@ def test_steps_dir_belongs_to_the_user(public_tmp: Path) -> None:
     hidden.chmod(0o700)
     with pytest.raises(RunAsError, match=r"private is not searchable by nobody"):
         nobody.prepare_steps_dir(hidden / "agent")
-
-
-def test_no_user_no_custom_loop() -> None:
-    assert loop_factory(None) is None
 
 
 def test_unknown_user_is_a_clear_startup_error(tmp_path: Path) -> None:

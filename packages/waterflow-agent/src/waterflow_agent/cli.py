@@ -17,9 +17,11 @@ from waterflow_sdk.params import Duration
 
 from .config import AgentConfig
 from .isolation import isolate_imports, make_undumpable
-from .runas import loop_factory
+from .params import ByteSize
 from .runtime import Agent, AgentError, run_agent
 from .sensitive_env import HandoffError, take_sensitive_environment
+from .steplog import DEFAULT_BURST, DEFAULT_RATE
+from .steploop import loop_factory
 
 
 def _pairs(values: tuple[str, ...], option: str) -> dict[str, str]:
@@ -50,7 +52,8 @@ def _pairs(values: tuple[str, ...], option: str) -> dict[str, str]:
 @click.option("--heartbeat-interval", type=Duration(), default="10s", show_default=True,
               help="How often the agent refreshes its registration.")
 @click.option("--reload-watch/--no-reload-watch", default=True, show_default=True,
-              help="Hot reload when files change in sys.path (inotify); --no-reload-watch polls only.")
+              help="Hot reload when files change in the plugin directories (inotify); --no-reload-watch "
+                   "polls only.")
 @click.option("--reload-poll-interval", type=Duration(), default="30s", show_default=True,
               help="How often installed node packages are re-read regardless (hot reload safety net).")
 @click.option("--secret-provider", default="env", show_default=True, envvar="WATERFLOW_SECRET_PROVIDER",
@@ -67,6 +70,10 @@ def _pairs(values: tuple[str, ...], option: str) -> dict[str, str]:
               help="Start the processes of steps as this user (name or uid); the agent must run as root.")
 @click.option("--run-secrets-ttl", type=Duration(), default="24h", show_default=True,
               help="How long after a run's last step here its secrets stay masked in its later steps.")
+@click.option("--step-log-rate", type=ByteSize(), default=DEFAULT_RATE, show_default="1MiB",
+              help="Bytes a second each step may log; lines beyond are dropped and counted. 0: no limit.")
+@click.option("--step-log-burst", type=ByteSize(), default=DEFAULT_BURST, show_default="8MiB",
+              help="Bytes a step may log at once before --step-log-rate applies.")
 @click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info",
               show_default=True, help="Verbosity of the agent's own log (stderr).")
 def agent_command(
@@ -87,6 +94,8 @@ def agent_command(
     facts: tuple[str, ...],
     run_as: str | None,
     run_secrets_ttl: timedelta,
+    step_log_rate: int,
+    step_log_burst: int,
     log_level: str,
 ) -> None:
     """Run an agent: execute the steps routed to its server groups on this machine.
@@ -125,6 +134,8 @@ def agent_command(
             facts=_pairs(facts, "--fact"),
             run_as=run_as,
             run_secrets_ttl=run_secrets_ttl,
+            step_log_rate=step_log_rate,
+            step_log_burst=step_log_burst,
         )
     except ValueError as err:
         raise click.UsageError(str(err)) from err

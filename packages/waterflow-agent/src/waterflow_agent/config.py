@@ -10,6 +10,8 @@ from pydantic import BaseModel, Field, field_validator
 from waterflow_core.agent_registry import DEFAULT_HEARTBEAT_INTERVAL, personal_queue
 from waterflow_core.temporal import TemporalSettings
 
+from .steplog import DEFAULT_BURST, DEFAULT_RATE
+
 
 class AgentConfig(BaseModel):
     """Everything an :class:`~waterflow_agent.runtime.Agent` needs to run."""
@@ -25,7 +27,7 @@ class AgentConfig(BaseModel):
     heartbeat_interval: timedelta = DEFAULT_HEARTBEAT_INTERVAL
     """How often the agent heartbeats its registration."""
     reload_watch: bool = True
-    """Hot reload on file events (watchfiles) in the ``sys.path`` directories; else polling only."""
+    """Hot reload on file events (watchfiles) in the plugin directories; else polling only."""
     reload_poll_interval: timedelta = Field(default=timedelta(seconds=30), gt=timedelta(0))
     """How often installed node packages are re-read regardless of events (hot reload safety net)."""
     secret_provider: str = "env"  # noqa: S105 - a provider name, not a secret
@@ -36,6 +38,10 @@ class AgentConfig(BaseModel):
     """User (name or uid) whose rights the processes of steps get; the agent must run as root."""
     run_secrets_ttl: timedelta = Field(default=timedelta(hours=24), gt=timedelta(0))
     """How long after a run's last step on this agent its secrets are still masked in its steps."""
+    step_log_rate: int = Field(default=DEFAULT_RATE, ge=0)
+    """Bytes a second each step may log (lines beyond are dropped and counted; 0: no limit)."""
+    step_log_burst: int = Field(default=DEFAULT_BURST, ge=64 * 1024)
+    """Bytes a step may log at once before the rate applies."""
 
     @field_validator("name")
     @classmethod

@@ -23,6 +23,7 @@ from temporalio.exceptions import ApplicationError
 
 from waterflow_core.errors import ErrorCode, format_path
 from waterflow_core.node import Node, NodeContext
+from waterflow_core.procs import marking, new_token
 from waterflow_core.providers import SecretProvider
 from waterflow_core.registry import UnknownNodeError
 from waterflow_core.steptask import StepResult, StepTask
@@ -30,8 +31,10 @@ from waterflow_core.steptask import StepResult, StepTask
 from .masking import MIN_SECRET, SecretMasker, SecretSet
 from .reloader import RegistryHolder
 from .rendering import RenderError, StepTemplates
+from .runas import StepUser
 from .runsecrets import RunSecrets
-from .steplog import StepLog
+from .steplog import DEFAULT_BURST, DEFAULT_RATE, LogBudget, StepLog
+from .stepprocs import StepProcesses
 
 # Heartbeat at least this often; the SDK batches heartbeats anyway (at most one per 80 % of the
 # heartbeat timeout), so a short period costs nothing and delivers cancellation promptly.
@@ -67,14 +70,24 @@ class StepExecutor:
         registry: RegistryHolder,
         secrets: SecretProvider,
         run_secrets: RunSecrets,
+        processes: StepProcesses,
         *,
         ship_log: Callable[[dict[str, Any]], None] | None = None,
+        step_user: StepUser | None = None,
+        log_rate: int = DEFAULT_RATE,
+        log_burst: int = DEFAULT_BURST,
     ) -> None:
+        """``processes``: where steps' processes are tracked; ``step_user``: who they run as
+        (``ctx.step_user``); ``log_rate``/``log_burst``: each step's log budget (bytes)."""
         self.identity = identity
         self.registry = registry
         self.secrets = secrets
         self.run_secrets = run_secrets
         self.ship_log = ship_log
+        self.processes = processes
+        self.step_user = step_user
+        self.log_rate = log_rate
+        self.log_burst = log_burst
         self._running: set[asyncio.Task[Any]] = set()
 
     def cancel_running(self) -> int:
@@ -130,6 +143,7 @@ class StepExecutor:
                 "agent": self.identity.name,
                 "attempt": info.attempt,
             },
+            budget=LogBudget(self.log_rate, self.log_burst),
         )
 
         for name in missing:
@@ -164,10 +178,11 @@ class StepExecutor:
             step_path=task.step_path,
             attempt=info.attempt,
             heartbeat=beat,
+            step_user=self.step_user,
         )
         heartbeats = asyncio.create_task(_heartbeat_forever(beat, _heartbeat_period(info)))
         try:
-            outputs = _dump_outputs(await node_cls().run(ctx, inputs))
+            outputs = _dump_outputs(await self._run_node(node_cls(), ctx, inputs, step_log))
         except ApplicationError as err:
             # The node's own error: its type and retryability are kept.
             raise self._error(
@@ -207,6 +222,21 @@ class StepExecutor:
                 non_retryable=True,
             )
         return result
+
+    async def _run_node(self, node: Node, ctx: NodeContext, inputs: BaseModel, step_log: StepLog) -> Any:
+        """``node.run``, its processes marked as this step's (see :mod:`waterflow_agent.stepprocs`)."""
+        token = new_token()
+        self.processes.begin(token)
+        try:
+            with marking(token):
+                return await node.run(ctx, inputs)
+        except asyncio.CancelledError:
+            # The node has cleaned up what it knows of; the step's other processes go too.
+            await self.processes.stop(token)
+            raise
+        finally:
+            self.processes.end(token)
+            step_log.close()
 
     # -- the steps of an execution, each failing with the right error type ------------------
 

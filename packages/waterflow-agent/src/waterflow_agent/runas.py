@@ -1,25 +1,27 @@
 """``--run-as USER``: the agent keeps its privileges, the processes its steps start drop them.
 
 Nodes start processes through the event loop (``asyncio.create_subprocess_exec`` /
-``_shell``); the agent runs on a :class:`StepUserLoop`, which starts every such process with the
-user's uid, primary gid and supplementary groups (``Popen(user=, group=, extra_groups=)``: set in
-the child before ``exec``, so the process never runs a single instruction of its own as root),
-and with ``HOME``/``USER``/``LOGNAME`` of that user unless the step set them. Steps work in
-``<workdir>/steps``, owned by the user; the agent's own files (its log) stay in the workdir,
-which the user cannot write.
+``_shell``); the agent runs on a :class:`~waterflow_agent.steploop.StepLoop`, which starts every
+such process with the user's uid, primary gid and supplementary groups
+(:meth:`StepUser.popen_options`: set in the child before ``exec``, so the process never runs a
+single instruction of its own as root), and with ``HOME``/``USER``/``LOGNAME`` of that user unless
+the step set them. Nodes see the user as ``ctx.step_user``, to hand over files they prepare for
+their processes. Steps work in ``<workdir>/steps``, owned by the user; the agent's own files (its
+log, its state) stay in the workdir, which the user cannot write.
 """
 
 from __future__ import annotations
 
-import asyncio
 import grp
 import os
 import pwd
 import stat
-from collections.abc import Callable
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from waterflow_core import node
 
 STEPS_DIR = "steps"
 _ACCOUNT_ENV = ("HOME", "USER", "LOGNAME")
@@ -30,14 +32,8 @@ class RunAsError(Exception):
 
 
 @dataclass(frozen=True)
-class StepUser:
-    """The account steps' processes run as."""
-
-    name: str
-    uid: int
-    gid: int
-    groups: tuple[int, ...]
-    home: str
+class StepUser(node.StepUser):
+    """The account steps' processes run as, with what the agent does with it."""
 
     @classmethod
     def resolve(cls, spec: str) -> StepUser:
@@ -61,7 +57,7 @@ class StepUser:
         """What ``subprocess.Popen`` needs to start a process as this user."""
         return {"user": self.uid, "group": self.gid, "extra_groups": list(self.groups)}
 
-    def environment(self, env: dict[str, str] | None) -> dict[str, str]:
+    def environment(self, env: Mapping[str, str] | None) -> dict[str, str]:
         """``env`` (default: ours) with this user's account variables where ours were inherited."""
         result = dict(os.environ if env is None else env)
         mine = {"HOME": self.home, "USER": self.name, "LOGNAME": self.name}
@@ -94,41 +90,6 @@ class StepUser:
         if info.st_gid in self.groups:
             return bool(info.st_mode & stat.S_IXGRP)
         return bool(info.st_mode & stat.S_IXOTH)
-
-
-class StepUserLoop(asyncio.SelectorEventLoop):
-    """An event loop whose subprocesses run as a :class:`StepUser` (see the module docstring)."""
-
-    def __init__(self, user: StepUser) -> None:
-        super().__init__()
-        self.step_user = user
-
-    async def subprocess_exec(
-        self, protocol_factory: Callable[[], Any], *args: Any, **kwargs: Any
-    ) -> Any:
-        """:meth:`asyncio.AbstractEventLoop.subprocess_exec`, as the step user."""
-        return await super().subprocess_exec(protocol_factory, *args, **self._as_user(kwargs))
-
-    async def subprocess_shell(
-        self, protocol_factory: Callable[[], Any], cmd: Any, **kwargs: Any
-    ) -> Any:
-        """:meth:`asyncio.AbstractEventLoop.subprocess_shell`, as the step user."""
-        return await super().subprocess_shell(protocol_factory, cmd, **self._as_user(kwargs))
-
-    def _as_user(self, kwargs: dict[str, Any]) -> dict[str, Any]:
-        # The user wins over whatever the node asked for: the point is that no step gets more.
-        return {
-            **kwargs,
-            **self.step_user.popen_options(),
-            "env": self.step_user.environment(kwargs.get("env")),
-        }
-
-
-def loop_factory(user: StepUser | None) -> Callable[[], asyncio.AbstractEventLoop] | None:
-    """The ``asyncio.Runner`` loop factory for an agent (``None``: the default loop)."""
-    if user is None:
-        return None
-    return lambda: StepUserLoop(user)
 
 
 def group_name(gid: int) -> str:

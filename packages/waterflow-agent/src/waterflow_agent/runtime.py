@@ -4,9 +4,11 @@ Life cycle:
 
 0. (the command, before this class) take secrets out of the environment, re-executing the process
    if needed, take the working directory off ``sys.path`` and make the process non-dumpable;
-   with ``--run-as``, run on a :class:`~waterflow_agent.runas.StepUserLoop`;
-1. connect to Temporal, retrying with backoff for as long as it takes (an agent may boot before
-   Temporal does);
+   run on a :class:`~waterflow_agent.steploop.StepLoop` (steps' processes are marked, and with
+   ``--run-as`` run as the step user);
+1. lock the workdir, kill what the steps of the agent's previous life left running and start the
+   process sentinel (:mod:`waterflow_agent.stepprocs`); connect to Temporal, retrying with
+   backoff for as long as it takes (an agent may boot before Temporal does);
 2. build the node registry, the secret provider and the log handler;
 3. run one Temporal worker per queue (each group, plus ``agent:<name>``, which also hosts the
    agent's registration workflow), each under a supervisor that restarts it after a fatal error,
@@ -47,6 +49,7 @@ from .reloader import RegistryHolder, Reloader
 from .runas import RunAsError, StepUser, group_name
 from .runsecrets import RunSecrets
 from .steplog import LogShipper
+from .stepprocs import StepProcesses, WorkdirInUse
 
 log = logging.getLogger("waterflow.agent")
 
@@ -108,15 +111,27 @@ class Agent:
         secrets = serve_taken(
             _provider(plugins, SecretProvider, config.secret_provider, self._secret_options), self._taken_env
         )
-        shipper = self._shipper = self._log_shipper(plugins)
+        processes = StepProcesses(config.workdir.resolve())
         try:
-            await self._run(secrets, steps_dir, on_ready)
+            processes.open()
+        except (WorkdirInUse, OSError) as err:
+            raise AgentError(str(err)) from err
+        try:
+            shipper = self._shipper = self._log_shipper(plugins)
+            try:
+                await self._run(secrets, steps_dir, processes, on_ready)
+            finally:
+                if shipper is not None:
+                    await shipper.close()
         finally:
-            if shipper is not None:
-                await shipper.close()
+            processes.close()
 
     async def _run(
-        self, secrets: SecretProvider, steps_dir: Path, on_ready: Callable[[], None] | None
+        self,
+        secrets: SecretProvider,
+        steps_dir: Path,
+        processes: StepProcesses,
+        on_ready: Callable[[], None] | None,
     ) -> None:
         config = self.config
         client = await self._connect()
@@ -137,7 +152,11 @@ class Agent:
             holder,
             secrets,
             RunSecrets(config.run_secrets_ttl),
+            processes,
             ship_log=self._shipper.submit if self._shipper else None,
+            step_user=self.step_user,
+            log_rate=config.step_log_rate,
+            log_burst=config.step_log_burst,
         )
         registration = Registration(
             client, identity, holder.current, interval=config.heartbeat_interval

@@ -25,6 +25,24 @@ def _no_heartbeat(*details: Any) -> None:
     """Default heartbeat: nothing to report to outside an agent (unit tests, workflow side)."""
 
 
+@dataclass(frozen=True)
+class StepUser:
+    """The account whose rights the processes of a step get (the agent's ``--run-as USER``).
+
+    Processes a node starts through the agent's event loop already run as this user; a node that
+    prepares files for such a process (a script, an input file) must make them readable (or
+    writable) by ``uid`` / ``gid``, and nothing more.
+    """
+
+    name: str
+    uid: int
+    gid: int
+    """Primary group."""
+    groups: tuple[int, ...]
+    """Every group of the user, the primary one included."""
+    home: str
+
+
 @dataclass
 class NodeContext:
     """What a running node may use besides its inputs.
@@ -35,7 +53,8 @@ class NodeContext:
     this step's expressions referenced, already resolved; ``env`` is the step environment
     (workflow → job → step, rendered) plus the variables that carry expression values for
     ``shell_inputs``; ``workdir`` is the agent's working directory for this step; ``facts`` are
-    the agent's host facts.
+    the agent's host facts; ``step_user`` is who the step's processes run as (``None``: the
+    agent's own user).
     """
 
     log: logging.Logger | logging.LoggerAdapter[Any] = field(
@@ -49,6 +68,7 @@ class NodeContext:
     step_path: str = ""
     attempt: int = 1
     heartbeat: Callable[..., None] = _no_heartbeat
+    step_user: StepUser | None = None
 
     def __post_init__(self) -> None:
         # A subclass may implement ``heartbeat`` as a method instead of being handed a callable;

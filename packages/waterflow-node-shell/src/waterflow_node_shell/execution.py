@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import errno
 import os
-import shutil
-import tempfile
 from collections.abc import Mapping, Sequence
 from contextlib import ExitStack
 from pathlib import Path
@@ -14,12 +12,13 @@ from typing import Any
 from temporalio.exceptions import ApplicationError
 
 from waterflow_core.errors import ErrorCode
-from waterflow_core.node import NodeContext
+from waterflow_core.node import NodeContext, StepUser
 
 from .errors import bad_input
 from .models import CommonInputs, ExecOutputs
 from .outputs import OutputFileError, parse_output_file
 from .process import ProcessStartError, run_process
+from .scratch import Scratch, ScratchFileError
 
 MAX_OUTPUT_FILE = 1024 * 1024
 STDERR_LINES_IN_ERROR = 20
@@ -39,18 +38,16 @@ async def execute(
     args: Sequence[str] = (),
 ) -> ExecOutputs:
     """Run ``argv`` (plus a temporary file holding ``script``, then ``args``) in ``cwd``."""
-    scratch = Path(tempfile.mkdtemp(prefix="waterflow-step-"))  # 0700: script and stdin may hold secrets
-    try:
-        output_file = scratch / "output"
-        output_file.touch()
+    with Scratch(ctx.step_user) as scratch:
+        output_file = scratch.file("output")
         command = list(argv)
         if script is not None:
-            command.append(str(_private_file(scratch / "script", script.encode("utf-8"))))
+            command.append(str(scratch.file("script", script.encode("utf-8"))))
         command.extend(args)
         env = _environment(ctx, inputs.env, output_file)
         with ExitStack() as files:
             data = inputs.stdin_bytes()
-            stdin = None if data is None else files.enter_context(_private_file(scratch / "stdin", data).open("rb"))
+            stdin = None if data is None else files.enter_context(scratch.file("stdin", data).open("rb"))
             try:
                 result = await run_process(
                     command,
@@ -62,10 +59,8 @@ async def execute(
                     stdin=stdin,
                 )
             except ProcessStartError as exc:
-                raise bad_input(_start_failure(exc)) from None
-        user_outputs = _read_outputs(ctx, output_file, failed=result.exit_code != 0)
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+                raise bad_input(_start_failure(exc, cwd, ctx.step_user)) from None
+        user_outputs = _read_outputs(ctx, scratch, failed=result.exit_code != 0)
     values = {
         "exit-code": result.exit_code,
         "stdout": result.stdout,
@@ -81,12 +76,6 @@ async def execute(
     return ExecOutputs.model_validate({**user_outputs, **values})
 
 
-def _private_file(path: Path, data: bytes) -> Path:
-    path.touch(mode=0o600)
-    path.write_bytes(data)
-    return path
-
-
 def _environment(ctx: NodeContext, step_env: Mapping[str, str], output_file: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(PRIVATE_ENV_PREFIXES)}
     env.update(ctx.env)
@@ -95,19 +84,23 @@ def _environment(ctx: NodeContext, step_env: Mapping[str, str], output_file: Pat
     return env
 
 
-def _start_failure(exc: ProcessStartError) -> str:
-    message = f"cannot start {exc.program!r}: {exc.strerror}"
+def _start_failure(exc: ProcessStartError, cwd: Path, user: StepUser | None) -> str:
+    if exc.filename == str(cwd):
+        message = f"cannot enter the working directory {str(cwd)!r}: {exc.strerror}"
+    else:
+        message = f"cannot start {exc.program!r}: {exc.strerror}"
     if exc.errno == errno.ENOEXEC:
         message += " (no #! line naming its interpreter: add one, or set interpreter)"
+    elif exc.errno in (errno.EACCES, errno.EPERM) and user is not None:
+        message += f" (steps run as {user.name})"
     return message
 
 
-def _read_outputs(ctx: NodeContext, path: Path, *, failed: bool) -> dict[str, Any]:
+def _read_outputs(ctx: NodeContext, scratch: Scratch, *, failed: bool) -> dict[str, Any]:
     try:
-        if path.stat().st_size > MAX_OUTPUT_FILE:
-            raise OutputFileError(f"larger than {MAX_OUTPUT_FILE} bytes")
-        parsed = parse_output_file(path.read_text(encoding="utf-8", errors="replace"))
-    except (OSError, OutputFileError) as exc:
+        data = scratch.read("output", MAX_OUTPUT_FILE)
+        parsed = parse_output_file(data.decode("utf-8", errors="replace"))
+    except (OSError, OutputFileError, ScratchFileError) as exc:
         if failed:  # the exit code is the story; do not mask it with an outputs problem
             return {}
         raise ApplicationError(f"invalid $WATERFLOW_OUTPUT file: {exc}", type=ErrorCode.STEP_FAILED) from exc

@@ -10,6 +10,9 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_valida
 from waterflow_core.shellsafe import to_shell_string
 
 DEFAULT_CAP = 64 * 1024
+#: Most bytes of each of stdout and stderr a result may keep: both tails travel in the step result
+#: (at most 1 MiB, a Temporal payload at most 2 MB) and the agent holds up to twice each in memory.
+MAX_CAP = 256 * 1024
 #: Bytes of ``stdin`` accepted: the value travels through Temporal (a payload is at most 2 MB)
 #: and is held in memory twice on the agent; larger data belongs in a file.
 MAX_STDIN = 1024 * 1024
@@ -40,7 +43,8 @@ class CommonInputs(BaseModel):
         DEFAULT_CAP,
         alias="output-cap",
         ge=0,
-        description="Bytes of stdout and of stderr kept in the result (the tail).",
+        le=MAX_CAP,
+        description=f"Bytes of stdout and of stderr kept in the result (the tail), at most {MAX_CAP}.",
     )
 
     @field_validator("stdin")

@@ -24,6 +24,7 @@ class ProcessStartError(OSError):
     def __init__(self, program: str, cause: OSError) -> None:
         super().__init__(cause.errno, cause.strerror or str(cause))
         self.program = program
+        self.filename = cause.filename  # the working directory when entering it failed
 
 
 @dataclass(frozen=True)
