@@ -106,8 +106,9 @@ def _waterflow(venv: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_a_server_only_venv_gives_waterflow_server_and_dev(wheels: dict[str, Path], tmp_path: Path) -> None:
-    venv = _venv_with(tmp_path, wheels, "waterflow-core", "waterflow-sdk", "waterflow-server")
-    assert _installed(venv) == {"waterflow-core", "waterflow-sdk", "waterflow-server"}
+    server = ("waterflow-core", "waterflow-sdk", "waterflow-node-flow", "waterflow-server")
+    venv = _venv_with(tmp_path, wheels, *server)
+    assert _installed(venv) == set(server)
     for command in ("server", "dev"):
         result = _waterflow(venv, command, "--help")
         assert result.returncode == 0, result.stderr
