@@ -162,7 +162,7 @@ async def test_bad_inputs_are_422_with_line_zero(api: Api, parked_workflow: str)
         (b'{"workflow": "name: x", "bogus": 1}', {"content-type": "application/json"}, 400),
         (b"\xff\xfe\x00garbage", {"content-type": "application/yaml"}, 400),
         (b"--b\r\n", {"content-type": "multipart/form-data; boundary=b"}, 415),
-        (b"key: [unclosed", {"content-type": "text/plain"}, 422),
+        (b"key: [unclosed", {"content-type": "text/yaml"}, 422),
         (b"&a x: *a", {"content-type": "application/yaml"}, 422),
         (b"- just\n- a list\n", {"content-type": "application/yaml"}, 422),
     ],

@@ -23,6 +23,7 @@ from .models import Agent, ErrorItem, LogEntry, Node, Run, Validation
 
 DEFAULT_SERVER = "http://127.0.0.1:8080"
 SERVER_ENV = "WATERFLOW_SERVER"
+TOKEN_ENV = "WATERFLOW_API_TOKEN"  # noqa: S105 - the name of a variable, not a secret
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -36,6 +37,18 @@ def server_url(server: str | None) -> str:
     if "://" not in url:
         url = f"http://{url}"
     return url
+
+
+def request_headers(headers: Mapping[str, str] | None, token: str | None) -> dict[str, str]:
+    """``headers`` plus ``Authorization: Bearer`` from ``token``, else ``$WATERFLOW_API_TOKEN``.
+
+    An ``Authorization`` header given explicitly wins.
+    """
+    merged = dict(headers or {})
+    secret = (token if token is not None else os.environ.get(TOKEN_ENV, "")).strip()
+    if secret and not any(key.lower() == "authorization" for key in merged):
+        merged["Authorization"] = f"Bearer {secret}"
+    return merged
 
 
 def workflow_text(workflow: str | os.PathLike[str]) -> str:
@@ -80,9 +93,7 @@ def validate_call(text: str, inputs: Mapping[str, Any] | None = None) -> Call:
     return Call("POST", "/v1/validate", json=body)
 
 
-def list_call(
-    status: str | Iterable[str] | None, name: str | None, page_size: int, page_token: str | None
-) -> Call:
+def list_call(status: str | Iterable[str] | None, name: str | None, page_size: int, page_token: str | None) -> Call:
     """``GET /v1/workflows`` with its filters."""
     params: dict[str, Any] = {"page_size": page_size}
     if status:
@@ -151,9 +162,7 @@ def api_error(response: httpx.Response) -> WaterflowAPIError:
         except ValidationError:
             continue
     message = str(body.get("message") or response.reason_phrase)
-    return WaterflowAPIError(
-        response.status_code, message, code=str(body.get("code") or ""), errors=errors, body=body
-    )
+    return WaterflowAPIError(response.status_code, message, code=str(body.get("code") or ""), errors=errors, body=body)
 
 
 def check(response: httpx.Response) -> httpx.Response:

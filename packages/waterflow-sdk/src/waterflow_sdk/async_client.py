@@ -26,17 +26,19 @@ class AsyncClient:
         timeout: float = 30.0,
         headers: Mapping[str, str] | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        token: str | None = None,
     ) -> None:
         self.server = p.server_url(server)
         self._http = httpx.AsyncClient(
-            base_url=self.server, timeout=timeout, headers=dict(headers or {}), transport=transport
+            base_url=self.server,
+            timeout=timeout,
+            headers=p.request_headers(headers, token),
+            transport=transport,
         )
 
     async def _send(self, call: p.Call) -> httpx.Response:
         try:
-            return await self._http.request(
-                call.method, call.path, params=call.params or None, json=call.json
-            )
+            return await self._http.request(call.method, call.path, params=call.params or None, json=call.json)
         except httpx.HTTPError as exc:
             raise p.connection_error(self.server, exc) from None
 
@@ -119,9 +121,7 @@ class AsyncClient:
         async for entry in self.log_entries(id, follow=follow):
             yield p.log_line(entry)
 
-    async def validate(
-        self, text: str | os.PathLike[str], inputs: Mapping[str, Any] | None = None
-    ) -> list[ErrorItem]:
+    async def validate(self, text: str | os.PathLike[str], inputs: Mapping[str, Any] | None = None) -> list[ErrorItem]:
         """Problems the server finds in a workflow (empty when it is valid)."""
         return (await self.check(text, inputs)).errors
 

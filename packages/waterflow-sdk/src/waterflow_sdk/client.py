@@ -19,7 +19,8 @@ __all__ = ["Client"]
 class Client:
     """A Waterflow API client over ``httpx.Client``.
 
-    ``server`` defaults to ``$WATERFLOW_SERVER`` or ``http://127.0.0.1:8080``. Errors are raised
+    ``server`` defaults to ``$WATERFLOW_SERVER`` or ``http://127.0.0.1:8080``; ``token`` (the API's
+    bearer token) to ``$WATERFLOW_API_TOKEN``, and is sent as ``Authorization: Bearer``. Errors are raised
     as :class:`~waterflow_sdk.errors.WaterflowAPIError` (the server said no) or
     :class:`~waterflow_sdk.errors.WaterflowConnectionError` (it could not be reached).
     """
@@ -31,10 +32,14 @@ class Client:
         timeout: float = 30.0,
         headers: Mapping[str, str] | None = None,
         transport: httpx.BaseTransport | None = None,
+        token: str | None = None,
     ) -> None:
         self.server = p.server_url(server)
         self._http = httpx.Client(
-            base_url=self.server, timeout=timeout, headers=dict(headers or {}), transport=transport
+            base_url=self.server,
+            timeout=timeout,
+            headers=p.request_headers(headers, token),
+            transport=transport,
         )
 
     # -- plumbing ------------------------------------------------------------------------------
@@ -106,9 +111,7 @@ class Client:
             yield from p.log_entries(self._send(call))
             return
         try:
-            with self._http.stream(
-                call.method, call.path, params=call.params, timeout=p.STREAM_TIMEOUT
-            ) as response:
+            with self._http.stream(call.method, call.path, params=call.params, timeout=p.STREAM_TIMEOUT) as response:
                 if response.status_code >= 400:
                     response.read()
                     raise p.api_error(response)
@@ -129,9 +132,7 @@ class Client:
 
     # -- workflows, nodes, agents --------------------------------------------------------------
 
-    def validate(
-        self, text: str | os.PathLike[str], inputs: Mapping[str, Any] | None = None
-    ) -> list[ErrorItem]:
+    def validate(self, text: str | os.PathLike[str], inputs: Mapping[str, Any] | None = None) -> list[ErrorItem]:
         """Problems the server finds in a workflow (empty when it is valid)."""
         return self.check(text, inputs).errors
 

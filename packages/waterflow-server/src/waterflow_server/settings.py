@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from waterflow_core.runs import SERVER_TASK_QUEUE
 from waterflow_core.temporal import TemporalSettings
 
+from .api.auth import ApiToken
 from .defaults import DEFAULT_HOST, DEFAULT_MAX_BODY_BYTES, DEFAULT_PORT
 
 
@@ -30,6 +31,12 @@ class ServerSettings:
     """How often ``GET /v1/workflows/{id}/logs?follow=true`` polls the run for news."""
     temporal_ui_url: str | None = None
     """Shown by ``GET /healthz`` so users can find the run in Temporal's own UI."""
+    tokens: tuple[ApiToken, ...] = ()
+    """Bearer tokens the API accepts; empty means authentication is off (loopback or ``--insecure``)."""
+    allowed_hosts: tuple[str, ...] = ()
+    """Host names (besides loopback names, IP literals and the bind address) the API answers to; ``*`` for any."""
+    allowed_origins: tuple[str, ...] = ()
+    """Web origins (``https://ui.example``) allowed besides the server itself."""
 
     @property
     def base_url(self) -> str:

@@ -4,9 +4,11 @@ Part of the opt-in :mod:`waterflow_testing.pytest_plugin` (which also provides t
 ``temporal_dev`` and ``start_agent`` fixtures these build on):
 
 ``start_server``
-    ``start_server(temporal_address=None, namespace="default", env=..., args=...) -> ServerProcess``
+    ``start_server(temporal_address=None, namespace="default", env=..., args=..., token=None) -> ServerProcess``
     runs ``python -m waterflow_server`` on a free 127.0.0.1 port against ``temporal_dev`` (or the
     given address) and waits until ``/healthz`` answers; every server is stopped after the test.
+    With ``token`` the server requires it (``WATERFLOW_API_TOKEN``); ``server.token`` keeps it
+    for the client side.
 ``waterflow_cli``
     ``waterflow_cli(*args, server=url, timeout=...) -> CompletedProcess`` runs the ``waterflow``
     command as a separate process.
@@ -35,8 +37,6 @@ from waterflow_testing.processes import free_port
 __all__ = ["ServerProcess", "StartServer", "WaterflowCLI", "run_cli", "start_server", "waterflow_cli"]
 
 
-
-
 class ServerProcess(ChildProcess):
     """A ``python -m waterflow_server`` child process on 127.0.0.1, output captured to a file."""
 
@@ -51,9 +51,13 @@ class ServerProcess(ChildProcess):
         port: int | None = None,
         env: Mapping[str, str] | None = None,
         args: Sequence[str] = (),
+        token: str | None = None,
     ) -> None:
         self.temporal_address = temporal_address
         self.namespace = namespace
+        self.token = token  # what clients must send; None when authentication is off
+        if token is not None:
+            env = {**(env or {}), "WATERFLOW_API_TOKEN": token}
         self.port = port or free_port()
         command = [
             sys.executable,
@@ -96,9 +100,7 @@ class ServerProcess(ChildProcess):
             if self.returncode is not None:
                 raise AssertionError(f"{self.label} exited with {self.returncode}:\n{self.output}")
             if time.monotonic() > deadline:
-                raise AssertionError(
-                    f"{self.label} not healthy within {timeout:.0f}s ({health}):\n{self.output}"
-                )
+                raise AssertionError(f"{self.label} not healthy within {timeout:.0f}s ({health}):\n{self.output}")
             time.sleep(0.1)
 
     def kill(self) -> None:
@@ -129,6 +131,7 @@ class StartServer:
         env: Mapping[str, str] | None = None,
         args: Sequence[str] = (),
         ready: bool = True,
+        token: str | None = None,
     ) -> ServerProcess:
         if temporal_address is None:
             temporal_address = self._request.getfixturevalue("temporal_dev").address
@@ -139,6 +142,7 @@ class StartServer:
             port=port,
             env=env,
             args=args,
+            token=token,
         )
         self.servers.append(server.start())
         return server.wait_ready() if ready else server
@@ -179,9 +183,7 @@ class WaterflowCLI(Protocol):
 
 
 @pytest.fixture
-def start_server(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[StartServer]:
+def start_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[StartServer]:
     """Factory that runs real ``waterflow server`` processes and stops them after the test."""
     starter = StartServer(request, tmp_path_factory)
     yield starter

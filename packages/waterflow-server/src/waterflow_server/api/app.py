@@ -22,6 +22,7 @@ from .openapi import install_api_docs
 from .problems import APIError, install_error_handlers
 from .routes import register_routes
 from .runs import RunService
+from .security import AccessPolicy, RequestGuard
 
 log = logging.getLogger(__name__)
 
@@ -66,9 +67,7 @@ async def connect_with_retry(settings: ServerSettings, timeout: float) -> Client
     deadline = time.monotonic() + timeout
     while True:
         try:
-            return await settings.temporal.connect(
-                identity=f"waterflow-server@{settings.host}:{settings.port}"
-            )
+            return await settings.temporal.connect(identity=f"waterflow-server@{settings.host}:{settings.port}")
         except Exception as exc:
             if time.monotonic() >= deadline:
                 raise TemporalConnectError(
@@ -100,6 +99,10 @@ def create_app(
     register_routes(app, docs, state)
     app.router.fallback = _fallback(app)
     app.middlewares.append(state.metrics.middleware(app))
+    # Inside the metrics middleware, so refusals are counted too.
+    app.middlewares.append(
+        RequestGuard(AccessPolicy(settings.tokens, settings.host, settings.allowed_hosts, settings.allowed_origins))
+    )
 
     async def on_start(application: Application) -> None:
         state.client = client or await connect_with_retry(settings, connect_timeout)

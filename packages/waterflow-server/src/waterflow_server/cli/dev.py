@@ -12,6 +12,7 @@ import click
 from waterflow_sdk.params import Duration
 
 from ..defaults import DEFAULT_HOST, DEFAULT_NAMESPACE, DEFAULT_PORT
+from .server import access_options, access_settings
 
 
 @click.command("dev")
@@ -23,18 +24,14 @@ from ..defaults import DEFAULT_HOST, DEFAULT_NAMESPACE, DEFAULT_PORT
     help="Where Temporal's SQLite file, the agent's workdir and logs live.",
 )
 @click.option("--host", default=DEFAULT_HOST, show_default=True, help="Interface for the API and Temporal.")
-@click.option(
-    "--port", default=DEFAULT_PORT, show_default=True, type=click.IntRange(1, 65535), help="API port."
-)
+@click.option("--port", default=DEFAULT_PORT, show_default=True, type=click.IntRange(1, 65535), help="API port.")
 @click.option(
     "--temporal-address",
     envvar="WATERFLOW_TEMPORAL_ADDRESS",
     default=None,
     help="Use this Temporal instead of starting one [env WATERFLOW_TEMPORAL_ADDRESS].",
 )
-@click.option(
-    "--namespace", envvar="WATERFLOW_TEMPORAL_NAMESPACE", default=DEFAULT_NAMESPACE, show_default=True
-)
+@click.option("--namespace", envvar="WATERFLOW_TEMPORAL_NAMESPACE", default=DEFAULT_NAMESPACE, show_default=True)
 @click.option(
     "--temporal-port",
     type=click.IntRange(1, 65535),
@@ -63,6 +60,7 @@ from ..defaults import DEFAULT_HOST, DEFAULT_NAMESPACE, DEFAULT_PORT
     show_default=True,
     help="Server group (runs-on) of the local agent; repeatable.",
 )
+@access_options
 @click.option("-v", "--verbose", is_flag=True, help="Log the server's lifecycle at INFO level.")
 def dev_command(
     data_dir: Path,
@@ -77,13 +75,21 @@ def dev_command(
     no_agent: bool,
     agent_name: str,
     agent_groups: tuple[str, ...],
+    token_file: Path | None,
+    allowed_hosts: tuple[str, ...],
+    allowed_origins: tuple[str, ...],
+    insecure: bool,
     verbose: bool,
 ) -> None:
     """Run Waterflow locally: Temporal (SQLite in --data-dir), the API server and one agent.
 
     Prints the API URL, the Temporal UI URL and a line with `ready` once runs can start. Runs
     survive a restart on the same --data-dir. Ctrl-C or SIGTERM stops everything cleanly.
+
+    On loopback (the default) the API needs no token unless WATERFLOW_API_TOKEN or --token-file
+    gives one; any other --host needs --insecure, since the embedded Temporal has no authentication.
     """
+    from ..api.security import is_loopback
     from ..dev.stack import DevOptions, missing_dev_extra
     from .server import configure_logging
 
@@ -93,6 +99,13 @@ def dev_command(
             f"waterflow dev needs {missing}, which comes with the dev extra: pip install 'waterflow-server[dev]'"
         )
     configure_logging(verbose)
+    access = access_settings(host, token_file, allowed_hosts, allowed_origins, insecure)
+    if not is_loopback(host) and not temporal_address and not insecure:
+        raise click.ClickException(
+            f"refusing to run the embedded Temporal on {host}: it has no authentication, so anyone "
+            "who can reach it could start workflows on your agents. Keep the default 127.0.0.1, use "
+            "--temporal-address with a secured Temporal, or pass --insecure"
+        )
     options = DevOptions(
         data_dir=data_dir.resolve(),
         host=host,
@@ -106,6 +119,7 @@ def dev_command(
         agent=not no_agent,
         agent_name=agent_name,
         agent_groups=list(agent_groups) or ["local"],
+        access=access,
     )
     try:
         code = asyncio.run(_run(options))

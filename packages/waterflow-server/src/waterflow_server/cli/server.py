@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
+from pathlib import Path
+from typing import Any
 
 import click
 
@@ -36,6 +38,73 @@ def temporal_options(func: click.decorators.FC) -> click.decorators.FC:
     )(func)
 
 
+def _split_list(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> tuple[str, ...]:
+    """Repeated options, each of which may also hold a comma-separated list (as the env var does)."""
+    return tuple(item for entry in value for item in entry.replace(",", " ").split())
+
+
+def access_options(func: click.decorators.FC) -> click.decorators.FC:
+    """Authentication and cross-site protection: ``--token-file``, ``--allowed-host``, ... ."""
+    func = click.option(
+        "--insecure",
+        is_flag=True,
+        help="Serve on a non-loopback address without authentication (only behind a firewall or "
+        "an authenticating proxy).",
+    )(func)
+    func = click.option(
+        "--allowed-origin",
+        "allowed_origins",
+        multiple=True,
+        envvar="WATERFLOW_ALLOWED_ORIGINS",
+        callback=_split_list,
+        help="Web origin (https://ui.example) allowed to call the API besides the server itself; "
+        "repeatable [env WATERFLOW_ALLOWED_ORIGINS, comma-separated].",
+    )(func)
+    func = click.option(
+        "--allowed-host",
+        "allowed_hosts",
+        multiple=True,
+        envvar="WATERFLOW_ALLOWED_HOSTS",
+        callback=_split_list,
+        help="Host name the API answers to besides loopback names, IP literals and --host; "
+        "repeatable, '*' for any [env WATERFLOW_ALLOWED_HOSTS, comma-separated].",
+    )(func)
+    return click.option(
+        "--token-file",
+        type=click.Path(dir_okay=False, path_type=Path),
+        envvar="WATERFLOW_API_TOKEN_FILE",
+        help="File of API tokens, one '<name> <read|operator> <token>' per line (mode 600) "
+        "[env WATERFLOW_API_TOKEN_FILE]. WATERFLOW_API_TOKEN adds one operator token.",
+    )(func)
+
+
+def access_settings(
+    host: str,
+    token_file: Path | None,
+    allowed_hosts: tuple[str, ...],
+    allowed_origins: tuple[str, ...],
+    insecure: bool,
+) -> dict[str, Any]:
+    """Load the tokens and check the exposure; the ``ServerSettings`` fields they fill.
+
+    Raises :class:`click.ClickException` for a bad token configuration or an unauthenticated
+    non-loopback address without ``--insecure``; prints the loud warning when ``--insecure`` is used.
+    """
+    from ..api.auth import TokenConfigError, load_tokens
+    from ..api.security import exposure_problem, insecure_warning, is_loopback
+
+    try:
+        tokens = load_tokens(token_file=token_file)
+    except TokenConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    problem = exposure_problem(host, bool(tokens), insecure)
+    if problem:
+        raise click.ClickException(problem)
+    if not tokens and not is_loopback(host):
+        click.secho(insecure_warning(host), err=True, fg="red", bold=True)
+    return {"tokens": tuple(tokens), "allowed_hosts": allowed_hosts, "allowed_origins": allowed_origins}
+
+
 def configure_logging(verbose: bool) -> None:
     """Plain one-line logs on stderr."""
     logging.basicConfig(
@@ -49,9 +118,7 @@ def configure_logging(verbose: bool) -> None:
 
 @click.command("server")
 @click.option("--host", default=DEFAULT_HOST, show_default=True, help="Interface to listen on.")
-@click.option(
-    "--port", default=DEFAULT_PORT, show_default=True, type=click.IntRange(0, 65535), help="TCP port."
-)
+@click.option("--port", default=DEFAULT_PORT, show_default=True, type=click.IntRange(0, 65535), help="TCP port.")
 @temporal_options
 @click.option(
     "--max-body-bytes",
@@ -60,9 +127,8 @@ def configure_logging(verbose: bool) -> None:
     type=click.IntRange(1024),
     help="Largest request body accepted; bigger ones get 413.",
 )
-@click.option(
-    "--no-worker", is_flag=True, help="Serve the API only; another server hosts the interpreter worker."
-)
+@click.option("--no-worker", is_flag=True, help="Serve the API only; another server hosts the interpreter worker.")
+@access_options
 @click.option("-v", "--verbose", is_flag=True, help="Log requests and lifecycle at INFO level.")
 def server_command(
     host: str,
@@ -71,23 +137,34 @@ def server_command(
     namespace: str,
     max_body_bytes: int,
     no_worker: bool,
+    token_file: Path | None,
+    allowed_hosts: tuple[str, ...],
+    allowed_origins: tuple[str, ...],
+    insecure: bool,
     verbose: bool,
 ) -> None:
     """Run the Waterflow API server (stateless: every run lives in Temporal).
 
     It also hosts the interpreter workflow worker, so at least one server must run for runs to
     advance. Stop it with Ctrl-C or SIGTERM.
+
+    With WATERFLOW_API_TOKEN or --token-file every endpoint but /healthz and the API docs needs
+    a bearer token; on an address other than loopback one is required (or --insecure).
     """
     configure_logging(verbose)
+    access = access_settings(host, token_file, allowed_hosts, allowed_origins, insecure)
     from waterflow_core.temporal import TemporalSettings
 
     from ..settings import ServerSettings
 
-    temporal = TemporalSettings.from_env().model_copy(
-        update={"address": temporal_address, "namespace": namespace}
-    )
+    temporal = TemporalSettings.from_env().model_copy(update={"address": temporal_address, "namespace": namespace})
     settings = ServerSettings(
-        temporal=temporal, host=host, port=port, max_body_bytes=max_body_bytes, run_worker=not no_worker
+        temporal=temporal,
+        host=host,
+        port=port,
+        max_body_bytes=max_body_bytes,
+        run_worker=not no_worker,
+        **access,
     )
     try:
         asyncio.run(run_server(settings))
@@ -116,9 +193,7 @@ async def run_server(settings: object) -> None:
         except (TemporalConnectError, ServerStartError) as exc:
             raise ServerFailure(str(exc)) from None
         port = server.servers[0].sockets[0].getsockname()[1] if server.servers else settings.port
-        click.echo(
-            f"Waterflow API listening on http://{settings.host}:{port} (Temporal {settings.temporal.address})"
-        )
+        click.echo(f"Waterflow API listening on http://{settings.host}:{port} (Temporal {settings.temporal.address})")
         click.echo(f"API docs: http://{settings.host}:{port}/docs")
         waiter = asyncio.create_task(stop.wait())
         await asyncio.wait({waiter, task}, return_when=asyncio.FIRST_COMPLETED)

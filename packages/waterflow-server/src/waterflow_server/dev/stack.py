@@ -51,6 +51,8 @@ class DevOptions:
     agent_name: str = "local"
     agent_groups: list[str] = field(default_factory=lambda: ["local"])
     agent_grace: float = 10.0
+    access: dict[str, Any] = field(default_factory=dict)
+    """Tokens, allowed hosts and origins (:func:`~waterflow_server.cli.server.access_settings`)."""
 
 
 def _port_free(host: str, port: int) -> bool:
@@ -165,7 +167,11 @@ class DevStack:
             update={"address": self.temporal_address, "namespace": self.options.namespace}
         )
         settings = ServerSettings(
-            temporal=temporal, host=self.options.host, port=self.options.port, temporal_ui_url=self.ui_url
+            temporal=temporal,
+            host=self.options.host,
+            port=self.options.port,
+            temporal_ui_url=self.ui_url,
+            **self.options.access,
         )
         try:
             self.http, self.http_task = await start_api(settings)
@@ -207,9 +213,7 @@ class DevStack:
             lines.append(f"  Temporal UI:  {self.ui_url}")
         if self.agent is not None:
             groups = ", ".join(self.options.agent_groups)
-            lines.append(
-                f"  Agent:        {self.options.agent_name} (runs-on: {groups}); log: {self.agent.log_file}"
-            )
+            lines.append(f"  Agent:        {self.options.agent_name} (runs-on: {groups}); log: {self.agent.log_file}")
         lines.append("ready: try `waterflow submit examples/hello.yaml --wait`; Ctrl-C stops everything")
         return lines
 
@@ -232,9 +236,7 @@ class DevStack:
         self._restarts = [t for t in self._restarts if now - t < AGENT_RESTART_WINDOW] + [now]
         code = self.agent.returncode
         if len(self._restarts) > AGENT_RESTART_LIMIT:
-            self.say(
-                f"the local agent keeps exiting (status {code}); not restarting it. See {self.agent.log_file}"
-            )
+            self.say(f"the local agent keeps exiting (status {code}); not restarting it. See {self.agent.log_file}")
             self.agent = None
             return
         self.say(f"the local agent exited (status {code}); restarting it")
