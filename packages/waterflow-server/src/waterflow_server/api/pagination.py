@@ -12,7 +12,7 @@ import binascii
 import json
 from dataclasses import dataclass
 
-_INVALID = "invalid page_token; pass back the next_page_token of a previous page"
+NOT_ISSUED = "invalid page_token; pass back the next_page_token of a previous page"
 MAX_SKIP = 10_000
 """More than any page of Temporal's this server asks for holds."""
 
@@ -42,14 +42,14 @@ class PageToken:
             raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
             doc = json.loads(raw)
         except (ValueError, RecursionError, binascii.Error):
-            raise ValueError(_INVALID) from None
+            raise ValueError(NOT_ISSUED) from None
         if not isinstance(doc, dict) or set(doc) - {"t", "s"}:
-            raise ValueError(_INVALID)
+            raise ValueError(NOT_ISSUED)
         t, skip = doc.get("t"), doc.get("s", 0)
         if not (t is None or isinstance(t, str)) or type(skip) is not int or not 0 <= skip <= MAX_SKIP:
-            raise ValueError(_INVALID)
+            raise ValueError(NOT_ISSUED)
         try:
             temporal = base64.b64decode(t, validate=True) if t else None
         except (ValueError, binascii.Error):
-            raise ValueError(_INVALID) from None
+            raise ValueError(NOT_ISSUED) from None
         return cls(temporal, skip)

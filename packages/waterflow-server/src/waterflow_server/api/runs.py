@@ -36,7 +36,7 @@ from .bodies import Submission
 from .logs import LogTracker, snapshot_entries
 from .models import CancelAccepted, LogEntry, LogsResponse, RunDetail, RunList, RunRef, RunSummary
 from .nodes import NodeDirectory
-from .pagination import PageToken
+from .pagination import NOT_ISSUED, PageToken
 from .problems import APIError, bad_request, invalid_workflow, not_found, temporal_unavailable
 from .status import api_status, temporal_status_name, visibility_query
 from .streams import StreamLimits, stream_expired
@@ -78,17 +78,18 @@ def check_run_id(run_id: str) -> None:
 def temporal_errors(run_id: str | None = None, *, invalid: str | None = None) -> Any:
     """Translate Temporal RPC failures into API errors (404, 503, 502).
 
-    With ``invalid``, Temporal refusing an argument is the client's doing (400 with that message).
+    With ``invalid``, any other refusal is the client's doing (400 with that message): the
+    request carried something opaque of the client's, like a forged page token.
     """
     try:
         yield
     except RPCError as err:
-        if err.status == RPCStatusCode.INVALID_ARGUMENT and invalid is not None:
-            raise bad_request(invalid) from None
         if err.status == RPCStatusCode.NOT_FOUND and run_id is not None:
             raise not_found(f"no run with id {run_id!r}") from None
         if err.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED):
             raise temporal_unavailable(err.message) from None
+        if invalid is not None:
+            raise bad_request(invalid) from None
         raise APIError(502, "temporal_error", f"Temporal refused the request: {err.message}") from None
 
 
@@ -244,7 +245,9 @@ class RunService:
         temporal_token, skip = token.temporal, token.skip
         for _ in range(MAX_LIST_SCAN_PAGES):
             iterator = self.client.list_workflows(query, page_size=page_size, next_page_token=temporal_token)
-            with temporal_errors(invalid="invalid page_token; pass back the next_page_token of a previous page"):
+            # Temporal's part of a page token is opaque to this server: a forged one fails there.
+            forged = NOT_ISSUED if temporal_token is not None and temporal_token == token.temporal else None
+            with temporal_errors(invalid=forged):
                 await iterator.fetch_next_page()
             page = list(iterator.current_page or ())
             for index in range(skip, len(page)):

@@ -22,7 +22,7 @@ T = TypeVar("T")
 
 DEFAULT_WORKERS = 2
 DEFAULT_QUEUE = 8
-DEFAULT_BUDGET_SECONDS = 5.0
+DEFAULT_BUDGET_SECONDS = 10.0
 
 
 class ValidationStopped(BaseException):
@@ -109,7 +109,7 @@ class ValidationPool:
 
     async def run(self, work: Callable[[], T]) -> T:
         """``work()`` in a thread; 503 ``busy`` if too many wait, 422 ``too_complex`` past the budget."""
-        if self._waiting >= self.queue:
+        if self._slots.locked() and self._waiting >= self.queue:
             raise APIError(
                 503,
                 "busy",
@@ -142,6 +142,7 @@ class ValidationPool:
 
     async def _release_after(self, job: _Job[T]) -> None:
         await job.finished.wait()
+        job.thread.join()  # it has settled and is on its way out: this returns at once
         self._slots.release()
 
 
