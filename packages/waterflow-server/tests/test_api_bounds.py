@@ -171,3 +171,20 @@ async def test_hostile_workflows_do_not_stall_the_server(start_server: Any) -> N
     for answer in answers:
         body = assert_clean_4xx(answer)
         assert body["code"] in {"invalid_workflow", "too_complex"}, body
+
+
+@pytest.mark.parametrize("run_id", ["%00", "%FF%FE", "a" * 4000, "%20", "..", "a%2Fb", "%F0%9F%92%A9"])
+async def test_odd_run_ids_in_paths_are_4xx(api: Api, run_id: str) -> None:
+    for method, suffix in (("GET", ""), ("DELETE", ""), ("GET", "/logs"), ("GET", "/logs?follow=true")):
+        response = await api.http.request(method, f"/v1/workflows/{run_id}{suffix}")
+        assert_clean_4xx(response)
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["page_size=1e3", "page_size=-1", "page_size=99999999999999999999999", "page_size=", "status=,,,", "name=%00"],
+)
+async def test_odd_list_queries_are_answered_without_a_5xx(api: Api, query: str) -> None:
+    response = await api.http.get(f"/v1/workflows?{query}")
+    assert response.status_code < 500, response.text
+    assert response.headers["content-type"].startswith("application/json")
