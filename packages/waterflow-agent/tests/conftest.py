@@ -83,9 +83,23 @@ class Sleep(Node):
         marker.write_text(f"finished {{proc.pid}}")
         return self.Outputs()
 
+class Detach(Node):
+    """Starts a process in a session of its own through the event loop, and never stops it."""
+    type = "test/detach"
+    version = VERSION
+    class Inputs(BaseModel):
+        pidfile: str
+        wait: bool = True
+    async def run(self, ctx: NodeContext, inputs):
+        proc = await asyncio.create_subprocess_exec("sleep", "1000", start_new_session=True)
+        Path(inputs.pidfile).write_text(str(proc.pid))
+        if inputs.wait:
+            await asyncio.sleep(3600)
+        return self.Outputs()
+
 @hookimpl
 def waterflow_register_nodes():
-    return [Echo, Shellish, Fail, Sleep]
+    return [Echo, Shellish, Fail, Sleep, Detach]
 '''
 
 
