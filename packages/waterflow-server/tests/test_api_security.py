@@ -286,3 +286,17 @@ def test_insecure_serves_on_all_interfaces_with_a_loud_warning(start_server: Sta
     assert httpx.get(f"{server.url}/v1/workflows", timeout=30).status_code == 200
     # Still no cross-site requests: the Host and Origin checks do not depend on authentication.
     assert httpx.get(f"{server.url}/v1/workflows", headers={"host": "evil.example"}).status_code == 400
+
+
+async def test_openapi_describes_the_bearer_token(api: Api) -> None:
+    spec = (await api.http.get("/openapi.json")).json()
+    assert spec["components"]["securitySchemes"]["bearer"] == {
+        "type": "http",
+        "scheme": "bearer",
+        "description": spec["components"]["securitySchemes"]["bearer"]["description"],
+    }
+    assert {"bearer": []} in spec["security"] and {} in spec["security"]
+    submit = spec["paths"]["/v1/workflows"]["post"]
+    assert {"401", "403", "415"} <= set(submit["responses"])
+    assert "401" in spec["paths"]["/v1/nodes"]["get"]["responses"]
+    assert "401" not in spec["paths"]["/healthz"]["get"]["responses"]

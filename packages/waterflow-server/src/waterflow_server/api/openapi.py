@@ -18,7 +18,18 @@ from blacksheep.server.openapi.common import ContentInfo, ResponseInfo
 from blacksheep.server.openapi.ui import UIOptions, UIProvider
 from blacksheep.server.openapi.v3 import OpenAPIHandler
 from blacksheep.server.responses import moved_permanently
-from openapidocs.v3 import Info, MediaType, OpenAPI, RequestBody, Schema
+from openapidocs.v3 import (
+    Components,
+    HTTPSecurity,
+    Info,
+    MediaType,
+    OpenAPI,
+    RequestBody,
+    Schema,
+    Security,
+    SecurityRequirement,
+)
+from openapidocs.v3 import Response as ResponseDoc
 
 from .models import ErrorBody, SubmitRequest, ValidateRequest
 
@@ -98,9 +109,42 @@ class LocalSwaggerUI(UIProvider):
 
 
 class WaterflowOpenAPI(OpenAPIHandler):
-    """BlackSheep's generator plus the two request bodies it cannot infer (YAML or JSON)."""
+    """BlackSheep's generator plus what it cannot infer: the YAML-or-JSON bodies and the bearer token."""
 
     def on_docs_generated(self, docs: OpenAPI) -> None:
+        self._document_bodies(docs)
+        self._document_bearer(docs)
+
+    def _document_bearer(self, docs: OpenAPI) -> None:
+        # Optional: a server on loopback without tokens needs none. Swagger UI's Authorize button
+        # then sends the token with "Try it out".
+        components = docs.components or Components()
+        components.security_schemes = {
+            **(components.security_schemes or {}),
+            "bearer": HTTPSecurity(
+                scheme="bearer",
+                description="An API token (WATERFLOW_API_TOKEN or the token file); read tokens may only GET.",
+            ),
+        }
+        docs.components = components
+        docs.security = Security([SecurityRequirement("bearer", [])], optional=True)
+        error = MediaType(schema=self.get_schema_by_type(ErrorBody))
+        for path, item in (docs.paths or {}).items():
+            if path == "/healthz":
+                continue
+            for method in ("get", "post", "delete"):
+                operation = getattr(item, method, None)
+                if operation is None:
+                    continue
+                operation.responses.setdefault(
+                    "401", ResponseDoc("No bearer token, or not a valid one.", content={"application/json": error})
+                )
+                if method != "get":
+                    operation.responses.setdefault(
+                        "403", ResponseDoc("The token is read-only.", content={"application/json": error})
+                    )
+
+    def _document_bodies(self, docs: OpenAPI) -> None:
         yaml_text = MediaType(schema=Schema(type="string", description="The workflow YAML."))
         bodies = {
             ("/v1/workflows", "post"): SubmitRequest,
@@ -117,6 +161,8 @@ class WaterflowOpenAPI(OpenAPIHandler):
                 content={
                     "application/json": MediaType(schema=self.get_schema_by_type(model)),
                     "application/yaml": yaml_text,
+                    "application/x-yaml": yaml_text,
+                    "text/yaml": yaml_text,
                 },
             )
 
@@ -128,7 +174,7 @@ def error_responses(*statuses: int) -> dict[int | str, str | ResponseInfo]:
         404: "No run with this id.",
         409: "A run with this id is running.",
         413: "Request body over the size limit.",
-        415: "Unsupported content type.",
+        415: "Content type other than JSON or YAML (what a cross-site form or text/plain post would send).",
         422: "Invalid workflow or inputs (errors lists every problem with line and column), "
         "or a workflow too costly to check (code too_complex).",
         429: "Too many follow streams open (code too_many_streams).",
