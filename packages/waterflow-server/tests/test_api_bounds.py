@@ -12,6 +12,7 @@ import pytest
 
 from waterflow_server.api.bodies import MAX_JSON_DEPTH
 from waterflow_server.api.streams import DEFAULT_PER_CLIENT
+from waterflow_testing.pytest_plugin import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -144,6 +145,13 @@ async def test_follow_streams_are_capped_per_client(api: Api, parked_workflow: s
         finally:
             for stream in streams:
                 await stream.__aexit__(None, None, None)
+
+        async def one_more() -> int:
+            async with http.stream("GET", url, params={"follow": "true"}) as response:
+                return response.status_code
+
+        # Closed streams give their places back (once the server notices the disconnect).
+        assert await eventually(one_more, lambda status: status == 200) == 200
     await api.http.delete(ref["status_url"])
 
 
