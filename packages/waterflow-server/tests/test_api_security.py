@@ -300,3 +300,16 @@ async def test_openapi_describes_the_bearer_token(api: Api) -> None:
     assert {"401", "403", "415"} <= set(submit["responses"])
     assert "401" in spec["paths"]["/v1/nodes"]["get"]["responses"]
     assert "401" not in spec["paths"]["/healthz"]["get"]["responses"]
+
+
+@pytest.mark.unit
+def test_dev_off_loopback_needs_insecure_even_with_a_token(tmp_path: Path) -> None:
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("WATERFLOW_API_TOKEN")}
+    base = [sys.executable, "-m", "waterflow_sdk", "dev", "--data-dir", str(tmp_path), "--host"]
+    with_token = subprocess.run(
+        [*base, "0.0.0.0"], capture_output=True, text=True, timeout=60, env={**environ, "WATERFLOW_API_TOKEN": OPERATOR}
+    )
+    assert with_token.returncode != 0 and "refusing to run the embedded Temporal on 0.0.0.0" in with_token.stderr
+    without = subprocess.run([*base, "10.1.2.3"], capture_output=True, text=True, timeout=60, env=environ)
+    assert without.returncode != 0 and "refusing to serve the API on 10.1.2.3 without authentication" in without.stderr
+    assert not any(tmp_path.iterdir())  # nothing was started
