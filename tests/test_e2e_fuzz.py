@@ -7,6 +7,7 @@ and bounded so CI runs the same requests in about a minute.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterator
 from typing import Any
 
@@ -35,7 +36,9 @@ MAX_EXAMPLES = 30
 def fuzzed_server(temporal_dev: DevServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     """One ``waterflow server`` process for every operation's examples."""
     workdir = tmp_path_factory.mktemp("fuzz")
-    server = ServerProcess(temporal_dev.address, workdir=workdir, namespace=temporal_dev.namespace)
+    # With a token: the configuration a server exposed beyond loopback must have.
+    token = f"fuzz-{secrets.token_hex(16)}"
+    server = ServerProcess(temporal_dev.address, workdir=workdir, namespace=temporal_dev.namespace, token=token)
     server.start()
     try:
         yield server.wait_ready()
@@ -44,9 +47,7 @@ def fuzzed_server(temporal_dev: DevServer, tmp_path_factory: pytest.TempPathFact
 
 
 def _auth_headers(server: ServerProcess) -> dict[str, str]:
-    # A fixture that provisions an API token exposes it; the fuzzer then sends it like a client.
-    token = getattr(server, "token", None)
-    return {"Authorization": f"Bearer {token}"} if token else {}
+    return {"Authorization": f"Bearer {server.token}"} if server.token else {}
 
 
 # The checks that hold for any request: no 5xx, and answers that match the published schema.
@@ -61,6 +62,25 @@ CONFORMANCE = [
 ]
 
 
+def _fuzz(operation: Any, mode: GenerationMode, server: ServerProcess, headers: dict[str, str], seen: set[int]) -> None:
+    """Send ``MAX_EXAMPLES`` generated requests to one operation; record the statuses in ``seen``."""
+
+    @given(case=operation.as_strategy(generation_mode=mode))
+    @settings(
+        max_examples=MAX_EXAMPLES,
+        derandomize=True,
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+        database=None,
+        phases=[Phase.explicit, Phase.generate],
+    )
+    def fuzz(case: Any) -> None:
+        response = case.call_and_validate(base_url=server.url, headers=headers, checks=CONFORMANCE, timeout=30)
+        seen.add(response.status_code)
+
+    fuzz()
+
+
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE], ids=str)
 def test_api_answers_every_request_within_its_schema(fuzzed_server: ServerProcess, mode: GenerationMode) -> None:
     headers = _auth_headers(fuzzed_server)
@@ -70,25 +90,16 @@ def test_api_answers_every_request_within_its_schema(fuzzed_server: ServerProces
     # The fuzzer must see the whole API, or a route missing from the schema goes unfuzzed.
     assert {"POST /v1/workflows", "GET /v1/workflows", "GET /healthz", "GET /metrics"} <= labels
     failures: dict[str, str] = {}
+    statuses: dict[str, set[int]] = {}
     for operation in operations:
-
-        @given(case=operation.as_strategy(generation_mode=mode))
-        @settings(
-            max_examples=MAX_EXAMPLES,
-            derandomize=True,
-            deadline=None,
-            suppress_health_check=list(HealthCheck),
-            database=None,
-            phases=[Phase.explicit, Phase.generate],
-        )
-        def fuzz(case: Any) -> None:
-            case.call_and_validate(base_url=fuzzed_server.url, headers=headers, checks=CONFORMANCE, timeout=30)
-
+        seen = statuses.setdefault(operation.label, set())
         try:
-            fuzz()
+            _fuzz(operation, mode, fuzzed_server, headers, seen)
         except Unsatisfiable:
             # Nothing to break: an operation without parameters or body has no negative case.
             assert mode == GenerationMode.NEGATIVE, operation.label
         except Exception as exc:  # noqa: BLE001 - every operation is fuzzed, failures reported together
             failures[operation.label] = str(exc)
     assert not failures, "\n\n".join(f"{label}:\n{text}" for label, text in failures.items())
+    # The requests got past authentication: a fuzzer that only ever met 401 tested nothing.
+    assert any(statuses.values()) and all(codes - {401, 403} for codes in statuses.values() if codes), statuses
