@@ -17,11 +17,15 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import TLSConfig
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from waterflow_core.errors import WaterflowError
+
 __all__ = [
     "DEFAULT_ADDRESS",
     "DEFAULT_NAMESPACE",
     "SANDBOX_PASSTHROUGH",
     "TemporalSettings",
+    "TemporalSettingsError",
+    "TemporalUnreachable",
     "connect",
     "sandboxed_runner",
 ]
@@ -51,6 +55,43 @@ def sandboxed_runner(*extra_passthrough: str) -> SandboxedWorkflowRunner:
         *SANDBOX_PASSTHROUGH, *extra_passthrough
     )
     return SandboxedWorkflowRunner(restrictions=restrictions)
+
+
+class TemporalSettingsError(WaterflowError, ValueError):
+    """The TLS settings cannot work as given (a certificate without its key, an unreadable file)."""
+
+
+class TemporalUnreachable(WaterflowError):
+    """Connecting to Temporal failed; the message says where, why, and which setting may fix it."""
+
+
+# Substrings of the Temporal core's (rustls/tonic) connection errors, and what usually fixes them.
+_TLS_HINTS = (
+    ("UnknownIssuer", "its certificate is not signed by a CA this process trusts: "
+     "set WATERFLOW_TEMPORAL_TLS_CA to the CA that signed it"),
+    ("NotValidForName", "its certificate does not name the host in WATERFLOW_TEMPORAL_ADDRESS"),
+    ("Expired", "its certificate has expired (or this machine's clock is wrong)"),
+    ("CertificateRequired", "it requires a client certificate (WATERFLOW_TEMPORAL_TLS_CERT and _TLS_KEY)"),
+    ("BadCertificate", "it refused this client certificate"),
+    # With TLS 1.3 a server refuses a client certificate after the client considers the
+    # handshake done, so the client only sees the connection drop on its first call.
+    ("error after connection", "it dropped the connection after the TLS handshake: it may require a client "
+     "certificate (WATERFLOW_TEMPORAL_TLS_CERT and _TLS_KEY) or refuse this one"),
+)  # fmt: skip
+_PLAINTEXT_HINT = "if this Temporal serves TLS, set WATERFLOW_TEMPORAL_TLS=true or WATERFLOW_TEMPORAL_TLS_CA"
+
+
+def _hint(error: str, tls: bool) -> str | None:
+    if not tls:
+        return _PLAINTEXT_HINT if "error after connection" in error else None
+    return next((hint for needle, hint in _TLS_HINTS if needle in error), None)
+
+
+def _read(path: Path, variable: str) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as err:
+        raise TemporalSettingsError(f"WATERFLOW_TEMPORAL_{variable}: cannot read {path}: {err.strerror}") from None
 
 
 class TemporalSettings(BaseModel):
@@ -93,26 +134,40 @@ class TemporalSettings(BaseModel):
         """What :func:`connect` should pass as ``tls``.
 
         ``None`` lets the SDK decide (TLS exactly when an API key is set, as Temporal Cloud needs).
+        Raises :class:`TemporalSettingsError` naming the variable at fault.
         """
         if (self.tls_cert is None) != (self.tls_key is None):
-            raise ValueError("WATERFLOW_TEMPORAL_TLS_CERT and _TLS_KEY must be set together")
+            raise TemporalSettingsError("WATERFLOW_TEMPORAL_TLS_CERT and _TLS_KEY must be set together")
         if self.tls_cert or self.tls_ca:
             return TLSConfig(
-                server_root_ca_cert=self.tls_ca.read_bytes() if self.tls_ca else None,
-                client_cert=self.tls_cert.read_bytes() if self.tls_cert else None,
-                client_private_key=self.tls_key.read_bytes() if self.tls_key else None,
+                server_root_ca_cert=_read(self.tls_ca, "TLS_CA") if self.tls_ca else None,
+                client_cert=_read(self.tls_cert, "TLS_CERT") if self.tls_cert else None,
+                client_private_key=_read(self.tls_key, "TLS_KEY") if self.tls_key else None,
             )
         return True if self.tls else None
 
     async def connect(self, *, identity: str | None = None) -> Client:
-        """A client for these settings (see :func:`connect`)."""
-        return await connect(
-            self.address,
-            self.namespace,
-            tls=self.tls_config(),
-            api_key=self.api_key.get_secret_value() if self.api_key else None,
-            identity=identity,
-        )
+        """A client for these settings (see :func:`connect`).
+
+        Raises :class:`TemporalSettingsError` for settings that cannot work and
+        :class:`TemporalUnreachable` (with a hint when the cause looks like TLS) when the
+        connection fails.
+        """
+        tls = self.tls_config()
+        try:
+            return await connect(
+                self.address,
+                self.namespace,
+                tls=tls,
+                api_key=self.api_key.get_secret_value() if self.api_key else None,
+                identity=identity,
+            )
+        except RuntimeError as err:  # the Temporal core reports every connect failure this way
+            uses_tls = tls not in (None, False) or self.api_key is not None
+            hint = _hint(str(err), uses_tls)
+            mode = "TLS" if uses_tls else "plain text"
+            message = f"cannot connect to Temporal at {self.address} ({mode}): {err}"
+            raise TemporalUnreachable(f"{message}; {hint}" if hint else message) from err
 
 
 async def connect(

@@ -26,6 +26,11 @@ things such as visibility), failing after a liveness bound, never asserting on s
 ``waterflow.nodes`` entry point, or one in other plugin groups) into a directory, so tests
 exercise real entry point discovery by putting that directory on an agent's ``PYTHONPATH``.
 
+``tls_certs``
+    Session-scoped :class:`~waterflow_testing.certs.TestCerts`: a CA made in the test, server,
+    client, wrong-host and rogue certificates (``openssl``); see also
+    :class:`~waterflow_testing.tlsproxy.TLSProxy`.
+
 ``start_server`` and ``waterflow_cli`` come from :mod:`waterflow_testing.server`;
 ``docker_test_image`` (the offline busybox image, skipped without Docker except in CI) from
 :mod:`waterflow_testing.docker`. Heavy imports
@@ -50,6 +55,7 @@ from waterflow_testing.server import start_server, waterflow_cli
 if TYPE_CHECKING:
     from temporalio.client import Client
 
+    from waterflow_testing.certs import TestCerts
     from waterflow_testing.devserver import DevServer
     from waterflow_testing.harness import StepHarness
 
@@ -68,6 +74,7 @@ __all__ = [
     "task_queue",
     "temporal_client",
     "temporal_dev",
+    "tls_certs",
     "unique_name",
     "waterflow_cli",
 ]
@@ -175,6 +182,14 @@ if pytest_asyncio is not None:
         harness = StepHarness(temporal_client, task_queue)
         async with harness.serve():
             yield harness
+
+
+@pytest.fixture(scope="session")
+def tls_certs(tmp_path_factory: pytest.TempPathFactory) -> TestCerts:
+    """A CA made for this session with server, client, wrong-host and rogue certificates."""
+    from waterflow_testing.certs import make_test_certs
+
+    return make_test_certs(tmp_path_factory.mktemp("certs"))
 
 
 @pytest.fixture
