@@ -26,6 +26,7 @@ import tempfile
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 BUDGET_P95_SECONDS = 1.0
 
@@ -41,7 +42,7 @@ def percentile(samples: list[float], pct: float) -> float:
     return ordered[min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1)))]
 
 
-async def probe(http: object, samples: list[float], until: asyncio.Future[object] | None, count: int) -> None:
+async def probe(http: object, samples: list[float], until: asyncio.Future[Any] | None, count: int) -> None:
     import httpx
 
     assert isinstance(http, httpx.AsyncClient)
