@@ -90,6 +90,32 @@ def test_steps_dir_belongs_to_the_user(public_tmp: Path) -> None:
         nobody.prepare_steps_dir(hidden / "agent")
 
 
+@needs_root
+def test_a_cwd_the_user_could_not_enter_is_refused(public_tmp: Path) -> None:
+    nobody = StepUser.resolve("nobody")
+    below = public_tmp / "private" / "open"
+    below.mkdir(parents=True)
+    below.chmod(0o777)
+    (public_tmp / "private").chmod(0o700)
+    nobody.check_can_enter(public_tmp)
+    for directory in (public_tmp / "private", below):
+        with pytest.raises(PermissionError) as info:
+            nobody.check_can_enter(directory)
+        assert info.value.filename == str(directory)
+    with pytest.raises(FileNotFoundError):
+        nobody.check_can_enter(public_tmp / "missing")
+    # As resolved too: a link from a reachable place into the closed one does not help.
+    (public_tmp / "link").symlink_to(below)
+    with pytest.raises(PermissionError):
+        nobody.check_can_enter(public_tmp / "link")
+
+    async def start_in(cwd: Path) -> None:
+        await asyncio.create_subprocess_exec("true", cwd=cwd)
+
+    with asyncio.Runner(loop_factory=loop_factory(nobody)) as runner, pytest.raises(PermissionError):
+        runner.run(start_in(below))
+
+
 def test_unknown_user_is_a_clear_startup_error(tmp_path: Path) -> None:
     done = subprocess.run(
         [sys.executable, "-P", "-m", "waterflow_agent", "--name", "x", "--workdir", str(tmp_path / "work"),

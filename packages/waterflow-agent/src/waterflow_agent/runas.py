@@ -12,6 +12,7 @@ log, its state) stay in the workdir, which the user cannot write.
 
 from __future__ import annotations
 
+import errno
 import grp
 import os
 import pwd
@@ -83,8 +84,28 @@ class StepUser(node.StepUser):
                 )
         return steps
 
+    def check_can_enter(self, directory: str | os.PathLike[str]) -> None:
+        """Raise ``PermissionError`` (``OSError`` if it is missing) unless this user can enter ``directory``.
+
+        ``Popen`` changes the directory before it drops privileges, so without this a step could
+        start inside a directory whose parents it may not search, and reach what is below it by
+        relative paths. Judged by the mode bits of the directory and every parent, along the path
+        as written and as resolved (ACLs are not consulted).
+        """
+        path = Path(os.path.abspath(directory))
+        for chain in (path, path.resolve()):
+            for each in (chain, *chain.parents):
+                try:
+                    allowed = self._can_search(each)
+                except OSError as err:  # as Popen would report it, naming the directory
+                    raise OSError(err.errno, err.strerror, str(directory)) from None
+                if not allowed:
+                    raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(directory))
+
     def _can_search(self, directory: Path) -> bool:
         info = directory.stat()
+        if not stat.S_ISDIR(info.st_mode):
+            return False
         if info.st_uid == self.uid:
             return bool(info.st_mode & stat.S_IXUSR)
         if info.st_gid in self.groups:

@@ -9,7 +9,8 @@ can forget. Each such process gets
   agent dies (:mod:`waterflow_agent.stepprocs`);
 - with ``--run-as``, the step user's uid, groups and account variables
   (:mod:`waterflow_agent.runas`): the user wins over whatever the node asked for, the point being
-  that no step gets more.
+  that no step gets more; a working directory the user could not enter is refused with
+  ``PermissionError``, as ``Popen`` reports a directory it cannot enter.
 """
 
 from __future__ import annotations
@@ -45,6 +46,8 @@ class StepLoop(asyncio.SelectorEventLoop):
     def _for_step(self, kwargs: dict[str, Any]) -> dict[str, Any]:
         env = marked_environment(kwargs.get("env"))
         if self.step_user is not None:
+            if kwargs.get("cwd") is not None:
+                self.step_user.check_can_enter(kwargs["cwd"])  # Popen would enter it as root
             return {**kwargs, **self.step_user.popen_options(), "env": self.step_user.environment(env)}
         return kwargs if env is None else {**kwargs, "env": env}
 
