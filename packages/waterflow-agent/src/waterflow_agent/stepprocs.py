@@ -1,4 +1,4 @@
-"""Step processes die with their step's cancellation and with the agent (ADR 0023).
+"""Step processes die with their step's cancellation and with the agent (ADR 0025).
 
 The agent's side of :mod:`waterflow_core.procs`: the state directory ``<workdir>/state`` (mode
 0700) holds a lock (one agent per workdir) and the ledger of running steps. At start the agent
