@@ -1,6 +1,6 @@
 """Step logging: the ``ctx.log`` a node writes to.
 
-A step's logger admits a line if the step's log budget allows it (a rate limit, ADR 0023), masks
+A step's logger admits a line if the step's log budget allows it (a rate limit, ADR 0025), masks
 secrets, then keeps the recent lines (heartbeat details and the result's ``log_tail``), passes
 each line to the agent's LogHandler, and propagates to the agent's own log under
 ``waterflow.step.<job>/<step>``. Lines over the budget are dropped everywhere and counted; a
