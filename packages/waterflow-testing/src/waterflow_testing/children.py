@@ -114,7 +114,7 @@ class ChildProcess:
 
 
 class AgentProcess(ChildProcess):
-    """A ``python -m waterflow_agent`` child process, with its output captured to a file."""
+    """A ``python -P -m waterflow_agent`` child process, with its output captured to a file."""
 
     def __init__(
         self,
