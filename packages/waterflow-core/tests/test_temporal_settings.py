@@ -103,6 +103,24 @@ async def test_tls_with_the_ca_from_environment(tls_temporal: TLSProxy, tls_cert
     assert tls_temporal.accepted >= 1 and not tls_temporal.refused
 
 
+async def test_server_name_when_the_certificate_does_not_name_the_address(
+    temporal_dev: DevServer, tls_certs: TestCerts
+) -> None:
+    # The certificate is for other.invalid only, as behind a load balancer reached by IP.
+    with TLSProxy(temporal_dev.address, tls_certs.other_host.cert, tls_certs.other_host.key) as proxy:
+        settings = TemporalSettings(address=proxy.address, tls_ca=tls_certs.ca.cert)
+        with pytest.raises(TemporalUnreachable, match="NotValidForName.*WATERFLOW_TEMPORAL_TLS_SERVER_NAME"):
+            await settings.connect()
+        named = TemporalSettings.from_env(
+            {
+                "WATERFLOW_TEMPORAL_ADDRESS": proxy.address,
+                "WATERFLOW_TEMPORAL_TLS_CA": str(tls_certs.ca.cert),
+                "WATERFLOW_TEMPORAL_TLS_SERVER_NAME": "other.invalid",
+            }
+        )
+        assert await _answers(await named.connect())
+
+
 async def test_tls_without_the_ca_is_refused_with_a_hint(tls_temporal: TLSProxy) -> None:
     settings = TemporalSettings.from_env(
         {"WATERFLOW_TEMPORAL_ADDRESS": tls_temporal.address, "WATERFLOW_TEMPORAL_TLS": "true"}

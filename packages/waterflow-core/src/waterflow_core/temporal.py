@@ -69,7 +69,8 @@ class TemporalUnreachable(WaterflowError):
 _TLS_HINTS = (
     ("UnknownIssuer", "its certificate is not signed by a CA this process trusts: "
      "set WATERFLOW_TEMPORAL_TLS_CA to the CA that signed it"),
-    ("NotValidForName", "its certificate does not name the host in WATERFLOW_TEMPORAL_ADDRESS"),
+    ("NotValidForName", "its certificate does not name the host in WATERFLOW_TEMPORAL_ADDRESS: "
+     "set WATERFLOW_TEMPORAL_TLS_SERVER_NAME to a name it carries"),
     ("Expired", "its certificate has expired (or this machine's clock is wrong)"),
     ("CertificateRequired", "it requires a client certificate (WATERFLOW_TEMPORAL_TLS_CERT and _TLS_KEY)"),
     ("BadCertificate", "it refused this client certificate"),
@@ -97,8 +98,10 @@ def _read(path: Path, variable: str) -> bytes:
 class TemporalSettings(BaseModel):
     """Where Temporal is and how to authenticate, as read from ``WATERFLOW_TEMPORAL_*``.
 
-    ``tls_cert`` + ``tls_key`` give mutual TLS, ``tls_ca`` pins the server's CA, ``api_key`` is a
-    bearer token (Temporal Cloud). ``tls`` forces TLS with the system roots when no file is set.
+    ``tls_cert`` + ``tls_key`` give mutual TLS, ``tls_ca`` pins the server's CA, ``tls_server_name``
+    is the name the server's certificate must carry when it is not the host in ``address``,
+    ``api_key`` is a bearer token (Temporal Cloud). ``tls`` forces TLS with the system roots when
+    no file is set.
     """
 
     address: str = DEFAULT_ADDRESS
@@ -107,11 +110,12 @@ class TemporalSettings(BaseModel):
     tls_cert: Path | None = None
     tls_key: Path | None = None
     tls_ca: Path | None = None
+    tls_server_name: str | None = None
     api_key: SecretStr | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> TemporalSettings:
-        """Read ``WATERFLOW_TEMPORAL_{ADDRESS,NAMESPACE,TLS,TLS_CERT,TLS_KEY,TLS_CA,API_KEY}``."""
+        """Read ``WATERFLOW_TEMPORAL_{ADDRESS,NAMESPACE,TLS,TLS_CERT,TLS_KEY,TLS_CA,TLS_SERVER_NAME,API_KEY}``."""
         env = os.environ if environ is None else environ
 
         def get(name: str) -> str | None:
@@ -126,6 +130,7 @@ class TemporalSettings(BaseModel):
                 "tls_cert": get("TLS_CERT"),
                 "tls_key": get("TLS_KEY"),
                 "tls_ca": get("TLS_CA"),
+                "tls_server_name": get("TLS_SERVER_NAME"),
                 "api_key": get("API_KEY"),
             }
         )
@@ -138,8 +143,9 @@ class TemporalSettings(BaseModel):
         """
         if (self.tls_cert is None) != (self.tls_key is None):
             raise TemporalSettingsError("WATERFLOW_TEMPORAL_TLS_CERT and _TLS_KEY must be set together")
-        if self.tls_cert or self.tls_ca:
+        if self.tls_cert or self.tls_ca or self.tls_server_name:
             return TLSConfig(
+                domain=self.tls_server_name,
                 server_root_ca_cert=_read(self.tls_ca, "TLS_CA") if self.tls_ca else None,
                 client_cert=_read(self.tls_cert, "TLS_CERT") if self.tls_cert else None,
                 client_private_key=_read(self.tls_key, "TLS_KEY") if self.tls_key else None,
