@@ -109,7 +109,7 @@ async def test_server_name_when_the_certificate_does_not_name_the_address(
     # The certificate is for other.invalid only, as behind a load balancer reached by IP.
     with TLSProxy(temporal_dev.address, tls_certs.other_host.cert, tls_certs.other_host.key) as proxy:
         settings = TemporalSettings(address=proxy.address, tls_ca=tls_certs.ca.cert)
-        with pytest.raises(TemporalUnreachable, match="NotValidForName.*WATERFLOW_TEMPORAL_TLS_SERVER_NAME"):
+        with pytest.raises(TemporalUnreachable, match=r"NotValidForName.*WATERFLOW_TEMPORAL_TLS_SERVER_NAME"):
             await settings.connect()
         named = TemporalSettings.from_env(
             {
