@@ -93,9 +93,11 @@ class Nodes:
         agent = self.agent if not info.task_queue.startswith("agent:") else info.task_queue[6:]
         if node == "test/echo":
             await _sleep(float(params.pop("sleep", 0)))
+            # Logged before `big` is expanded: a big output must not be recorded twice.
+            log = f"echo {json.dumps(params, sort_keys=True)}"
             if "big" in params:
                 params["big"] = "X" * int(params["big"])
-            return StepResult(outputs=params, agent=agent, log_tail=[f"echo {json.dumps(params, sort_keys=True)}"])
+            return StepResult(outputs=params, agent=agent, log_tail=[log])
         if node == "test/fail":
             raise ApplicationError(
                 params.get("message", "boom"),

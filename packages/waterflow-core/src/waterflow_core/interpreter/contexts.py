@@ -105,6 +105,17 @@ def _size(progress: RunProgress) -> int:
     return len(progress.model_dump_json().encode())
 
 
+def bounded(progress: RunProgress, budget: int = PROGRESS_BUDGET) -> RunProgress:
+    """``progress`` itself when its JSON fits ``budget`` bytes, else a shrunk copy (for queries:
+    an answer over Temporal's payload limit would fail the query, and the run's own progress
+    must keep everything until the run ends)."""
+    if _size(progress) <= budget:
+        return progress
+    copy = progress.model_copy(deep=True)
+    bound_progress(copy, budget)
+    return copy
+
+
 def bound_progress(progress: RunProgress, budget: int = PROGRESS_BUDGET) -> None:
     """Shrink ``progress`` in place until its JSON fits ``budget`` bytes.
 

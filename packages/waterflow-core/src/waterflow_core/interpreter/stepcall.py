@@ -27,6 +27,7 @@ from ..steptask import StepResult, StepTask
 from . import scopes
 from .contexts import MAX_ERROR_CHARS, clip, summarize_outputs, tail
 from .failures import StepFailure, describe
+from .payloads import oversized_input
 from .retry import ActivityOptions
 
 StepKind = Literal["step", "compensation"]
@@ -93,7 +94,12 @@ async def launch(call: StepCall, entry: StepProgress, scope: scopes.Scope | None
     entry.status = "running"
     entry.started_at = workflow.now()
     sticky = call.fallback is not None
-    outcome = await _attempt(call, entry, scope, queue=call.queue, activity_id=call.path, sticky=sticky)
+    too_big = oversized_input(call.task)
+    if too_big is not None:
+        # Scheduling it would fail the workflow task forever (see payloads): fail the step.
+        outcome: StepResult | StepFailure = StepFailure(f"{call.kind} {call.path} failed: {too_big}")
+    else:
+        outcome = await _attempt(call, entry, scope, queue=call.queue, activity_id=call.path, sticky=sticky)
     if call.fallback is not None and isinstance(outcome, StepFailure) and outcome.unclaimed:
         # The agent that should take it is gone: any agent of the group may.
         activity_id = f"{call.path}@{call.fallback}"

@@ -171,7 +171,7 @@ class WaterflowRun:
     def progress(self) -> RunProgress:
         """The run's live progress (also the workflow's result)."""
         self._list_nested_steps()
-        return self._progress
+        return ctx.bounded(self._progress)
 
     def _list_nested_steps(self) -> None:
         # Display only: no decision reads the lists, so bringing them up to date when progress
