@@ -608,12 +608,12 @@ name: each-server-empty
 jobs:
   web:
     runs-on: QUEUE
-    strategy: {each-server: true}
+    strategy: {each-server: true, wait-for-agents: 1s}
     steps: [{uses: test/echo}]
 """
     )
     assert isinstance(error, ApplicationError)
-    assert "no live agent in group" in error.message
+    assert "no live agent in group" in error.message and "after waiting 1s (strategy.wait-for-agents)" in error.message
 
 
 # -- runtime expression errors and progress -------------------------------------------------------

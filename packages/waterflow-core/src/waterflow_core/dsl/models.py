@@ -312,7 +312,22 @@ class Strategy(_Model):
     matrix: dict[str, Any] | None = None
     each_server: bool = False
     max_parallel: Annotated[int, Field(ge=1, le=10000)] | None = None
-    fail_fast: bool = True
+    fail_fast: bool | None = None
+    """Unset: ``true`` for a matrix, ``false`` with ``each-server`` (every server is finished and
+    the failed ones reported; ADR 0028). Read :attr:`cancels_siblings`."""
+    wait_for_agents: Duration | None = None
+    """``each-server``: how long to wait for the group's first live agent (default 30 s)."""
+
+    @property
+    def cancels_siblings(self) -> bool:
+        """Whether one failed instance cancels the others (``fail-fast`` with its default)."""
+        return self.fail_fast if self.fail_fast is not None else not self.each_server
+
+    @model_validator(mode="after")
+    def _check_wait_for_agents(self) -> Strategy:
+        if self.wait_for_agents is not None and not self.each_server:
+            raise ValueError("wait-for-agents applies to each-server only (set each-server: true)")
+        return self
 
     @field_validator("matrix")
     @classmethod

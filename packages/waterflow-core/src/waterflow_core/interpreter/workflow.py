@@ -26,7 +26,7 @@ from temporalio.exceptions import ApplicationError
 
 from ..agent_registry import personal_queue
 from ..dsl.durations import format_duration
-from ..dsl.models import Job, Step, Workflow
+from ..dsl.models import Job, Step, Strategy, Workflow
 from ..errors import ErrorCode
 from ..runs import (
     PROGRESS_QUERY,
@@ -52,6 +52,14 @@ from .steptree import NestedBudget, StepTree
 
 FLOW_PATCH = "2026-12-flow-nodes"
 """Flow steps run in the workflow; runs recorded before scheduled every step as an activity."""
+WAIT_FOR_AGENTS_PATCH = "2026-12-wait-for-agents"
+"""each-server waits for a group's first live agent; runs recorded before failed at once."""
+FINISH_EVERY_SERVER_PATCH = "2026-12-each-server-finish-all"
+"""each-server's fail-fast defaults to false; runs recorded before cancelled the other servers."""
+DEFAULT_WAIT_FOR_AGENTS = 30.0
+"""Seconds ``each-server`` waits for its group's first live agent (``strategy.wait-for-agents``)."""
+AGENT_POLL_INTERVAL = 2.0
+"""Seconds between two looks at the registry while waiting for agents."""
 
 
 @dataclass(slots=True)
@@ -368,6 +376,8 @@ class WaterflowRun:
             instances = await self._instances(job_id, job, contexts)
         except (EvaluationError, FanoutError) as exc:
             return "failure", {}, f"job {job_id}: {exc}"
+        if not instances:  # cancelled while waiting for each-server's agents
+            return "cancelled", {}, None
         # A job admitted after the run was cancelled (its `if` used always() or cancelled())
         # is a cleanup job: it runs its steps normally, in a scope of its own.
         parent = scopes.Scope() if self._scope.cancelled else self._scope
@@ -400,9 +410,7 @@ class WaterflowRun:
                 groups.append(group)
                 continue
             if group not in servers_of:
-                servers_of[group] = await self._servers(group)
-                if not servers_of[group]:
-                    raise FanoutError(f"each-server: no live agent in group '{group}'")
+                servers_of[group] = await self._servers_waiting(group, strategy.wait_for_agents)
             for server in servers_of[group]:
                 pairs.append((server, combo))
                 groups.append(group)
@@ -413,6 +421,37 @@ class WaterflowRun:
         if not isinstance(group, str) or not group.strip():
             raise EvaluationError(f"jobs.{job_id}.runs-on: expected a group name, got {group!r}")
         return group
+
+    async def _servers_waiting(self, group: str, wait: float | None) -> list[str]:
+        """The group's live agents, waiting up to ``wait`` seconds for the first one.
+
+        Agents that just started may not be listed yet (the registry is read through Temporal's
+        visibility, which lags a little): a run submitted as they report ready waits for them.
+        """
+        names = await self._servers(group)
+        if names or not workflow.patched(WAIT_FOR_AGENTS_PATCH):
+            if not names:
+                raise FanoutError(f"each-server: no live agent in group '{group}'")
+            return names
+        grace = DEFAULT_WAIT_FOR_AGENTS if wait is None else wait
+        started = workflow.now()
+        while not names:
+            left = grace - (workflow.now() - started).total_seconds()
+            if left <= 0:
+                raise FanoutError(
+                    f"each-server: no live agent in group '{group}' after waiting "
+                    f"{format_duration(grace)} (strategy.wait-for-agents)"
+                )
+            cancelled = lambda: self._scope.cancelled  # noqa: E731
+            try:
+                await workflow.wait_condition(
+                    cancelled, timeout=min(AGENT_POLL_INTERVAL, left), timeout_summary=f"waiting for agents of {group}"
+                )
+            except TimeoutError:
+                names = await self._servers(group)
+            else:
+                return []  # the run was cancelled or timed out: no instance to run
+        return names
 
     async def _servers(self, group: str) -> list[str]:
         names = await workflow.execute_activity(
@@ -435,7 +474,7 @@ class WaterflowRun:
     ) -> tuple[StepStatus, Any, str | None]:
         assert job.strategy is not None
         limit = job.strategy.max_parallel or len(instances)
-        fail_fast = job.strategy.fail_fast
+        strategy = job.strategy
         job_scope = parent.child()
         index = self._progress.jobs.index(entry)
         entries: list[JobProgress] = []
@@ -460,7 +499,7 @@ class WaterflowRun:
             finally:
                 running -= 1
             results[position] = outcome
-            if outcome.result == "failure" and fail_fast:
+            if outcome.result == "failure" and self._fail_fast(strategy):
                 job_scope.cancel(scopes.FAIL_FAST)
 
         tasks = []
@@ -481,10 +520,24 @@ class WaterflowRun:
         outputs = [r.outputs for r in done]
         errors = [r.error for r in done if r.error and r.result == "failure"]
         if any(r.result == "failure" for r in done):
-            return "failure", outputs, ctx.clip("; ".join(errors), ctx.MAX_RUN_ERROR_CHARS) or f"job {job_id} failed"
+            message = "; ".join(errors)
+            if strategy.each_server:
+                pairs = zip(instances, results, strict=True)
+                failed = [str(inst.label) for (inst, _), r in pairs if r is not None and r.result == "failure"]
+                what = "servers" if strategy.matrix is None else "instances"
+                shown = ", ".join(failed[:20]) + (f", … ({len(failed) - 20} more)" if len(failed) > 20 else "")
+                message = f"job {job_id} failed on {len(failed)} of {len(instances)} {what} ({shown}): {message}"
+            return "failure", outputs, ctx.clip(message, ctx.MAX_RUN_ERROR_CHARS) or f"job {job_id} failed"
         if any(r.result == "cancelled" for r in done):
             return "cancelled", outputs, None
         return "success", outputs, None
+
+    @staticmethod
+    def _fail_fast(strategy: Strategy) -> bool:
+        if strategy.fail_fast is not None or not strategy.each_server:
+            return strategy.cancels_siblings
+        # Runs recorded before each-server finished every server cancelled the others.
+        return not workflow.patched(FINISH_EVERY_SERVER_PATCH)
 
     # -- one job instance: its steps ----------------------------------------------------------
 
