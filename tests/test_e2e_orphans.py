@@ -63,13 +63,19 @@ def alive(procs: dict[int, int]) -> list[int]:
 
 
 def sentinel_of(agent: AgentProcess) -> dict[int, int]:
-    """``{pid: start time}`` of the agent's process sentinel (a child of the agent)."""
+    """``{pid: start time}`` of the agent's process sentinel: its child running ``procs.py sentinel``."""
     found: dict[int, int] = {}
-    for task in Path(f"/proc/{agent.pid}/task").iterdir():
-        for pid in map(int, (task / "children").read_text().split()):
-            start = start_time(pid)
-            if start is not None and b"sentinel" in Path(f"/proc/{pid}/cmdline").read_bytes():
-                found[pid] = start
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            parent = int(Path(entry, "stat").read_text().rsplit(")", 1)[1].split()[1])
+            argv = Path(entry, "cmdline").read_bytes().split(b"\0")
+        except (OSError, ValueError, IndexError):
+            continue  # not a process, or gone meanwhile
+        start = start_time(int(entry.name))
+        if parent == agent.pid and b"sentinel" in argv and start is not None:
+            found[int(entry.name)] = start
     assert len(found) == 1, f"agent {agent.pid} has sentinels {found}"
     return found
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -57,7 +58,7 @@ async def test_a_cancelled_steps_detached_process_is_killed_by_the_agent(
     with pytest.raises(WorkflowFailureError):
         await handle.result()
     await eventually(lambda: pid_alive(pid), lambda still: not still)
-    assert list(ledger.iterdir()) == []
+    await eventually(lambda: list(ledger.iterdir()), lambda tokens: not tokens)
 
 
 async def test_a_finished_step_keeps_what_it_started(
@@ -103,3 +104,23 @@ def test_open_kills_the_previous_lifes_leftovers(tmp_path: Path) -> None:
         for proc in (leftover, spared):
             proc.kill()
             proc.wait()
+
+
+@pytest.mark.unit
+def test_a_killed_sentinel_is_replaced_when_the_next_step_starts(tmp_path: Path) -> None:
+    processes = StepProcesses(tmp_path)
+    processes.open()
+    try:
+        first = processes.sentinel_pid
+        assert first is not None
+        os.kill(first, signal.SIGKILL)
+        deadline = time.monotonic() + 30  # a liveness bound
+        while processes.sentinel_pid is not None:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        processes.begin(new_token())
+        second = processes.sentinel_pid
+        assert second is not None and second != first and pid_alive(second)
+    finally:
+        processes.close()
+    assert processes.sentinel_pid is None and not pid_alive(second)

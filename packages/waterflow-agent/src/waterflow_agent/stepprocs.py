@@ -75,6 +75,12 @@ class StepProcesses:
             self._lock.close()
             self._lock = None
 
+    @property
+    def sentinel_pid(self) -> int | None:
+        """The sentinel's pid, ``None`` when it is not running."""
+        sentinel = self._sentinel
+        return None if sentinel is None or sentinel.poll() is not None else sentinel.pid
+
     def begin(self, token: str) -> None:
         """A step with ``token`` starts."""
         if self._sentinel is not None and self._sentinel.poll() is not None:
@@ -98,8 +104,9 @@ class StepProcesses:
                         break
                     await asyncio.sleep(_POLL)
         finally:
-            # Even if cancelled again meanwhile: nothing of the step may outlive it.
-            killed = kill_marked(tokens)
+            # Even if cancelled again meanwhile: nothing of the step may outlive it. The thread
+            # finishes the job whether or not this task is still there to wait for it.
+            killed = await asyncio.shield(asyncio.to_thread(kill_marked, tokens))
             if killed:
                 log.info("killed %d process(es) of a cancelled step that outlived its grace period", killed)
 
