@@ -191,6 +191,7 @@ def test_tokens_are_never_logged(start_server: StartServer, tmp_path: Path) -> N
             timeout=30,
         )
     output = server.output
+    assert "API access: bearer tokens required (1 read, 1 operator)" in output
     assert "refused POST /v1/workflows" in output  # the log was on
     assert READER not in output and OPERATOR not in output and "not-a-token" not in output
 
@@ -286,6 +287,7 @@ def test_insecure_serves_on_all_interfaces_with_a_loud_warning(start_server: Sta
     assert httpx.get(f"{server.url}/v1/workflows", timeout=30).status_code == 200
     # Still no cross-site requests: the Host and Origin checks do not depend on authentication.
     assert httpx.get(f"{server.url}/v1/workflows", headers={"host": "evil.example"}).status_code == 400
+    assert "API access: authentication off" in server.output
 
 
 async def test_openapi_describes_the_bearer_token(api: Api) -> None:

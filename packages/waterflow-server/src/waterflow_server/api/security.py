@@ -73,6 +73,14 @@ def insecure_warning(host: str) -> str:
     )
 
 
+def auth_summary(tokens: tuple[ApiToken, ...]) -> str:
+    """One line for the start-up banner: whether and how the API is authenticated (no secrets)."""
+    if not tokens:
+        return "authentication off (no API token configured)"
+    scopes = ", ".join(f"{sum(t.scope is scope for t in tokens)} {scope.value}" for scope in Scope)
+    return f"bearer tokens required ({scopes})"
+
+
 @dataclass(frozen=True)
 class AccessPolicy:
     """Who may talk to the API: the tokens, and the host names and origins it answers to."""

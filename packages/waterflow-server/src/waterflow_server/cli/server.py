@@ -182,6 +182,7 @@ class ServerFailure(Exception):
 async def run_server(settings: object) -> None:
     """Connect to Temporal, serve until SIGINT/SIGTERM, then stop cleanly."""
     from ..api.app import TemporalConnectError, start_api
+    from ..api.security import auth_summary
     from ..serving import ServerStartError, stop_http, stop_on_signals
     from ..settings import ServerSettings
 
@@ -195,6 +196,7 @@ async def run_server(settings: object) -> None:
         port = server.servers[0].sockets[0].getsockname()[1] if server.servers else settings.port
         click.echo(f"Waterflow API listening on http://{settings.host}:{port} (Temporal {settings.temporal.address})")
         click.echo(f"API docs: http://{settings.host}:{port}/docs")
+        click.echo(f"API access: {auth_summary(settings.tokens)}")
         waiter = asyncio.create_task(stop.wait())
         await asyncio.wait({waiter, task}, return_when=asyncio.FIRST_COMPLETED)
         waiter.cancel()

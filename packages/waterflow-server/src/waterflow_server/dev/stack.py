@@ -204,9 +204,12 @@ class DevStack:
 
     def banner(self) -> list[str]:
         """What the user needs to know once everything is up."""
+        from ..api.security import auth_summary
+
         lines = [
             "Waterflow dev is up",
             f"  API:          {self.api_url}   (docs: {self.api_url}/docs)",
+            f"  API access:   {auth_summary(self.options.access.get('tokens', ()))}",
             f"  Temporal:     {self.temporal_address} (namespace {self.options.namespace})",
         ]
         if self.ui_url:
