@@ -31,6 +31,7 @@ from temporalio.worker import Worker
 from waterflow_core.dsl import load_workflow
 from waterflow_core.expressions import parse_template
 from waterflow_core.interpreter import build_interpreter_worker, start_run
+from waterflow_core.interpreter.failures import STEP_CANCELLED
 from waterflow_core.runs import PROGRESS_QUERY, JobProgress, RunInput, RunProgress, StepProgress
 from waterflow_core.steptask import StepResult, StepTask
 
@@ -77,8 +78,9 @@ class Nodes:
         except asyncio.CancelledError:
             call.outcome = "cancelled"
             raise
-        except Exception:
-            call.outcome = "failure"
+        except Exception as err:
+            cancelled = isinstance(err, ApplicationError) and err.type == STEP_CANCELLED
+            call.outcome = "cancelled" if cancelled else "failure"
             raise
         else:
             call.outcome = "success"
@@ -105,11 +107,24 @@ class Nodes:
                 type=params.get("type", "WaterflowStepFailed"),
             )
         if node == "test/flaky":
+            # Earlier attempts' errors travel in the heartbeat details, which Temporal hands to
+            # the next attempt (what an agent does for `attempt_errors`).
+            earlier = info.heartbeat_details[0]["attempt_errors"] if info.heartbeat_details else []
             if info.attempt < int(params["succeed-on"]):
-                raise ApplicationError(f"flaky attempt {info.attempt}", type="WaterflowStepFailed")
-            return StepResult(outputs={"attempt": info.attempt}, agent=agent)
+                message = f"flaky attempt {info.attempt}"
+                activity.heartbeat({"attempt_errors": [*earlier, message]})
+                raise ApplicationError(message, {"attempt_errors": earlier}, type="WaterflowStepFailed")
+            return StepResult(outputs={"attempt": info.attempt}, agent=agent, attempt_errors=earlier)
         if node == "test/sleep":
-            await _sleep(float(params.get("seconds", 60)))
+            try:
+                await _sleep(float(params.get("seconds", 60)))
+            except asyncio.CancelledError:
+                if params.get("log-on-cancel"):
+                    # Temporal drops what a cancelled activity says: an agent that acknowledges a
+                    # cancellation with its log tail fails with this type instead.
+                    details = {"log_tail": ["slept a while", "got cancelled"], "agent": agent}
+                    raise ApplicationError("cancelled", details, type=STEP_CANCELLED, non_retryable=True) from None
+                raise
             return StepResult(outputs={"slept": True}, agent=agent)
         raise ApplicationError(f"unknown test node {node}", type="WaterflowUnknownNode", non_retryable=True)
 

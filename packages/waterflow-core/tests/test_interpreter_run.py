@@ -267,6 +267,7 @@ jobs:
     assert error is None
     assert [c.attempt for c in h.nodes.calls] == [1, 2, 3]
     assert step(progress, "j", "flaky").outputs == {"attempt": 3}
+    assert step(progress, "j", "flaky").attempt_errors == ["flaky attempt 1", "flaky attempt 2"]
 
 
 async def test_retry_exhausted_names_step_and_attempts(h: Harness) -> None:
@@ -288,6 +289,7 @@ jobs:
     assert len(h.nodes.calls) == 2
     assert step(progress, "db", "migrate").attempt == 2
     assert step(progress, "db", "migrate").error == error.message
+    assert step(progress, "db", "migrate").attempt_errors == ["flaky attempt 1"]
     assert job(progress, "db").error == error.message
     assert progress.error == error.message
 
@@ -449,7 +451,7 @@ jobs:
     runs-on: QUEUE
     steps:
       - {id: made, uses: test/echo, compensate: {uses: test/echo}}
-      - {id: slow, uses: test/sleep, with: {seconds: '60'}}
+      - {id: slow, uses: test/sleep, with: {seconds: '60', log-on-cancel: 'yes'}}
       - {id: never, uses: test/echo}
       - {id: on-cancel, uses: test/echo, if: cancelled(), with: {status: '$<< cancelled() >>'}}
   after:
@@ -484,7 +486,12 @@ jobs:
     assert step(progress, "j", "on-cancel").outputs == {"status": True}
     assert step(progress, "j", "never").status == "cancelled"
     assert step(progress, "j", "slow").status == "cancelled"
+    assert step(progress, "j", "slow").log_tail == ["slept a while", "got cancelled"]
     assert undo.task.status == "cancelled"
+    # The compensation is listed after its job's steps as well as run-wide.
+    assert [s.id for s in job(progress, "j").steps][-1] == "made.compensate"
+    assert job(progress, "j").steps[-1] is not None and job(progress, "j").steps[-1].status == "success"
+    assert [(c.id, c.status) for c in progress.compensations] == [("made.compensate", "success")]
     assert not h.nodes.by_id("j/never")
     # A job admitted by always() after the cancellation is a cleanup job: its steps run.
     assert job(progress, "after").status == "cancelled"

@@ -101,6 +101,9 @@ class StepProgress(BaseModel):
     outputs: dict[str, Any] = Field(default_factory=dict)
     error: str | None = None
     log_tail: list[str] = Field(default_factory=list)
+    attempt_errors: list[str] = Field(default_factory=list)
+    """The errors of the attempts before the last one, oldest first (a retried step; bounded:
+    the last 10, each cut at 500 characters), when the agent reports them."""
 
 
 class JobProgress(BaseModel):
@@ -132,4 +135,5 @@ class RunProgress(BaseModel):
     finished_at: datetime | None = None
     jobs: list[JobProgress] = Field(default_factory=list)
     compensations: list[StepProgress] = Field(default_factory=list)
-    """Saga compensations run after a failure or cancellation, in the order they ran."""
+    """Saga compensations run after a failure or cancellation, in the order they ran (each is
+    also listed after the steps of the job instance whose step it undoes)."""

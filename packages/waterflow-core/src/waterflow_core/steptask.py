@@ -60,3 +60,6 @@ class StepResult(BaseModel):
     attempt: int = 0
     """The Temporal attempt that produced this result (1 = first try)."""
     log_tail: list[str] = Field(default_factory=list)
+    attempt_errors: list[str] = Field(default_factory=list)
+    """The errors of the attempts before this one, oldest first (a step that succeeded after
+    retries); failures carry the same list in their details (``attempt_errors``)."""

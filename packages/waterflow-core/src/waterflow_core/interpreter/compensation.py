@@ -6,9 +6,15 @@ a migration or a file copy must happen on that host); if no agent picks it up th
 :data:`~.stepcall.STICKY_PICKUP` (the agent is gone), it runs on the step's group queue instead.
 Compensations run one at a time, each even if an earlier one failed (best effort), and are
 never cancelled by the run's cancellation: they are what the cancellation asked for.
+
+Each one's progress entry is listed run-wide (``RunProgress.compensations``, in the order they
+ran) and after the steps of the job instance whose step it undoes, so whatever shows a job's
+steps (the API, ``status``, ``logs``) shows its compensations, their status, error and log.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from ..runs import ConditionStatus, StepProgress
 from ..steptask import StepResult
@@ -21,11 +27,16 @@ def compensation_step_id(step: str) -> str:
 
 
 async def run_compensations(
-    calls: list[StepCall], *, status: ConditionStatus, progress: list[StepProgress]
+    calls: list[StepCall],
+    *,
+    status: ConditionStatus,
+    progress: list[StepProgress],
+    listed: Callable[[StepProgress], None] = lambda entry: None,
 ) -> list[str]:
     """Run ``calls`` in reverse order; return the error message of each that failed.
 
-    ``status`` is what the compensations' status functions read (``failure`` or ``cancelled``).
+    ``status`` is what the compensations' status functions read (``failure`` or ``cancelled``);
+    ``listed`` also lists each entry with its job instance's steps.
     """
     errors: list[str] = []
     for recorded in reversed(calls):
@@ -33,6 +44,7 @@ async def run_compensations(
         task = call.task
         entry = StepProgress(id=task.step, job=task.job, instance=task.instance, uses=task.node)
         progress.append(entry)
+        listed(entry)
         outcome = await launch(call, entry)
         if isinstance(outcome, StepResult):
             entry.status = "success"

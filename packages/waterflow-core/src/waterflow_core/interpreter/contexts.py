@@ -78,6 +78,15 @@ def summarize_outputs(outputs: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+MAX_ATTEMPT_ERRORS = 10
+MAX_ATTEMPT_ERROR_CHARS = 500
+
+
+def attempt_errors(errors: Iterable[str]) -> list[str]:
+    """The errors of earlier attempts as kept in progress: the last ten, each bounded."""
+    return [clip(e, MAX_ATTEMPT_ERROR_CHARS) or "" for e in list(errors)[-MAX_ATTEMPT_ERRORS:]]
+
+
 def tail(lines: Iterable[str]) -> list[str]:
     """The last log lines, each bounded, as kept in progress."""
     kept = list(lines)[-MAX_LOG_LINES:]
@@ -127,6 +136,7 @@ def bound_progress(progress: RunProgress, budget: int = PROGRESS_BUDGET) -> None
     steps = [s for j in progress.jobs for s in j.steps] + list(progress.compensations)
     for s in steps:
         s.log_tail = []
+        s.attempt_errors = []
     if _size(progress) <= budget:
         return
     for s in steps:

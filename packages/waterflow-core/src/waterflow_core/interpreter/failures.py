@@ -24,6 +24,13 @@ if TYPE_CHECKING:
     from .retry import ActivityOptions
 
 
+STEP_CANCELLED = "WaterflowStepCancelled"
+"""Error type of a step that acknowledged its cancellation with details (its log tail).
+
+Temporal drops whatever a cancelled activity reports, so an agent that wants the step's last
+log lines kept fails it with this (non-retryable) type instead; it reads as ``cancelled``."""
+
+
 @dataclass(slots=True)
 class StepFailure:
     """What went wrong with a step's activity."""
@@ -35,6 +42,8 @@ class StepFailure:
     log_tail: list[str] = field(default_factory=list)
     unclaimed: bool = False
     """No agent picked the activity up within its schedule-to-start timeout."""
+    attempt_errors: list[str] = field(default_factory=list)
+    """The errors of the attempts before the last one, when the agent reports them."""
 
 
 def details_of(err: ApplicationError) -> dict[str, Any]:
@@ -61,6 +70,16 @@ def describe(kind: str, path: str, err: BaseException, options: ActivityOptions)
     info: dict[str, Any] = {}
     if isinstance(cause, CancelledError):
         return StepFailure(f"{subject} was cancelled", outcome="cancelled", attempt=attempts)
+    if isinstance(cause, ApplicationError) and cause.type == STEP_CANCELLED:
+        info = details_of(cause)
+        return StepFailure(
+            f"{subject} was cancelled",
+            outcome="cancelled",
+            attempt=attempts,
+            agent=str(info.get("agent") or ""),
+            log_tail=_strings(info.get("log_tail")),
+            attempt_errors=_strings(info.get("attempt_errors")),
+        )
     unclaimed = False
     if isinstance(cause, TimeoutError):
         if cause.type == TimeoutType.HEARTBEAT:
@@ -85,11 +104,15 @@ def describe(kind: str, path: str, err: BaseException, options: ActivityOptions)
         message = f"{subject} failed after {attempts} attempts: {reason}"
     else:
         message = f"{subject} failed: {reason}"
-    tail = info.get("log_tail")
     return StepFailure(
         message,
         attempt=attempts,
         agent=str(info.get("agent") or ""),
-        log_tail=[str(x) for x in tail] if isinstance(tail, list) else [],
+        log_tail=_strings(info.get("log_tail")),
         unclaimed=unclaimed,
+        attempt_errors=_strings(info.get("attempt_errors")),
     )
+
+
+def _strings(value: Any) -> list[str]:
+    return [str(x) for x in value] if isinstance(value, list) else []

@@ -25,7 +25,7 @@ from temporalio.exceptions import CancelledError as TemporalCancelledError
 from ..runs import ConditionStatus, StepProgress
 from ..steptask import StepResult, StepTask
 from . import scopes
-from .contexts import MAX_ERROR_CHARS, clip, summarize_outputs, tail
+from .contexts import MAX_ERROR_CHARS, attempt_errors, clip, summarize_outputs, tail
 from .failures import StepFailure, describe
 from .payloads import oversized_input
 from .retry import ActivityOptions
@@ -115,6 +115,7 @@ async def launch(call: StepCall, entry: StepProgress, scope: scopes.Scope | None
         entry.attempt = outcome.attempt
         entry.outputs = summarize_outputs(outcome.outputs)
         entry.log_tail = tail(outcome.log_tail)
+    entry.attempt_errors = attempt_errors(outcome.attempt_errors)
     entry.finished_at = workflow.now()
     return outcome
 

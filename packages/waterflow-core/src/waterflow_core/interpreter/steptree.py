@@ -43,6 +43,11 @@ class StepTree:
             self._parent[id(entry)] = parent
         self._dirty = True
 
+    def append(self, entry: StepProgress) -> None:
+        """List ``entry`` after the job's own steps (a compensation of one of them)."""
+        self._top.append(entry)
+        self._dirty = True
+
     def remove(self, entry: StepProgress) -> None:
         """Stop listing ``entry`` and whatever it ran."""
         parent = self._parent.pop(id(entry), None)

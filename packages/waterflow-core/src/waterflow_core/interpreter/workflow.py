@@ -158,7 +158,7 @@ class WaterflowRun:
         self._compensations: list[StepCall] = []
         self._nested_entries = NestedBudget()
         self._load = flow.RunLoad()
-        self._trees: list[StepTree] = []  # one per job instance
+        self._trees: dict[tuple[str, str | None], StepTree] = {}  # by job id and instance label
         self._ids = {job_id: dag.step_ids(job.steps) for job_id, job in self._wf.jobs.items()}
         self._ancestry = dag.ancestors(self._wf.jobs) if not self._invalid else {}
         self._base: dict[str, Any] = {}
@@ -184,7 +184,7 @@ class WaterflowRun:
     def _list_nested_steps(self) -> None:
         # Display only: no decision reads the lists, so bringing them up to date when progress
         # is read (a query, the result) keeps adding nested entries O(1) and replays unchanged.
-        for tree in self._trees:
+        for tree in self._trees.values():
             tree.sync()
 
     # -- run ----------------------------------------------------------------------------------
@@ -249,6 +249,7 @@ class WaterflowRun:
                     self._compensations,
                     status="cancelled" if status == "cancelled" else "failure",
                     progress=self._progress.compensations,
+                    listed=self._list_compensation,
                 )
             )
             while not saga.done():
@@ -264,6 +265,11 @@ class WaterflowRun:
         if cancel is not None:
             raise cancel
         return result
+
+    def _list_compensation(self, entry: StepProgress) -> None:
+        tree = self._trees.get((entry.job, entry.instance))
+        if tree is not None:
+            tree.append(entry)
 
     def _finish(self, status: RunStatus, error: str | None) -> RunProgress:
         error = ctx.clip(error, ctx.MAX_RUN_ERROR_CHARS)
@@ -566,7 +572,7 @@ class WaterflowRun:
             server={"name": instance.server} if instance.server else {},
             tree=StepTree(entry),
         )
-        self._trees.append(frame.tree)
+        self._trees[(job_id, instance.label)] = frame.tree
         failed = await self._run_steps(frame)
 
         if watchdog is not None and not watchdog.done():
