@@ -7,7 +7,8 @@ provider's own prefix, ``WATERFLOW_TEMPORAL_API_KEY``) in its environment, it re
 (same pid, same arguments, plus ``-P``) without them, handing their values to the new image
 through an anonymous in-memory file whose descriptor number travels in ``HANDOFF_ENV``. The new
 image reads and closes it before doing anything else. Its ``os.environ``, and so every child's
-environment, never holds the values (ADR 0020).
+environment, never holds the values (ADR 0020). :func:`handoff_to_child` hands values the same way
+to a child process (``waterflow dev`` to its local agent).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import logging
 import os
 import sys
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import NoReturn
 
 SECRET_PREFIX = "WATERFLOW_SECRET_"  # noqa: S105 - a variable name prefix
@@ -67,7 +68,7 @@ def take_sensitive_environment(prefixes: Iterable[str] = ()) -> dict[str, str]:
 
 
 def _reexec_with(values: dict[str, str]) -> NoReturn:
-    fd = _anonymous_file(json.dumps(values).encode("utf-8"))
+    fd = _anonymous_file(json.dumps(values).encode("utf-8"), inheritable=True)  # for the new image
     env = {k: v for k, v in os.environ.items() if k not in values}
     env[HANDOFF_ENV] = str(fd)
     argv = list(sys.orig_argv)
@@ -79,14 +80,32 @@ def _reexec_with(values: dict[str, str]) -> NoReturn:
     os.execve(sys.executable, argv, env)  # noqa: S606 - the same interpreter and arguments
 
 
-def _anonymous_file(data: bytes) -> int:
-    """An inheritable descriptor of an unnamed file holding ``data``, positioned at its start."""
+@contextlib.contextmanager
+def handoff_to_child(values: Mapping[str, str], env: Mapping[str, str]) -> Iterator[tuple[int, dict[str, str]]]:
+    """Hand ``values`` to a child agent process the way a re-executed agent receives them.
+
+    Yields a descriptor of an anonymous file holding them, for ``pass_fds``, and the child's
+    environment: ``env`` without the values' names, plus :data:`HANDOFF_ENV` naming the
+    descriptor. Start the child inside the ``with``: the descriptor is closed on exit. It is not
+    inheritable, so only the child that gets it through ``pass_fds`` can read it.
+    """
+    fd = _anonymous_file(json.dumps(dict(values)).encode("utf-8"), inheritable=False)
+    try:
+        child_env = {k: v for k, v in env.items() if k not in values and k != HANDOFF_ENV}
+        child_env[HANDOFF_ENV] = str(fd)
+        yield fd, child_env
+    finally:
+        os.close(fd)
+
+
+def _anonymous_file(data: bytes, *, inheritable: bool) -> int:
+    """A descriptor of an unnamed file holding ``data``, positioned at its start."""
     if hasattr(os, "memfd_create"):
         fd = os.memfd_create("waterflow-agent-handoff", 0)
     else:
         with tempfile.TemporaryFile() as file:
             fd = os.dup(file.fileno())
-    os.set_inheritable(fd, True)  # it is meant for the new image
+    os.set_inheritable(fd, inheritable)
     os.write(fd, data)
     os.lseek(fd, 0, os.SEEK_SET)
     return fd

@@ -93,6 +93,7 @@ def dev_command(
     from ..dev.stack import DevOptions, missing_dev_extra
     from .server import configure_logging
 
+    secrets = _take_secrets()
     missing = missing_dev_extra()
     if missing:
         raise click.ClickException(
@@ -120,12 +121,35 @@ def dev_command(
         agent_name=agent_name,
         agent_groups=list(agent_groups) or ["local"],
         access=access,
+        secrets=secrets,
     )
     try:
         code = asyncio.run(_run(options))
     except KeyboardInterrupt:
         code = 130
     sys.exit(code)
+
+
+def _take_secrets() -> dict[str, str]:
+    """Take the secrets out of this process's environment, as the agent does (ADR 0020).
+
+    Steps of the local agent have this process among their ancestors, and
+    ``/proc/<pid>/environ`` shows the environment a process was started with: if it holds
+    ``WATERFLOW_SECRET_*`` or ``WATERFLOW_TEMPORAL_API_KEY``, this re-executes ``waterflow dev``
+    (same pid and arguments) without them, and the new image gets their values back here. The
+    process is then made non-dumpable, so processes of its user cannot read its memory either.
+    """
+    try:
+        from waterflow_agent.isolation import make_undumpable
+        from waterflow_agent.sensitive_env import HandoffError, take_sensitive_environment
+    except ImportError:  # no agent installed, hence no local agent running steps under us
+        return {}
+    try:
+        secrets = take_sensitive_environment()
+    except HandoffError as err:
+        raise click.ClickException(str(err)) from err
+    make_undumpable()
+    return secrets
 
 
 async def _run(options: object) -> int:

@@ -2,7 +2,9 @@
 
 It runs in its own session (a Ctrl-C at the terminal reaches ``waterflow dev`` only, which then
 stops the agent first, gracefully), dies with its parent on Linux even after a SIGKILL, and
-writes its output to a log file under the data directory.
+writes its output to a log file under the data directory. The secrets ``waterflow dev`` took out
+of its own environment reach it through an anonymous file, never through its environment
+(:func:`waterflow_agent.sensitive_env.handoff_to_child`).
 """
 
 from __future__ import annotations
@@ -13,11 +15,12 @@ import os
 import re
 import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from waterflow_agent.command import agent_argv
-from waterflow_testing.processes import read_log, spawn_logged, stop_process
+from waterflow_agent.sensitive_env import handoff_to_child
+from waterflow_testing.processes import parent_death_preexec, read_log, stop_process
 
 READY_RE = re.compile(r"\bready\b")
 
@@ -40,6 +43,7 @@ class LocalAgent:
         workdir: Path,
         log_file: Path,
         grace_seconds: float = 10.0,
+        secrets: Mapping[str, str] | None = None,
     ) -> None:
         self.name = name
         self.groups = list(groups)
@@ -48,6 +52,7 @@ class LocalAgent:
         self.workdir = workdir
         self.log_file = log_file
         self.grace_seconds = grace_seconds
+        self._secrets = dict(secrets or {})
         self._process: subprocess.Popen[bytes] | None = None
         self._log_offset = 0
 
@@ -77,7 +82,20 @@ class LocalAgent:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        self._process, self._log_offset = spawn_logged(self.command(), self.log_file, env=env)
+        # As waterflow_testing.processes.spawn_logged does, plus the descriptor of the handoff.
+        with handoff_to_child(self._secrets, env) as (fd, child_env), self.log_file.open("ab") as out:
+            self._log_offset = out.tell()
+            self._process = subprocess.Popen(
+                self.command(),
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=child_env,
+                pass_fds=(fd,),
+                start_new_session=True,
+                # Only prctl (async-signal-safe) runs between fork and exec.
+                preexec_fn=parent_death_preexec(),  # noqa: PLW1509
+            )
 
     def output(self) -> str:
         """What the agent printed since it was last started."""

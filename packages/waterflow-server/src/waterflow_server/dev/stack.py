@@ -12,6 +12,7 @@ import contextlib
 import importlib.util
 import json
 import logging
+import os
 import socket
 import time
 from collections.abc import Callable
@@ -53,6 +54,8 @@ class DevOptions:
     agent_grace: float = 10.0
     access: dict[str, Any] = field(default_factory=dict)
     """Tokens, allowed hosts and origins (:func:`~waterflow_server.cli.server.access_settings`)."""
+    secrets: dict[str, str] = field(default_factory=dict, repr=False)
+    """The sensitive variables taken out of the environment: Temporal's API key, the agent's secrets."""
 
 
 def _port_free(host: str, port: int) -> bool:
@@ -163,7 +166,7 @@ class DevStack:
         from ..serving import ServerStartError
         from ..settings import ServerSettings
 
-        temporal = TemporalSettings.from_env().model_copy(
+        temporal = TemporalSettings.from_env({**os.environ, **self.options.secrets}).model_copy(
             update={"address": self.temporal_address, "namespace": self.options.namespace}
         )
         settings = ServerSettings(
@@ -195,6 +198,7 @@ class DevStack:
             workdir=self.options.data_dir / "agent",
             log_file=logs / f"agent-{self.options.agent_name}.log",
             grace_seconds=self.options.agent_grace,
+            secrets=self.options.secrets,
         )
         self.agent.start()
         if not await self.agent.wait_ready(AGENT_READY_TIMEOUT):
