@@ -369,7 +369,9 @@ def test_check_with_refuses_shell_code_places_before_any_value_is_known() -> Non
     reg = NodeRegistry([NodeEntry(Scripted, INFO)])
     refused = reg.check_with("test-reg/scripted", {"command": "printf -v $<< inputs.v >> '%s' x"})
     assert [(p.path, p.on) for p in refused] == [(("command",), "value")]
-    assert refused[0].message.startswith("input 'command' of test-reg/scripted: $<< inputs.v >> cannot be used as a variable name")
+    assert refused[0].message.startswith(
+        "input 'command' of test-reg/scripted: $<< inputs.v >> cannot be used as a variable name"
+    )
     # Integer places depend on the value (checked on the agent); other inputs are not shell text.
     assert reg.check_with("test-reg/scripted", {"command": "echo $(( $<< inputs.v >> + 1 ))"}) == []
     assert reg.check_with("test-reg/scripted", {"command": "echo ok", "note": "printf -v $<< inputs.v >> x"}) == []
