@@ -29,7 +29,7 @@ from waterflow_testing.devserver import free_port
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 
 SECRET = f"dev-s3cret-{uuid.uuid4().hex}"
-READY_TIMEOUT = 120.0
+READY_TIMEOUT = 180.0  # a loaded machine: Temporal, the API and the agent start, dev once more
 
 WORKFLOW = """
 name: dev-environ
