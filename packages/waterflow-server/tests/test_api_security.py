@@ -315,3 +315,15 @@ def test_dev_off_loopback_needs_insecure_even_with_a_token(tmp_path: Path) -> No
     without = subprocess.run([*base, "10.1.2.3"], capture_output=True, text=True, timeout=60, env=environ)
     assert without.returncode != 0 and "refusing to serve the API on 10.1.2.3 without authentication" in without.stderr
     assert not any(tmp_path.iterdir())  # nothing was started
+
+
+@pytest.mark.unit
+def test_a_temporal_tls_settings_mistake_stops_the_server_before_connecting(tmp_path: Path) -> None:
+    for env, expected in (
+        ({"WATERFLOW_TEMPORAL_TLS_CERT": str(tmp_path / "client.pem")}, "_TLS_KEY must be set together"),
+        ({"WATERFLOW_TEMPORAL_TLS_CA": str(tmp_path / "missing-ca.pem")}, "WATERFLOW_TEMPORAL_TLS_CA: cannot read"),
+    ):
+        result = _server(env=env)
+        assert result.returncode != 0
+        assert expected in result.stderr, result.stderr
+        assert "Traceback" not in result.stderr and "cannot reach Temporal" not in result.stderr

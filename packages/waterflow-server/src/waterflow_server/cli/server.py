@@ -153,11 +153,15 @@ def server_command(
     """
     configure_logging(verbose)
     access = access_settings(host, token_file, allowed_hosts, allowed_origins, insecure)
-    from waterflow_core.temporal import TemporalSettings
+    from waterflow_core.temporal import TemporalSettings, TemporalSettingsError
 
     from ..settings import ServerSettings
 
     temporal = TemporalSettings.from_env().model_copy(update={"address": temporal_address, "namespace": namespace})
+    try:
+        temporal.tls_config()  # a TLS settings mistake now, not after the connection retries
+    except TemporalSettingsError as exc:
+        raise click.ClickException(str(exc)) from None
     settings = ServerSettings(
         temporal=temporal,
         host=host,
