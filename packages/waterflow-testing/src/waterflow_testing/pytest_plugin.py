@@ -13,7 +13,7 @@ Fixtures:
     A fresh task queue name per test, so tests never steal each other's tasks.
 ``start_agent``
     ``start_agent(name, groups, env=..., pythonpath=..., args=...) -> AgentProcess`` runs
-    ``python -m waterflow_agent`` against ``temporal_dev``; every agent is stopped after the test.
+    ``python -P -m waterflow_agent`` against ``temporal_dev``; every agent is stopped after the test.
 ``step_harness``
     A :class:`~waterflow_testing.harness.StepHarness` whose workflow is served for the test:
     ``await step_harness.run(make_step("exec/shell", {...}), queue)`` runs one step on whatever
