@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -176,7 +177,11 @@ def server_command(
         pass
     except ServerFailure as exc:
         click.echo(f"error: {exc}", err=True)
-        sys.exit(1)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        # Nothing was started to clean up; skipping interpreter finalization avoids an occasional
+        # abort (SIGABRT) from the Temporal core's threads after failed TLS connections.
+        os._exit(1)
 
 
 class ServerFailure(Exception):
