@@ -53,6 +53,7 @@ def test_secrets_leave_the_initial_environment_and_children_never_see_them() -> 
     secrets = {
         "WATERFLOW_SECRET_DB_PASSWORD": "pw-1a2b3c",
         "WATERFLOW_TEMPORAL_API_KEY": "key-4d5e6f",
+        "WATERFLOW_API_TOKEN": "api-token-0j1k2l",  # `waterflow dev` may hold one; steps must not
         "MY_SECRET_TOKEN": "tok-7g8h9i",  # the env provider's custom prefix
     }
     seen = probe({**secrets, "WATERFLOW_AGENT_NAME": "keep-me"}, "MY_")
@@ -76,6 +77,14 @@ def test_no_secrets_no_reexecution() -> None:
 
 
 def test_sensitive_names() -> None:
-    environ = {"WATERFLOW_SECRET_A": "", "WATERFLOW_SECRETS_DIR": "/d", "WATERFLOW_TEMPORAL_API_KEY": "k", "X_B": ""}
-    assert sensitive_names(environ) == ["WATERFLOW_SECRET_A", "WATERFLOW_TEMPORAL_API_KEY"]
-    assert sensitive_names(environ, ["X_"]) == ["WATERFLOW_SECRET_A", "WATERFLOW_TEMPORAL_API_KEY", "X_B"]
+    environ = {
+        "WATERFLOW_SECRET_A": "",
+        "WATERFLOW_SECRETS_DIR": "/d",
+        "WATERFLOW_TEMPORAL_API_KEY": "k",
+        "WATERFLOW_API_TOKEN": "t",
+        "WATERFLOW_API_TOKEN_FILE": "/f",
+        "X_B": "",
+    }
+    sensitive = ["WATERFLOW_API_TOKEN", "WATERFLOW_SECRET_A", "WATERFLOW_TEMPORAL_API_KEY"]
+    assert sensitive_names(environ) == sensitive
+    assert sensitive_names(environ, ["X_"]) == [*sensitive, "X_B"]

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from waterflow_core.temporal import TemporalSettings
+from waterflow_core.temporal import TemporalSettings, TemporalSettingsError
 from waterflow_sdk.params import Duration
 
 from .config import AgentConfig
@@ -118,6 +118,10 @@ def agent_command(
     temporal = TemporalSettings.from_env({**os.environ, **taken}).model_copy(
         update={"address": temporal_address, "namespace": namespace}
     )
+    try:
+        temporal.tls_config()  # a TLS settings mistake stops the agent now, not retried forever
+    except TemporalSettingsError as err:
+        raise click.ClickException(str(err)) from None
     try:
         config = AgentConfig(
             name=name,

@@ -3,7 +3,7 @@
 A step can read its parent's environment from ``/proc/$PPID/environ``, and that file shows the
 environment the process was *started* with: removing a variable from ``os.environ`` does not
 change it. So when the agent finds sensitive variables (``WATERFLOW_SECRET_*``, the env secret
-provider's own prefix, ``WATERFLOW_TEMPORAL_API_KEY``) in its environment, it re-executes itself
+provider's own prefix, ``WATERFLOW_TEMPORAL_API_KEY``, ``WATERFLOW_API_TOKEN``) in its environment, it re-executes itself
 (same pid, same arguments, plus ``-P``) without them, handing their values to the new image
 through an anonymous in-memory file whose descriptor number travels in ``HANDOFF_ENV``. The new
 image reads and closes it before doing anything else. Its ``os.environ``, and so every child's
@@ -23,7 +23,9 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import NoReturn
 
 SECRET_PREFIX = "WATERFLOW_SECRET_"  # noqa: S105 - a variable name prefix
-SENSITIVE_NAMES = frozenset({"WATERFLOW_TEMPORAL_API_KEY"})
+SENSITIVE_NAMES = frozenset({"WATERFLOW_TEMPORAL_API_KEY", "WATERFLOW_API_TOKEN"})
+"""Besides secrets: the agent's Temporal key, and an API token it never needs (``waterflow dev``
+runs the agent beside a server that may hold one)."""
 HANDOFF_ENV = "WATERFLOW_AGENT_HANDOFF_FD"
 
 log = logging.getLogger(__name__)
