@@ -97,9 +97,22 @@ class Detach(Node):
             await asyncio.sleep(3600)
         return self.Outputs()
 
+class Flaky(Node):
+    """Fails its first attempts, or every attempt on the agent named ``fail_on``."""
+    type = "test/flaky"
+    version = VERSION
+    class Inputs(BaseModel):
+        succeed_on: int = 1
+        fail_on: str = ""
+    async def run(self, ctx: NodeContext, inputs):
+        ctx.log.info("attempt %d on %s", ctx.attempt, ctx.agent)
+        if ctx.attempt < inputs.succeed_on or ctx.agent == inputs.fail_on:
+            raise RuntimeError(f"attempt {{ctx.attempt}} failed on {{ctx.agent}}")
+        return self.Outputs()
+
 @hookimpl
 def waterflow_register_nodes():
-    return [Echo, Shellish, Fail, Sleep, Detach]
+    return [Echo, Shellish, Fail, Sleep, Detach, Flaky]
 '''
 
 

@@ -167,6 +167,40 @@ async def test_secrets_are_masked_everywhere(
     assert SECRET not in agent.output
 
 
+async def test_each_attempt_error_reaches_the_workflow(
+    step_harness: StepHarness, agent: AgentProcess, group: str
+) -> None:
+    task = make_step("test/flaky", {"succeed_on": 3}, step="flaky")
+    result = await step_harness.run(task, group, max_attempts=3)
+    assert result.attempt == 3
+    assert result.attempt_errors == [
+        f"RuntimeError: attempt 1 failed on {agent.name}",
+        f"RuntimeError: attempt 2 failed on {agent.name}",
+    ]
+
+    failing = make_step("test/fail", {"reason": "no"}, step="fails")
+    with pytest.raises(WorkflowFailureError) as info:
+        await step_harness.run(failing, group, max_attempts=3)
+    _, cause = _application_error(info.value)
+    # The last attempt's error is the failure itself; the list holds the ones before it.
+    assert cause.details[0]["attempt_errors"] == ["RuntimeError: failed: no"] * 2
+
+
+async def test_attempt_errors_follow_a_retry_to_another_agent(
+    step_harness: StepHarness, start_agent: StartAgent, nodes_dir: Path, group: str
+) -> None:
+    failing = start_agent(unique_name("failing"), [group], pythonpath=[nodes_dir])
+    task = make_step("test/flaky", {"fail_on": failing.name}, step="moves")
+    handle = await step_harness.start(task, group, max_attempts=20)
+    # The first attempt can only land on the failing agent; the next ones may go elsewhere.
+    await eventually(lambda: f"attempt 1 failed on {failing.name}" in failing.output)
+    other = start_agent(unique_name("other"), [group], pythonpath=[nodes_dir])
+    result = await handle.result()
+    assert result.agent == other.name
+    assert len(result.attempt_errors) == result.attempt - 1 >= 1
+    assert all(f"failed on {failing.name}" in error for error in result.attempt_errors)
+
+
 async def test_cancellation_reaches_the_node(
     step_harness: StepHarness, agent: AgentProcess, group: str, tmp_path: Path
 ) -> None:

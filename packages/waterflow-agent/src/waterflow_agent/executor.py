@@ -21,7 +21,10 @@ from temporalio import activity
 from temporalio.common import RawValue
 from temporalio.exceptions import ApplicationError
 
+from waterflow_core.dsl.pydantic_errors import describe
 from waterflow_core.errors import ErrorCode, format_path
+from waterflow_core.interpreter.contexts import attempt_errors
+from waterflow_core.interpreter.failures import STEP_CANCELLED
 from waterflow_core.node import Node, NodeContext
 from waterflow_core.procs import marking, new_token
 from waterflow_core.providers import SecretProvider
@@ -103,9 +106,17 @@ class StepExecutor:
         assert current is not None
         self._running.add(current)
         try:
-            return await self._execute(args)
+            result = await self._execute(args)
+        except ApplicationError as err:
+            if not err.non_retryable:
+                # The next attempt, on whichever agent of the group takes it, reads this from
+                # ``activity.info().heartbeat_details``: the SDK sends the newest heartbeat
+                # before it reports the failure, so this one is never lost to throttling.
+                activity.heartbeat({"attempt_errors": _with_this_error(err.message)})
+            raise
         finally:
             self._running.discard(current)
+        return result.model_copy(update={"attempt_errors": earlier_errors()})
 
     async def _execute(self, args: Sequence[RawValue]) -> StepResult:
         info = activity.info()
@@ -163,7 +174,7 @@ class StepExecutor:
             )
 
         def beat(*details: Any) -> None:
-            payload = step_log.heartbeat_details()
+            payload: dict[str, Any] = {**step_log.heartbeat_details(), "attempt_errors": earlier_errors()}
             if details:
                 payload["node"] = masker.value(list(details))
             activity.heartbeat(payload)
@@ -183,6 +194,15 @@ class StepExecutor:
         heartbeats = asyncio.create_task(_heartbeat_forever(beat, _heartbeat_period(info)))
         try:
             outputs = _dump_outputs(await self._run_node(node_cls(), ctx, inputs, step_log))
+        except asyncio.CancelledError:
+            if not _cancel_requested():
+                raise  # the agent is stopping: the step is not over, another attempt runs it
+            # Temporal drops what a cancelled activity reports; a failure of this type keeps
+            # the step's last lines and still reads "cancelled" (see interpreter.failures).
+            step_log.logger.warning("step cancelled: its processes were stopped")
+            raise self._error(
+                f"{task.step_path}: cancelled", STEP_CANCELLED, tail=step_log.tail, non_retryable=True
+            ) from None
         except ApplicationError as err:
             # The node's own error: its type and retryability are kept.
             raise self._error(
@@ -297,10 +317,10 @@ class StepExecutor:
         try:
             return node_cls.Inputs.model_validate(data)
         except ValidationError as err:
-            # Built from loc + msg only: pydantic's own text repeats the input value, which may
-            # be a rendered secret.
+            # Described without the input: pydantic's own text repeats the value, which may be a
+            # rendered secret.
             problems = [
-                f"{format_path(('with', *error['loc']))}: {error['msg']}"
+                f"{format_path(('with', *error['loc']))}: {describe(error)}"
                 for error in err.errors(include_url=False, include_input=False)
             ]
             raise self._bad_input(task, masker.text("; ".join(problems))) from None
@@ -323,7 +343,12 @@ class StepExecutor:
         extra: Sequence[Any] = (),
     ) -> ApplicationError:
         """A step failure; its first detail tells the interpreter who failed, when, and the log."""
-        details = {"agent": self.identity.name, "attempt": activity.info().attempt, "log_tail": list(tail)}
+        details = {
+            "agent": self.identity.name,
+            "attempt": activity.info().attempt,
+            "log_tail": list(tail),
+            "attempt_errors": earlier_errors(),
+        }
         if len(message) > MAX_MESSAGE_CHARS:
             message = f"{message[:MAX_MESSAGE_CHARS]}… ({len(message)} chars)"
         if extra and len(json.dumps(list(extra), default=str)) > MAX_DETAILS_BYTES:
@@ -336,6 +361,30 @@ class StepExecutor:
             non_retryable=non_retryable,
             next_retry_delay=next_retry_delay,
         )
+
+
+def earlier_errors() -> list[str]:
+    """The errors of this step's earlier attempts, oldest first, bounded as progress keeps them.
+
+    The previous attempt's last heartbeat carries them (its own error last), whichever agent
+    ran it; a previous attempt whose agent died left only the errors before its own.
+    """
+    details = activity.info().heartbeat_details
+    last = details[-1] if details else None
+    found = last.get("attempt_errors") if isinstance(last, dict) else None
+    return attempt_errors(str(e) for e in found) if isinstance(found, list) else []
+
+
+def _with_this_error(message: str) -> list[str]:
+    """The earlier errors and this attempt's (without the step path every message starts with)."""
+    path = activity.info().activity_id.partition("@")[0]
+    return attempt_errors([*earlier_errors(), message.removeprefix(f"{path}: ")])
+
+
+def _cancel_requested() -> bool:
+    """Whether the workflow cancelled this step (not the agent stopping, nor a timeout)."""
+    details = activity.cancellation_details()
+    return details is not None and details.cancel_requested
 
 
 def _located(task: StepTask, message: str) -> str:
