@@ -32,6 +32,7 @@ from waterflow_core.dsl import load_workflow
 from waterflow_core.expressions import parse_template
 from waterflow_core.interpreter import build_interpreter_worker, start_run
 from waterflow_core.interpreter.failures import STEP_CANCELLED
+from waterflow_core.providers import ServerGroupProvider
 from waterflow_core.runs import PROGRESS_QUERY, JobProgress, RunInput, RunProgress, StepProgress
 from waterflow_core.steptask import StepResult, StepTask
 
@@ -209,11 +210,20 @@ async def harness(temporal_client: Client, task_queue: str) -> AsyncIterator[Har
     nodes = Nodes(agent=f"test-agent-{uuid.uuid4().hex[:8]}")
     servers: dict[str, list[str]] = {}
 
-    async def servers_of(group: str) -> list[str]:
-        return servers.get(group, [])
+    class Groups(ServerGroupProvider):
+        """The test's ``servers`` mapping, as live agents (the harness's agents are not registered)."""
+
+        name = "harness"
+        lists_live_agents = True
+
+        async def servers(self, group: str) -> list[dict[str, Any]]:
+            return [{"name": name} for name in servers.get(group, [])]
+
+        async def groups(self) -> list[str]:
+            return sorted(servers)
 
     wf_queue = f"{task_queue}-wf"
-    interpreter = build_interpreter_worker(temporal_client, wf_queue, servers_of=servers_of)
+    interpreter = build_interpreter_worker(temporal_client, wf_queue, server_groups=Groups())
     steps = activity_worker(temporal_client, task_queue, nodes)
     # The agent's personal queue: compensations go to the agent that ran the step.
     personal = activity_worker(temporal_client, f"agent:{nodes.agent}", nodes)

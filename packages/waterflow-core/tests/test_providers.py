@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from waterflow_core.inventory import InventoryServerGroupProvider
 from waterflow_core.plugins import PluginManager
 from waterflow_core.providers import (
     AgentsServerGroupProvider,
@@ -20,6 +21,7 @@ from waterflow_core.providers import (
     SecretProvider,
     ServerGroupProvider,
 )
+from waterflow_core.webhook import WebhookEventHandler
 
 
 async def test_env_secret_provider_env_then_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -64,8 +66,8 @@ async def test_log_event_handler(caplog: pytest.LogCaptureFixture) -> None:
     assert "run.started" in caplog.text and '"workflow_id": "w1"' in caplog.text
 
 
-async def test_agents_server_group_provider_is_a_stub() -> None:
-    with pytest.raises(NotImplementedError):
+async def test_agents_server_group_provider_needs_a_client() -> None:
+    with pytest.raises(RuntimeError, match="Temporal client"):
         await AgentsServerGroupProvider().servers("web")
 
 
@@ -73,5 +75,15 @@ def test_defaults_are_registered_through_the_hooks() -> None:
     manager = PluginManager(allowlist=[])
     assert manager.provider_classes(SecretProvider) == {"env": EnvSecretProvider}
     assert manager.provider_classes(LogHandler) == {"jsonl": JsonlLogHandler}
-    assert manager.provider_classes(EventHandler) == {"log": LogEventHandler}
-    assert manager.provider_classes(ServerGroupProvider) == {"agents": AgentsServerGroupProvider}
+    assert manager.provider_classes(EventHandler) == {"log": LogEventHandler, "webhook": WebhookEventHandler}
+    assert manager.provider_classes(ServerGroupProvider) == {
+        "agents": AgentsServerGroupProvider,
+        "inventory": InventoryServerGroupProvider,
+    }
+
+
+def test_every_event_handler_has_a_bounded_queue_size() -> None:
+    assert LogEventHandler().options.queue_size == 1000
+    assert LogEventHandler({"queue-size": 3}).options.queue_size == 3
+    with pytest.raises(ValidationError):
+        LogEventHandler({"queue-size": 0})

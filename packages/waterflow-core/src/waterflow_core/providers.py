@@ -15,11 +15,17 @@ import re
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from pathlib import Path
-from typing import IO, Any, ClassVar
+from typing import IO, TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from .hookspecs import hookimpl
+
+if TYPE_CHECKING:  # keep this module (imported by every plugin lookup) free of temporalio
+    from temporalio.client import Client
+
+DEFAULT_EVENT_QUEUE_SIZE = 1000
+"""Events a handler's queue holds before new ones are dropped (and counted)."""
 
 
 class Provider(ABC):
@@ -41,9 +47,20 @@ class Provider(ABC):
 
 
 class ServerGroupProvider(Provider):
-    """Answers which servers belong to a group (``runs-on``), e.g. for ``strategy.each-server``."""
+    """Answers which servers belong to a group (``runs-on``), e.g. for ``strategy.each-server``.
+
+    The server hands every provider its Temporal ``client`` (the live agent registry lives
+    there); providers that do not need it ignore it. A provider whose servers are not known to
+    be live agents (an inventory) leaves ``lists_live_agents`` false: ``each-server`` then keeps
+    only the servers with a live agent (docs/adr/0032-server-group-providers.md).
+    """
 
     hook = "waterflow_register_server_group_providers"
+    lists_live_agents: ClassVar[bool] = False
+
+    def __init__(self, options: BaseModel | Mapping[str, Any] | None = None, *, client: Client | None = None) -> None:
+        super().__init__(options)
+        self.client = client
 
     @abstractmethod
     async def servers(self, group: str) -> list[dict[str, Any]]:
@@ -74,9 +91,22 @@ class SecretProvider(Provider):
 
 
 class EventHandler(Provider):
-    """Receives run and step events (``run.started``, ``run.finished``, ``step.failed``, ...)."""
+    """Receives run and step events (``run.started``, ``step.finished``, ``run.succeeded``, ...).
+
+    The server calls ``handle`` for one event at a time, in the order events were published, from
+    a dispatcher task of this handler's own (docs/adr/0031-run-events.md). Retry inside
+    ``handle``; an exception means the event is given up (logged and counted).
+    """
 
     hook = "waterflow_register_event_handlers"
+
+    class Options(Provider.Options):
+        """Every handler has its own bounded queue in the server (ADR 0031)."""
+
+        model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+        queue_size: int = Field(DEFAULT_EVENT_QUEUE_SIZE, alias="queue-size", ge=1, le=1_000_000)
+        """Events waiting for this handler beyond which new ones are dropped (and counted)."""
 
     @abstractmethod
     async def handle(self, event: Mapping[str, Any]) -> None:
@@ -182,19 +212,27 @@ class LogEventHandler(EventHandler):
 
 
 class AgentsServerGroupProvider(ServerGroupProvider):
-    """Servers of a group = the live agents registered for it.
-
-    Stub: the live agent registry is state in Temporal owned by the server package, which
-    supplies the real implementation later; until then every call raises NotImplementedError.
-    """
+    """Servers of a group = the live agents registered for it (``waterflow_core.agent_registry``)."""
 
     name = "agents"
+    lists_live_agents = True
 
     async def servers(self, group: str) -> list[dict[str, Any]]:
-        raise NotImplementedError("the 'agents' server group provider is provided by waterflow-server")
+        return [
+            {"name": agent.name, "groups": list(agent.groups)}
+            for agent in await self._agents()
+            if group in agent.groups
+        ]
 
     async def groups(self) -> list[str]:
-        raise NotImplementedError("the 'agents' server group provider is provided by waterflow-server")
+        return sorted({group for agent in await self._agents() for group in agent.groups})
+
+    async def _agents(self) -> list[Any]:
+        if self.client is None:
+            raise RuntimeError("the 'agents' server group provider needs the server's Temporal client")
+        from .agent_registry import list_agents
+
+        return await list_agents(self.client)
 
 
 # The built-in plugin: this module is registered with the plugin manager like any other plugin.
@@ -212,9 +250,13 @@ def waterflow_register_log_handlers() -> list[type[LogHandler]]:
 
 @hookimpl
 def waterflow_register_event_handlers() -> list[type[EventHandler]]:
-    return [LogEventHandler]
+    from .webhook import WebhookEventHandler
+
+    return [LogEventHandler, WebhookEventHandler]
 
 
 @hookimpl
 def waterflow_register_server_group_providers() -> list[type[ServerGroupProvider]]:
-    return [AgentsServerGroupProvider]
+    from .inventory import InventoryServerGroupProvider
+
+    return [AgentsServerGroupProvider, InventoryServerGroupProvider]

@@ -40,6 +40,9 @@ DEFAULT_NAMESPACE = "default"
 # data converter's type hints match.
 SANDBOX_PASSTHROUGH: tuple[str, ...] = (
     "waterflow_core",
+    # Named on its own as well: the workflow and the worker host must share its sink (ADR 0031),
+    # whatever becomes of the package-wide entry.
+    "waterflow_core.events",
     "lark",
     "pydantic",
     "pydantic_core",

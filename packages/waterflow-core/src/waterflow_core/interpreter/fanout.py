@@ -16,7 +16,8 @@ MAX_INSTANCES = 256
 """GitHub's limit on matrix jobs; more is almost always a mistake (and a huge history)."""
 
 SERVERS_ACTIVITY = "waterflow.servers-of-group"
-"""Activity served by the interpreter worker: ``group -> [agent names]`` (live agents)."""
+"""Activity served by the interpreter worker: ``group -> [server names]``, the servers the
+ServerGroupProvider lists that have a live agent (``interpreter/servers.py``)."""
 
 
 class FanoutError(ValueError):
