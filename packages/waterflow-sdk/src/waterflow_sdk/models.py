@@ -51,6 +51,8 @@ class Step(_Model):
     name: str = ""
     uses: str = ""
     instance: str | None = None
+    job: str = ""
+    """The job id (set on compensations, which the run also lists on their own)."""
     status: str = "pending"
     attempt: int = 0
     agent: str = ""
@@ -59,6 +61,8 @@ class Step(_Model):
     outputs: dict[str, Any] = Field(default_factory=dict)
     error: str | None = None
     log_tail: list[str] = Field(default_factory=list)
+    attempt_errors: list[str] = Field(default_factory=list)
+    """The errors of the attempts before the last one, oldest first (a retried step)."""
 
 
 class Job(_Model):
@@ -87,6 +91,8 @@ class Run(_Model):
     finished_at: datetime | None = None
     inputs: dict[str, Any] = Field(default_factory=dict)
     jobs: list[Job] = Field(default_factory=list)
+    compensations: list[Step] = Field(default_factory=list)
+    """Saga compensations, in the order they ran (each is also one of its job's steps)."""
     temporal_status: str = ""
 
     @property

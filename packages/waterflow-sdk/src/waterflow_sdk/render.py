@@ -63,8 +63,38 @@ def step_lines(job: Job, step: Step, *, with_logs: bool = True) -> list[str]:
         lines += [f"    | {line}" for line in step.log_tail]
     for key, value in _shown_outputs(step, with_logs).items():
         lines += _value_lines(key, value, "    ")
+    lines += attempt_error_lines(step)
     if step.error:
         lines += [f"    error: {part}" for part in step.error.splitlines() or [""]]
+    return lines
+
+
+def attempt_error_lines(step: Step, indent: str = "    ") -> list[str]:
+    """``attempt N failed: ...`` for each earlier attempt of a retried step, oldest first."""
+    # The list keeps the last attempts only: number them back from the attempt that ended it.
+    first = max(1, step.attempt - len(step.attempt_errors)) if step.attempt else 1
+    lines: list[str] = []
+    for number, error in enumerate(step.attempt_errors, start=first):
+        head, *rest = error.splitlines() or [""]
+        lines.append(f"{indent}attempt {number} failed: {head}")
+        lines += [f"{indent}  {part}" for part in rest]
+    return lines
+
+
+def compensation_lines(run: Run) -> list[str]:
+    """The ``compensations`` section: each compensation in the order it ran, and how it ended."""
+    if not run.compensations:
+        return []
+    lines = ["  compensations (in the order they ran):"]
+    for number, step in enumerate(run.compensations, start=1):
+        head = f"    {number}. [{step_path(step.job, step.id, step.instance)}] "
+        head += STATUS_MARKS.get(step.status, step.status)
+        if step.agent:
+            head += f" on {step.agent}"
+        lines.append(head)
+        lines += attempt_error_lines(step, "       ")
+        if step.error:
+            lines += [f"       error: {part}" for part in step.error.splitlines() or [""]]
     return lines
 
 
@@ -84,7 +114,7 @@ def run_lines(run: Run, *, with_logs: bool = False) -> list[str]:
             lines += [f"    {line}" for line in step_lines(job, step, with_logs=with_logs)]
         for key, value in job.outputs.items():
             lines += _value_lines(f"output {key}", value, "    ")
-    return lines
+    return lines + compensation_lines(run)
 
 
 def final_line(run: Run) -> str:
@@ -98,6 +128,7 @@ class ProgressPrinter:
 
     def __init__(self) -> None:
         self._shown: dict[str, str] = {}
+        self._summarized = False
 
     def updates(self, run: Run) -> Iterable[str]:
         """Lines for what changed since the last call."""
@@ -112,3 +143,7 @@ class ProgressPrinter:
                 yield f"[{path}] running{suffix}"
             else:
                 yield from step_lines(job, step)
+        if run.done and not self._summarized:
+            # Each compensation was printed as it finished; this says in what order they ran.
+            self._summarized = True
+            yield from compensation_lines(run)

@@ -9,7 +9,7 @@ reported as skipped rather than silently lost).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -80,16 +80,14 @@ class LogTracker:
     def from_progress(self, progress: RunProgress) -> list[LogEntry]:
         """Step events and the lines of steps that finished since the last snapshot."""
         entries: list[LogEntry] = []
-        for job in progress.jobs:
-            for step in job.steps:
-                path = progress_path(job.id, job.instance, step)
-                state = self._state(path)
-                if step.status not in (state.status, "pending"):
-                    if step.status == "running" or step.status in TERMINAL_STEP_STATUSES:
-                        if step.status in TERMINAL_STEP_STATUSES:
-                            entries += self._final_lines(path, state, step.log_tail)
-                        entries.append(self._event(path, step))
-                    state.status = step.status
+        for path, step in progress_steps(progress):
+            state = self._state(path)
+            if step.status not in (state.status, "pending"):
+                if step.status == "running" or step.status in TERMINAL_STEP_STATUSES:
+                    if step.status in TERMINAL_STEP_STATUSES:
+                        entries += self._final_lines(path, state, step.log_tail)
+                    entries.append(self._event(path, step))
+                state.status = step.status
         return entries
 
     def _final_lines(self, path: str, state: _StepState, tail: Iterable[str]) -> list[LogEntry]:
@@ -112,19 +110,32 @@ class LogTracker:
         return LogEntry(kind="step", step=path, status=step.status, line=detail)
 
 
+def progress_steps(progress: RunProgress) -> Iterator[tuple[str, StepProgress]]:
+    """Every step of a run with its path, in tree order, then the compensations not listed
+    with a job (each compensation is normally also one of its job instance's steps)."""
+    seen: set[str] = set()
+    for job in progress.jobs:
+        for step in job.steps:
+            path = progress_path(job.id, job.instance, step)
+            seen.add(path)
+            yield path, step
+    for step in progress.compensations:
+        path = step_path(step.job, step.id, step.instance)
+        if path not in seen:
+            yield path, step
+
+
 def snapshot_entries(progress: RunProgress) -> list[LogEntry]:
     """Every entry of a run as it stands (``GET .../logs`` without ``follow``)."""
     tracker = LogTracker()
     entries: list[LogEntry] = []
-    for job in progress.jobs:
-        for step in job.steps:
-            path = progress_path(job.id, job.instance, step)
-            if step.status == "pending":
-                continue
-            if step.status == "running":
-                entries.append(LogEntry(kind="step", step=path, status="running", line="running"))
-                entries += [LogEntry(step=path, line=line) for line in step.log_tail]
-                continue
-            entries += tracker._final_lines(path, tracker._state(path), step.log_tail)
-            entries.append(LogTracker._event(path, step))
+    for path, step in progress_steps(progress):
+        if step.status == "pending":
+            continue
+        if step.status == "running":
+            entries.append(LogEntry(kind="step", step=path, status="running", line="running"))
+            entries += [LogEntry(step=path, line=line) for line in step.log_tail]
+            continue
+        entries += tracker._final_lines(path, tracker._state(path), step.log_tail)
+        entries.append(LogTracker._event(path, step))
     return entries

@@ -8,7 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from waterflow_core.errors import ErrorItem
-from waterflow_core.runs import JobProgress, RunStatus
+from waterflow_core.runs import JobProgress, RunStatus, StepProgress
 
 __all__ = [
     "AgentEntry",
@@ -130,6 +130,11 @@ class RunDetail(BaseModel):
     finished_at: datetime | None = None
     inputs: dict[str, Any] = Field(default_factory=dict)
     jobs: list[JobProgress] = Field(default_factory=list)
+    compensations: list[StepProgress] = Field(
+        default_factory=list,
+        description="Saga compensations run after a failure or cancellation, in the order they ran, each "
+        "with its status, error, agent, log tail and times (each is also listed with its job's steps).",
+    )
     temporal_status: str = Field(description="Temporal's own execution status, for operators.")
 
 

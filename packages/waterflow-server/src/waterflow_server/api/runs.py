@@ -404,6 +404,7 @@ def _detail(
         finished_at=(progress.finished_at if progress and progress.finished_at else description.close_time),
         inputs=started.inputs if started else {},
         jobs=progress.jobs if progress else [],
+        compensations=progress.compensations if progress else [],
         temporal_status=temporal_status_name(description.status),
     )
 
