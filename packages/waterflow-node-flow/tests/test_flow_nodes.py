@@ -14,20 +14,20 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 from waterflow_core.agent_registry import list_agents
 from waterflow_core.dsl import load_workflow
-from waterflow_core.dsl.models import FlowConditionWith, FlowLoopWith, FlowSleepWith, step_targets
+from waterflow_core.dsl.models import FlowApprovalWith, FlowConditionWith, FlowLoopWith, FlowSleepWith, step_targets
 from waterflow_core.node import NodeContext
 from waterflow_core.plugins import PluginManager
 from waterflow_core.registry import NodeRegistry
-from waterflow_node_flow import ConditionNode, LoopNode, SleepNode
+from waterflow_node_flow import ApprovalNode, ConditionNode, LoopNode, SleepNode
 from waterflow_testing import StartAgent, eventually, unique_name
 from waterflow_testing.harness import StepHarness, make_step
 
 REGISTRY = NodeRegistry.from_plugins(PluginManager(strict=False))
 
 
-def test_the_entry_point_registers_three_workflow_side_nodes() -> None:
+def test_the_entry_point_registers_four_workflow_side_nodes() -> None:
     flow = {entry["type"]: entry for entry in REGISTRY.catalog() if entry["type"].startswith("flow/")}
-    assert sorted(flow) == ["flow/condition", "flow/loop", "flow/sleep"]
+    assert sorted(flow) == ["flow/approval", "flow/condition", "flow/loop", "flow/sleep"]
     assert all(entry["workflow_side"] and entry["version"] == "1.0.0" for entry in flow.values())
     assert REGISTRY.entry("flow/loop@1").plugin.distribution == "waterflow-node-flow"
     assert (REGISTRY.get("flow/sleep"), REGISTRY.get("flow/condition"), REGISTRY.get("flow/loop")) == (
@@ -41,6 +41,13 @@ def test_the_entry_point_registers_three_workflow_side_nodes() -> None:
     assert "Step" in loop["$defs"]
     assert set(flow["flow/loop"]["outputs_schema"]["properties"]) == {"results", "count", "broken"}
     assert set(flow["flow/condition"]["inputs_schema"]["properties"]) == {"if", "then", "else"}
+    assert REGISTRY.get("flow/approval") is ApprovalNode and ApprovalNode.Inputs is FlowApprovalWith
+    approval = flow["flow/approval"]["inputs_schema"]
+    assert set(approval["properties"]) == {"signal", "timeout", "approvers", "inputs", "message"}
+    assert "required" not in approval
+    assert set(flow["flow/approval"]["outputs_schema"]["properties"]) == {
+        "decision", "approved", "by", "at", "signal", "data"
+    }
 
 
 def test_the_registry_checks_a_flow_with_like_any_node() -> None:

@@ -18,6 +18,10 @@ if TYPE_CHECKING:
 
 WORKFLOW_TYPE = "WaterflowRun"
 PROGRESS_QUERY = "progress"
+GATES_QUERY = "gates"
+"""Query answering the approval gates a run waits at now (a list of :class:`WaitingFor`)."""
+SIGNAL = "waterflow.signal"
+"""The one Temporal signal of a run; its :class:`SignalPayload` names the gate's signal."""
 SERVER_TASK_QUEUE = "waterflow-server"
 """Task queue of the interpreter workflow worker hosted by ``waterflow server``."""
 
@@ -79,6 +83,34 @@ class RunInput(BaseModel):
         return float(value) if isinstance(value, int | float) else None
 
 
+class WaitingFor(BaseModel):
+    """What a waiting ``flow/approval`` step waits for: how to answer it, and who may."""
+
+    step: str
+    """``job/step[#instance]``."""
+    signal: str
+    approvers: list[str] = Field(default_factory=list)
+    """API token names that may answer; empty: any operator token."""
+    message: str = ""
+    deadline: datetime | None = None
+    """When the gate fails unanswered (None: no ``timeout``)."""
+    inputs: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    """The typed fields of the answer's ``data`` (``type``, ``required``, ``description``, ``options``, ``default``)."""
+    refused: list[str] = Field(default_factory=list)
+    """Why signals for this gate were ignored (wrong approver, mistyped data), the last 10."""
+
+
+class SignalPayload(BaseModel):
+    """The payload of :data:`SIGNAL`: an answer to the gates waiting for ``name``."""
+
+    name: str
+    decision: str = "approve"
+    """``approve`` or ``reject``."""
+    data: dict[str, Any] = Field(default_factory=dict)
+    by: str = ""
+    """The name of the API token that sent it (empty when the API has no tokens)."""
+
+
 class StepProgress(BaseModel):
     """State of one step (one activity, or one per fan-out instance)."""
 
@@ -104,6 +136,8 @@ class StepProgress(BaseModel):
     attempt_errors: list[str] = Field(default_factory=list)
     """The errors of the attempts before the last one, oldest first (a retried step; bounded:
     the last 10, each cut at 500 characters), when the agent reports them."""
+    waiting: WaitingFor | None = None
+    """Set while a ``flow/approval`` step waits for its signal."""
 
 
 class JobProgress(BaseModel):

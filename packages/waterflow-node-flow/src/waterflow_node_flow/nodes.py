@@ -13,9 +13,11 @@ from pydantic import BaseModel, Field
 from temporalio.exceptions import ApplicationError
 
 from waterflow_core.dsl.models import (
+    FLOW_APPROVAL,
     FLOW_CONDITION,
     FLOW_LOOP,
     FLOW_SLEEP,
+    FlowApprovalWith,
     FlowConditionWith,
     FlowLoopWith,
     FlowSleepWith,
@@ -77,3 +79,21 @@ class LoopNode(_FlowNode):
         )
         count: int = Field(description="Iterations run.")
         broken: bool = Field(description="Whether `break-if` ended the loop early.")
+
+
+class ApprovalNode(_FlowNode):
+    """Wait for an operator to approve or reject, through a named signal: a durable gate."""
+
+    type = FLOW_APPROVAL
+    version = "1.0.0"
+    Inputs = FlowApprovalWith  # type: ignore[assignment]
+
+    class Outputs(BaseModel):
+        """``steps.<id>.outputs`` of ``flow/approval``."""
+
+        decision: Literal["approved", "rejected", "timed_out"] = Field(description="How the gate ended.")
+        approved: bool = Field(description="Whether it was approved.")
+        by: str = Field(description="The name of the API token that answered (empty when the API has no tokens).")
+        at: str | None = Field(description="When the answer arrived (UTC, ISO 8601); null on timeout.")
+        signal: str = Field(description="The signal the gate waited for.")
+        data: dict[str, Any] = Field(description="The answer's data, typed by `inputs` (defaults filled in).")

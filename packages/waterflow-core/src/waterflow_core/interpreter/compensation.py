@@ -18,6 +18,7 @@ from collections.abc import Callable
 
 from ..runs import ConditionStatus, StepProgress
 from ..steptask import StepResult
+from .emit import Emitter
 from .stepcall import StepCall, launch
 
 
@@ -32,19 +33,23 @@ async def run_compensations(
     status: ConditionStatus,
     progress: list[StepProgress],
     listed: Callable[[StepProgress], None] = lambda entry: None,
+    emit: Emitter | None = None,
 ) -> list[str]:
     """Run ``calls`` in reverse order; return the error message of each that failed.
 
     ``status`` is what the compensations' status functions read (``failure`` or ``cancelled``);
-    ``listed`` also lists each entry with its job instance's steps.
+    ``listed`` also lists each entry with its job instance's steps; ``emit`` gets each one's
+    ``step.started`` and ``step.finished`` (kind ``compensation``).
     """
     errors: list[str] = []
     for recorded in reversed(calls):
         call = recorded.with_status(status)
         task = call.task
-        entry = StepProgress(id=task.step, job=task.job, instance=task.instance, uses=task.node)
+        entry = StepProgress(id=task.step, job=task.job, instance=task.instance, uses=task.node, name=task.name)
         progress.append(entry)
         listed(entry)
+        if emit is not None:
+            emit.step_started(task.job, entry, call.path, "compensation")
         outcome = await launch(call, entry)
         if isinstance(outcome, StepResult):
             entry.status = "success"
@@ -52,4 +57,6 @@ async def run_compensations(
             entry.status = "failure"
             errors.append(outcome.message)
         entry.conclusion = entry.status
+        if emit is not None:
+            emit.step_finished(task.job, entry, call.path, "compensation")
     return errors
