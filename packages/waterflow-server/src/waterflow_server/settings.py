@@ -9,6 +9,7 @@ from waterflow_core.temporal import TemporalSettings
 
 from .api.auth import ApiToken
 from .defaults import DEFAULT_HOST, DEFAULT_MAX_BODY_BYTES, DEFAULT_PORT
+from .providers_config import DEFAULT_SERVER_GROUPS, ProviderChoice
 
 
 @dataclass
@@ -37,6 +38,10 @@ class ServerSettings:
     """Host names (besides loopback names, IP literals and the bind address) the API answers to; ``*`` for any."""
     allowed_origins: tuple[str, ...] = ()
     """Web origins (``https://ui.example``) allowed besides the server itself."""
+    event_handlers: tuple[ProviderChoice, ...] = ()
+    """EventHandlers the hosted worker delivers run events to (``--event-handler``; ADR 0031)."""
+    server_groups: ProviderChoice = field(default_factory=lambda: ProviderChoice(DEFAULT_SERVER_GROUPS))
+    """The ServerGroupProvider ``strategy.each-server`` asks (``--server-groups``; ADR 0032)."""
 
     @property
     def base_url(self) -> str:

@@ -5,9 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Sequence
 from typing import Any, Literal
 
 from temporalio.client import Client
+
+from .event_delivery import EventDelivery
+from .providers_config import DEFAULT_SERVER_GROUPS, ProviderChoice
 
 log = logging.getLogger(__name__)
 
@@ -15,12 +19,28 @@ WorkerState = Literal["running", "stopped", "disabled"]
 
 
 class InterpreterWorkerHost:
-    """Runs ``build_interpreter_worker(client)`` in the background of the server's event loop."""
+    """Runs ``build_interpreter_worker(client)`` in the background of the server's event loop.
 
-    def __init__(self, client: Client, task_queue: str, *, enabled: bool = True) -> None:
+    With it run the providers the worker needs: the ServerGroupProvider ``each-server`` asks and
+    the delivery of run events to the EventHandlers (installed before the worker polls, closed
+    after it stopped, so the last workflow tasks' events are still delivered).
+    """
+
+    def __init__(
+        self,
+        client: Client,
+        task_queue: str,
+        *,
+        enabled: bool = True,
+        event_handlers: Sequence[ProviderChoice] = (),
+        server_groups: ProviderChoice | None = None,
+    ) -> None:
         self.client = client
         self.task_queue = task_queue
         self.enabled = enabled
+        self.event_handlers = tuple(event_handlers)
+        self.server_groups = server_groups or ProviderChoice(DEFAULT_SERVER_GROUPS)
+        self.events: EventDelivery | None = None
         self._worker: Any = None
         self._task: asyncio.Task[None] | None = None
 
@@ -39,7 +59,12 @@ class InterpreterWorkerHost:
             return
         from waterflow_core.interpreter import build_interpreter_worker
 
-        self._worker = build_interpreter_worker(self.client, task_queue=self.task_queue)
+        from .providers_config import build_event_handler, build_server_groups
+
+        groups = build_server_groups(self.server_groups, self.client)
+        self.events = EventDelivery([build_event_handler(choice) for choice in self.event_handlers])
+        self.events.start()
+        self._worker = build_interpreter_worker(self.client, task_queue=self.task_queue, server_groups=groups)
         self._task = asyncio.create_task(self._run(), name="waterflow-interpreter-worker")
 
     async def _run(self) -> None:
@@ -63,3 +88,5 @@ class InterpreterWorkerHost:
             task.cancel()
         with contextlib.suppress(BaseException):
             await task
+        if self.events is not None:
+            await self.events.close()

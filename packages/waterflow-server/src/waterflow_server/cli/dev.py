@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 from datetime import timedelta
 from pathlib import Path
@@ -12,7 +13,7 @@ import click
 from waterflow_sdk.params import Duration
 
 from ..defaults import DEFAULT_HOST, DEFAULT_NAMESPACE, DEFAULT_PORT
-from .server import access_options, access_settings
+from .server import access_options, access_settings, provider_options, provider_settings
 
 
 @click.command("dev")
@@ -61,6 +62,7 @@ from .server import access_options, access_settings
     help="Server group (runs-on) of the local agent; repeatable.",
 )
 @access_options
+@provider_options
 @click.option("-v", "--verbose", is_flag=True, help="Log the server's lifecycle at INFO level.")
 def dev_command(
     data_dir: Path,
@@ -79,6 +81,11 @@ def dev_command(
     allowed_hosts: tuple[str, ...],
     allowed_origins: tuple[str, ...],
     insecure: bool,
+    event_handlers: tuple[str, ...],
+    event_options: tuple[str, ...],
+    server_groups: str | None,
+    inventory: str | None,
+    server_groups_options: tuple[str, ...],
     verbose: bool,
 ) -> None:
     """Run Waterflow locally: Temporal (SQLite in --data-dir), the API server and one agent.
@@ -91,9 +98,14 @@ def dev_command(
     """
     from ..api.security import is_loopback
     from ..dev.stack import DevOptions, missing_dev_extra
+    from ..providers_config import DEFAULT_EVENT_HANDLERS, event_env_prefixes
     from .server import configure_logging
 
-    secrets = _take_secrets()
+    # The event handlers' variables (a webhook's secret, its headers) are kept from the local
+    # agent's steps like the agent's own secrets, and not handed to the agent.
+    event_prefixes = event_env_prefixes(event_handlers or DEFAULT_EVENT_HANDLERS)
+    secrets = _take_secrets(event_prefixes)
+    event_env = {name: secrets.pop(name) for name in list(secrets) if name.startswith(event_prefixes)}
     missing = missing_dev_extra()
     if missing:
         raise click.ClickException(
@@ -101,6 +113,9 @@ def dev_command(
         )
     configure_logging(verbose)
     access = access_settings(host, token_file, allowed_hosts, allowed_origins, insecure)
+    providers = provider_settings(
+        event_handlers, event_options, server_groups, server_groups_options, inventory, {**os.environ, **event_env}
+    )
     if not is_loopback(host) and not temporal_address and not insecure:
         raise click.ClickException(
             f"refusing to run the embedded Temporal on {host}: it has no authentication, so anyone "
@@ -121,6 +136,7 @@ def dev_command(
         agent_name=agent_name,
         agent_groups=list(agent_groups) or ["local"],
         access=access,
+        providers=providers,
         secrets=secrets,
     )
     try:
@@ -130,12 +146,13 @@ def dev_command(
     sys.exit(code)
 
 
-def _take_secrets() -> dict[str, str]:
+def _take_secrets(prefixes: tuple[str, ...] = ()) -> dict[str, str]:
     """Take the secrets out of this process's environment, as the agent does (ADR 0020).
 
     Steps of the local agent have this process among their ancestors, and
     ``/proc/<pid>/environ`` shows the environment a process was started with: if it holds
-    ``WATERFLOW_SECRET_*`` or ``WATERFLOW_TEMPORAL_API_KEY``, this re-executes ``waterflow dev``
+    ``WATERFLOW_SECRET_*``, ``WATERFLOW_TEMPORAL_API_KEY`` or a variable starting with one of
+    ``prefixes``, this re-executes ``waterflow dev``
     (same pid and arguments) without them, and the new image gets their values back here. The
     process is then made non-dumpable, so processes of its user cannot read its memory either.
     """
@@ -145,7 +162,7 @@ def _take_secrets() -> dict[str, str]:
     except ImportError:  # no agent installed, hence no local agent running steps under us
         return {}
     try:
-        secrets = take_sensitive_environment()
+        secrets = take_sensitive_environment(prefixes)
     except HandoffError as err:
         raise click.ClickException(str(err)) from err
     make_undumpable()

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -106,6 +107,82 @@ def access_settings(
     return {"tokens": tuple(tokens), "allowed_hosts": allowed_hosts, "allowed_origins": allowed_origins}
 
 
+def provider_options(func: click.decorators.FC) -> click.decorators.FC:
+    """Event handlers and the server group provider: ``--event-handler``, ``--inventory``, ... ."""
+    func = click.option(
+        "--server-groups-option",
+        "server_groups_options",
+        multiple=True,
+        metavar="KEY=VALUE",
+        help="An option of the server group provider; repeatable.",
+    )(func)
+    func = click.option(
+        "--inventory",
+        type=click.Path(dir_okay=False),
+        envvar="WATERFLOW_INVENTORY",
+        help="Inventory file (YAML) of the 'inventory' server group provider; selects it unless "
+        "--server-groups names another [env WATERFLOW_INVENTORY].",
+    )(func)
+    func = click.option(
+        "--server-groups",
+        envvar="WATERFLOW_SERVER_GROUPS",
+        metavar="PROVIDER",
+        help="Server group provider strategy.each-server asks: 'agents' (live agents, the default), "
+        "'inventory', or a plugin's [env WATERFLOW_SERVER_GROUPS].",
+    )(func)
+    func = click.option(
+        "--event-option",
+        "event_options",
+        multiple=True,
+        metavar="HANDLER.KEY=VALUE",
+        help="An option of an event handler (webhook.url=https://...); repeatable. Also "
+        "WATERFLOW_EVENT_<HANDLER>_<KEY> variables (keep secrets there).",
+    )(func)
+    return click.option(
+        "--event-handler",
+        "event_handlers",
+        multiple=True,
+        envvar="WATERFLOW_EVENT_HANDLERS",
+        callback=_split_list,
+        metavar="NAME",
+        help="Event handler that receives run and step events: 'log' (the default), 'webhook', or a "
+        "plugin's; repeatable [env WATERFLOW_EVENT_HANDLERS, comma-separated].",
+    )(func)
+
+
+def provider_settings(
+    event_handlers: tuple[str, ...],
+    event_options: tuple[str, ...],
+    server_groups: str | None,
+    server_groups_options: tuple[str, ...],
+    inventory: str | None,
+    environ: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """Check the provider selection and options; the ``ServerSettings`` fields they fill.
+
+    ``environ`` (default: this process's) holds the ``WATERFLOW_EVENT_<HANDLER>_<KEY>`` options.
+
+    Raises :class:`click.ClickException` naming the flag or variable of any mistake.
+    """
+    from ..providers_config import (
+        DEFAULT_EVENT_HANDLERS,
+        ProviderConfigError,
+        event_handler_choices,
+        server_group_choice,
+    )
+
+    try:
+        handlers = event_handler_choices(
+            tuple(dict.fromkeys(event_handlers or DEFAULT_EVENT_HANDLERS)),
+            event_options,
+            os.environ if environ is None else environ,
+        )
+        groups = server_group_choice(server_groups, server_groups_options, inventory)
+    except ProviderConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    return {"event_handlers": handlers, "server_groups": groups}
+
+
 def configure_logging(verbose: bool) -> None:
     """Plain one-line logs on stderr."""
     logging.basicConfig(
@@ -130,6 +207,7 @@ def configure_logging(verbose: bool) -> None:
 )
 @click.option("--no-worker", is_flag=True, help="Serve the API only; another server hosts the interpreter worker.")
 @access_options
+@provider_options
 @click.option("-v", "--verbose", is_flag=True, help="Log requests and lifecycle at INFO level.")
 def server_command(
     host: str,
@@ -142,6 +220,11 @@ def server_command(
     allowed_hosts: tuple[str, ...],
     allowed_origins: tuple[str, ...],
     insecure: bool,
+    event_handlers: tuple[str, ...],
+    event_options: tuple[str, ...],
+    server_groups: str | None,
+    inventory: str | None,
+    server_groups_options: tuple[str, ...],
     verbose: bool,
 ) -> None:
     """Run the Waterflow API server (stateless: every run lives in Temporal).
@@ -154,6 +237,7 @@ def server_command(
     """
     configure_logging(verbose)
     access = access_settings(host, token_file, allowed_hosts, allowed_origins, insecure)
+    providers = provider_settings(event_handlers, event_options, server_groups, server_groups_options, inventory)
     from waterflow_core.temporal import TemporalSettings, TemporalSettingsError
 
     from ..settings import ServerSettings
@@ -170,6 +254,7 @@ def server_command(
         max_body_bytes=max_body_bytes,
         run_worker=not no_worker,
         **access,
+        **providers,
     )
     try:
         asyncio.run(run_server(settings))

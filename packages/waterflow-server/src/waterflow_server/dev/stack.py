@@ -54,6 +54,8 @@ class DevOptions:
     agent_grace: float = 10.0
     access: dict[str, Any] = field(default_factory=dict)
     """Tokens, allowed hosts and origins (:func:`~waterflow_server.cli.server.access_settings`)."""
+    providers: dict[str, Any] = field(default_factory=dict)
+    """Event handlers and the server group provider (:func:`~waterflow_server.cli.server.provider_settings`)."""
     secrets: dict[str, str] = field(default_factory=dict, repr=False)
     """The sensitive variables taken out of the environment: Temporal's API key, the agent's secrets."""
 
@@ -175,6 +177,7 @@ class DevStack:
             port=self.options.port,
             temporal_ui_url=self.ui_url,
             **self.options.access,
+            **self.options.providers,
         )
         try:
             self.http, self.http_task = await start_api(settings)
