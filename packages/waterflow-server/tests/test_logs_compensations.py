@@ -39,3 +39,15 @@ def test_following_shows_each_compensation_once() -> None:
     assert [e.line for e in first if e.step == "provision/create.compensate"] == ["deleting vm-42", "success"]
     assert tracker.from_progress(_run(listed=True)) == []
     assert tracker.from_progress(_run(listed=False)) == []
+
+
+def test_a_compensation_on_its_fallback_queue_keeps_its_path() -> None:
+    from waterflow_server.api.runs import _heartbeat_entries
+
+    progress = _run(listed=True)
+    progress.compensations[0].status = "running"
+    beats = {"provision/create.compensate@web": {"lines": ["deleting"], "count": 1}}
+    entries = _heartbeat_entries(LogTracker(), beats, progress)
+    assert [(e.step, e.line) for e in entries] == [("provision/create.compensate", "deleting")]
+    unknown = _heartbeat_entries(LogTracker(), {"other/x@y": {"lines": ["a"], "count": 1}}, progress)
+    assert [e.step for e in unknown] == ["other/x@y"]

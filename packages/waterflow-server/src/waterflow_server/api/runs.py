@@ -33,7 +33,7 @@ from waterflow_core.errors import WorkflowValidationError
 from waterflow_core.runs import NAME_MEMO, PROGRESS_QUERY, WORKFLOW_TYPE, RunInput, RunProgress
 
 from .bodies import Submission
-from .logs import LogTracker, snapshot_entries
+from .logs import LogTracker, progress_steps, snapshot_entries
 from .models import CancelAccepted, LogEntry, LogsResponse, RunDetail, RunList, RunRef, RunSummary
 from .nodes import NodeDirectory
 from .pagination import NOT_ISSUED, PageToken
@@ -296,7 +296,7 @@ class RunService:
         handle, description = await self.describe(run_id)
         progress = await self.progress(handle, description)
         entries = snapshot_entries(progress) if progress else []
-        entries += _heartbeat_entries(LogTracker(), await self._heartbeats(description))
+        entries += _heartbeat_entries(LogTracker(), await self._heartbeats(description), progress)
         status = _status(description, progress)
         return LogsResponse(id=run_id, status=status, entries=entries)
 
@@ -328,7 +328,7 @@ class RunService:
                 while True:
                     progress = await self.progress(handle, description)
                     entries = tracker.from_progress(progress) if progress else []
-                    entries += _heartbeat_entries(tracker, await self._heartbeats(description))
+                    entries += _heartbeat_entries(tracker, await self._heartbeats(description), progress)
                     for entry in entries:
                         yield entry.kind, entry.model_dump(mode="json")
                     if description.status != WorkflowExecutionStatus.RUNNING:
@@ -369,9 +369,17 @@ class RunService:
         return found
 
 
-def _heartbeat_entries(tracker: LogTracker, heartbeats: dict[str, dict[str, Any]]) -> list[LogEntry]:
+def _heartbeat_entries(
+    tracker: LogTracker, heartbeats: dict[str, dict[str, Any]], progress: RunProgress | None
+) -> list[LogEntry]:
+    known = {path for path, _ in progress_steps(progress)} if progress else set()
     entries: list[LogEntry] = []
-    for path, details in heartbeats.items():
+    for activity_id, details in heartbeats.items():
+        # A compensation that moved to its group's queue runs as ``<path>@<group>``: its lines
+        # belong to the compensation's path, as its final lines do.
+        path = activity_id
+        if activity_id not in known and activity_id.rpartition("@")[0] in known:
+            path = activity_id.rpartition("@")[0]
         entries += tracker.from_heartbeat(path, details)
     return entries
 
