@@ -115,6 +115,26 @@ def cancel_call(run_id: str) -> Call:
     return Call("DELETE", run_path(run_id))
 
 
+class SignalAccepted(BaseModel):
+    """The answer of ``POST /v1/workflows/{id}/signals/{name}``: the run's gates got the signal."""
+
+    id: str
+    run_id: str = ""
+    signal: str
+    decision: str = "approve"
+    by: str = ""
+    """The API token name the server took the signal from (empty when it has no tokens)."""
+    steps: list[str] = []
+    """The gates (``job/step[#instance]``) that waited for it."""
+    status_url: str = ""
+
+
+def signal_call(run_id: str, name: str, data: Mapping[str, Any] | None, decision: str) -> Call:
+    """``POST /v1/workflows/{id}/signals/{name}``: answer the run's approval gates waiting for ``name``."""
+    body: dict[str, Any] = {"decision": decision, "data": dict(data or {})}
+    return Call("POST", run_path(run_id, f"/signals/{quote(name, safe='')}"), json=body)
+
+
 def logs_call(run_id: str, follow: bool = False) -> Call:
     """``GET /v1/workflows/{id}/logs``; with ``follow`` an event stream (send with :data:`STREAM_TIMEOUT`)."""
     return Call("GET", run_path(run_id, "/logs"), params={"follow": "true"} if follow else {})

@@ -82,6 +82,17 @@ class AsyncClient:
         """Request cancellation of a running run."""
         return p.parse(await self._send(p.cancel_call(id)), CancelResult)
 
+    async def signal(
+        self, id: str, name: str, data: Mapping[str, Any] | None = None, *, decision: str = "approve"
+    ) -> p.SignalAccepted:
+        """Answer the approval gates of run ``id`` waiting for signal ``name`` (``flow/approval``).
+
+        ``data`` holds the gate's typed fields; ``decision`` is ``approve`` or ``reject``. The
+        server refuses (403/409/422, as :class:`~waterflow_sdk.errors.WaterflowAPIError`) a token
+        that is not an approver, a run not waiting for ``name``, or data that does not fit.
+        """
+        return p.parse(await self._send(p.signal_call(id, name, data, decision)), p.SignalAccepted)
+
     async def list_runs(
         self,
         status: str | Iterable[str] | None = None,

@@ -165,6 +165,15 @@ class WaterflowOpenAPI(OpenAPIHandler):
                     "text/yaml": yaml_text,
                 },
             )
+        from .signals import SIGNAL_PATH, SignalRequest  # imported here: that module imports this one
+
+        item = (docs.paths or {}).get(SIGNAL_PATH)
+        if item is not None and item.post is not None:
+            item.post.request_body = RequestBody(
+                required=False,
+                description="The answer: approve (the default) or reject, with the gate's typed fields.",
+                content={"application/json": MediaType(schema=self.get_schema_by_type(SignalRequest))},
+            )
 
 
 def error_responses(*statuses: int) -> dict[int | str, str | ResponseInfo]:

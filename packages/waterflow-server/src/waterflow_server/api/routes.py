@@ -30,6 +30,7 @@ from .models import (
 from .openapi import WaterflowOpenAPI, error_responses
 from .pagination import PageToken
 from .problems import APIError, bad_request, model_response
+from .signals import register_signal_routes
 from .status import parse_status_filter
 
 if TYPE_CHECKING:
@@ -265,6 +266,7 @@ def register_routes(app: Application, docs: WaterflowOpenAPI, state: AppState) -
     router.add_get("/v1/workflows/{id}", get_run)
     router.add_delete("/v1/workflows/{id}", cancel_run)
     router.add_get("/v1/workflows/{id}/logs", run_logs)
+    register_signal_routes(app, docs, state)
     router.add_post("/v1/validate", validate)
     router.add_get("/v1/nodes", nodes)
     router.add_get("/v1/agents", agents)
