@@ -280,3 +280,103 @@ def test_install_agent_needs_a_package_source(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "--wheels DIR or --version VERSION" in result.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+BASE_IMAGE = "waterflow-build/python:3.11-bookworm"
+IMAGE_BUILD_TIMEOUT = 1200  # debootstrap and two image builds: a hang, not a slow machine
+
+
+def _docker(*args: str, timeout: float = 120, check: bool = True) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["docker", *args], capture_output=True, text=True, timeout=timeout, check=check)
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """server.Dockerfile and agent.Dockerfile built offline from this checkout's wheels."""
+    if shutil.which("docker") is None:
+        skip_or_fail("Docker is unavailable: no `docker` command on PATH")
+    if _docker("info", check=False).returncode != 0:
+        skip_or_fail("Docker is unavailable: `docker info` failed")
+    if _docker("image", "inspect", BASE_IMAGE, check=False).returncode != 0:
+        subprocess.run([str(DEPLOY / "build-base-image"), BASE_IMAGE], check=True, timeout=IMAGE_BUILD_TIMEOUT)
+    context = tmp_path_factory.mktemp("image-context")
+    for dockerfile in ("server.Dockerfile", "agent.Dockerfile"):
+        shutil.copy(DEPLOY / dockerfile, context)
+    subprocess.run(
+        [str(DEPLOY / "build-wheels"), "--with-deps", "--out", str(context / "wheels")],
+        check=True, capture_output=True, timeout=IMAGE_BUILD_TIMEOUT,
+    )
+    tags = {}
+    for part in ("server", "agent"):
+        tags[part] = f"waterflow-{part}:test"
+        build = _docker(
+            "build", "--network", "none", "-f", str(context / f"{part}.Dockerfile"),
+            "--build-arg", f"PYTHON_IMAGE={BASE_IMAGE}", "--build-arg", "PIP_INSTALL_OPTIONS=--no-index",
+            "-t", tags[part], str(context), timeout=IMAGE_BUILD_TIMEOUT, check=False,
+        )
+        assert build.returncode == 0, build.stdout[-4000:] + build.stderr[-4000:]
+    return tags
+
+
+def _wait_for_log(container: str, text: str) -> str:
+    deadline = time.monotonic() + LIVENESS_TIMEOUT  # a liveness bound, not a performance claim
+    while time.monotonic() < deadline:
+        logs = _docker("logs", container, check=False)
+        output = logs.stdout + logs.stderr
+        if text in output:
+            return output
+        if _docker("inspect", "-f", "{{.State.Running}}", container, check=False).stdout.strip() != "true":
+            break
+        time.sleep(0.5)
+    logs = _docker("logs", container, check=False)
+    raise AssertionError(f"{container} never logged {text!r}:\n{logs.stdout}{logs.stderr}")
+
+
+def test_images_run_a_server_and_an_agent_as_their_user(
+    images: dict[str, str], temporal_dev: DevServer, tmp_path: Path
+) -> None:
+    import httpx
+
+    from waterflow_testing.processes import free_port
+
+    suffix = tmp_path.name.replace("_", "-").lower()
+    agent, server, volume = f"wf-test-agent-{suffix}", f"wf-test-server-{suffix}", f"wf-test-{suffix}"
+    token = "t" * 40
+    port = free_port()
+    # The host's network (this Docker has no bridge): the containers reach the test's Temporal on
+    # 127.0.0.1, and the server listens on loopback only. Hardening as in compose.yaml.
+    hardening = ("--init", "--read-only", "--cap-drop", "ALL", "--security-opt", "no-new-privileges:true",
+                 "--tmpfs", "/tmp", "--network", "host", "-e", f"WATERFLOW_TEMPORAL_ADDRESS={temporal_dev.address}")
+    try:
+        _docker("run", "-d", "--name", agent, *hardening, "-v", f"{volume}:/var/lib/waterflow",
+                "-e", f"WATERFLOW_AGENT_NAME={agent}", "-e", "WATERFLOW_AGENT_GROUPS=web all", images["agent"])
+        _wait_for_log(agent, f"waterflow agent {agent} ready: polling web, all, agent:{agent}")
+        assert _docker("exec", agent, "id", "-u").stdout.strip() == "10001"
+        # The workdir lives on the volume, owned by the agent's user.
+        listing = _docker("exec", agent, "ls", "-ln", "/var/lib/waterflow").stdout
+        assert " 10001 10001 " in listing and "agent" in listing, listing
+
+        _docker("run", "-d", "--name", server, *hardening, "-e", f"WATERFLOW_API_TOKEN={token}", images["server"],
+                "waterflow", "server", "--host=127.0.0.1", f"--port={port}")
+        _wait_for_log(server, "Waterflow API listening on")
+        base = f"http://127.0.0.1:{port}"
+        assert httpx.get(f"{base}/healthz", timeout=10).status_code == 200
+        assert httpx.get(f"{base}/v1/agents", timeout=10).status_code == 401
+        headers = {"Authorization": f"Bearer {token}"}
+
+        def agents() -> str:
+            return httpx.get(f"{base}/v1/agents", headers=headers, timeout=10).text
+
+        deadline = time.monotonic() + LIVENESS_TIMEOUT
+        while agent not in agents() and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert agent in agents()
+
+        # SIGTERM through the init: both stop gracefully.
+        for container in (agent, server):
+            _docker("stop", "-t", "45", container, timeout=90)
+            state = _docker("inspect", "-f", "{{.State.ExitCode}}", container).stdout.strip()
+            assert state == "0", _docker("logs", container, check=False).stderr
+    finally:
+        _docker("rm", "-f", agent, server, check=False)
+        _docker("volume", "rm", "-f", volume, check=False)
