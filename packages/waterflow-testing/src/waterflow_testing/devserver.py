@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib.metadata
+import json
 import logging
 import os
 import shutil
@@ -20,6 +21,7 @@ import sys
 import sysconfig
 import threading
 import time
+from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
 from types import TracebackType
@@ -102,8 +104,11 @@ class DevServer:
         startup_timeout: float = 60.0,
         stop_timeout: float = 10.0,
         binary: str | os.PathLike[str] | None = None,
+        dynamic_config: Mapping[str, str | int | float | bool] | None = None,
     ) -> None:
         self.data_dir = Path(data_dir)
+        self.dynamic_config = dict(dynamic_config or {})
+        """Temporal dynamic config values (``limit.historyCount.error``...), none by default."""
         self.ip = ip
         self.namespace = namespace
         self.retention = retention
@@ -258,6 +263,9 @@ class DevServer:
             "--log-level",
             self.log_level,
         ]
+        for key, value in self.dynamic_config.items():
+            # The CLI reads each value as JSON (a number stays a number).
+            cmd += ["--dynamic-config-value", f"{key}={json.dumps(value)}"]
         if self.headless:
             cmd.append("--headless")
         else:
