@@ -15,6 +15,7 @@ import stat
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import pytest
@@ -143,6 +144,23 @@ def _env_file(path: Path) -> dict[str, str]:
     return values
 
 
+def _verify_unit(root: Path, unit_file: Path, tmp_path: Path) -> None:
+    """``systemd-analyze verify``: every key known, every path there (the unit's paths moved into ``root``)."""
+    if shutil.which("systemd-analyze") is None:
+        warnings.warn("no systemd-analyze: the unit's syntax was not verified", stacklevel=2)
+        return
+    text = unit_file.read_text()
+    for path in ("/opt/waterflow-agent", "/var/lib/waterflow/agent", "/etc/waterflow/"):
+        text = text.replace(path, f"{root}{path}")
+    moved = tmp_path / "verify" / unit_file.name
+    moved.parent.mkdir(exist_ok=True)
+    moved.write_text(text)
+    result = subprocess.run(
+        ["systemd-analyze", "verify", str(moved)], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert (result.returncode, result.stderr) == (0, ""), result.stderr
+
+
 def _wait_for_ready(process: subprocess.Popen[bytes], log: Path) -> str:
     deadline = time.monotonic() + LIVENESS_TIMEOUT  # a liveness bound, not a performance claim
     while time.monotonic() < deadline and process.poll() is None:
@@ -194,6 +212,7 @@ def test_install_agent_into_a_throwaway_root(
         "ProtectHome=yes", "PrivateTmp=yes", "CapabilityBoundingSet=", "WantedBy=multi-user.target",
     ):
         assert line in unit, line
+    _verify_unit(root, unit_file, tmp_path)
     passwd = (root / "etc" / "passwd").read_text().splitlines()
     (user,) = [entry.split(":") for entry in passwd if entry.startswith("waterflow:")]
     assert user[6] == "/usr/sbin/nologin"
@@ -242,6 +261,7 @@ def test_install_agent_into_a_throwaway_root(
         "CapabilityBoundingSet=CAP_SETUID CAP_SETGID CAP_CHOWN CAP_FOWNER CAP_DAC_OVERRIDE CAP_KILL" in unit
     )
     assert stat.S_IMODE(workdir.stat().st_mode) == 0o711
+    _verify_unit(root, unit_file, tmp_path)
 
 
 @pytest.mark.parametrize(
