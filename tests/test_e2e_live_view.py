@@ -159,7 +159,7 @@ def test_the_live_view_shows_a_step_running_with_its_output_then_succeeded(
     again = Terminal("status", run_id, "--watch", server=url, env={"NO_COLOR": "1"})
     assert again.run() == 0, again.text
     assert "\x1b[" not in again.text
-    assert f"[work/talk] | first-line\r\n[work/talk] | second-line\r\n[work/talk] succeeded on " in again.text
+    assert "[work/talk] | first-line\r\n[work/talk] | second-line\r\n[work/talk] succeeded on " in again.text
 
 
 def test_ctrl_c_stops_watching_and_leaves_the_run_running(stack: tuple[str, str], tmp_path: Path) -> None:
