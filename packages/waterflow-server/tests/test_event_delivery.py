@@ -80,6 +80,17 @@ async def test_webhook_without_secret_sends_no_signature() -> None:
     assert "x-waterflow-signature-256" not in hook.requests[0].headers
 
 
+async def test_event_fields_cannot_inject_request_headers() -> None:
+    # Workflow ids are chosen by whoever submits a run; they reach the delivery-id header.
+    event = {**_event(1), "id": "evil\r\nX-Injected: 1/run/1", "type": "run.started\nX-Also: 2"}
+    with webhook_receiver() as hook:
+        await WebhookEventHandler({"url": hook.url}).handle(event)
+    [request] = hook.requests
+    assert "x-injected" not in request.headers and "x-also" not in request.headers
+    assert request.headers["x-waterflow-delivery"] == "evil??X-Injected: 1/run/1"
+    assert request.event == event  # the body keeps the real values (JSON-escaped)
+
+
 async def test_webhook_retries_server_errors_then_delivers() -> None:
     with webhook_receiver([500, 503, 429]) as hook:
         await WebhookEventHandler({"url": hook.url, "secret": SECRET, "backoff": 0}).handle(_event(7))
