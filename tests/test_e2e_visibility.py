@@ -82,6 +82,11 @@ def test_compensations_are_visible_everywhere(start_server, start_agent, waterfl
         "[provision/create-vm.compensate] success"
     ), out
 
+    followed = waterflow_cli("logs", "--follow", run_id, server=server.url)  # the SSE stream
+    assert followed.returncode == 0, followed.stderr
+    assert "[provision/create-vm.compensate] deleting vm-42" in followed.stdout, followed.stdout
+    assert "[provision/open-port.compensate] failure" in followed.stdout, followed.stdout
+
 
 RETRIED = """
 name: visible-retries
