@@ -11,11 +11,21 @@ refused twice arrives on the third attempt with the same id and body.
 from __future__ import annotations
 
 import asyncio
+import os
+import re
+import signal
+import subprocess
+import sys
 import textwrap
+import time
+from pathlib import Path
 from typing import Any
+
+import pytest
 
 from waterflow_sdk import Client
 from waterflow_testing import eventually, unique_name
+from waterflow_testing.devserver import free_port
 from waterflow_testing.webhook import webhook_receiver
 
 SECRET = "e2e-webhook-secret"
@@ -99,3 +109,85 @@ def test_webhook_receives_every_event_of_a_run(start_server, start_agent) -> Non
     assert [r.status for r in first] == [500, 500, 200]
     assert len({r.body for r in first}) == 1
     assert all(r.headers["x-waterflow-event"] == r.event["type"] for r in hook.requests)
+
+
+ANCESTORS = """
+name: dev-webhook
+inputs:
+  dir: {type: string, required: true}
+jobs:
+  read:
+    runs-on: local
+    steps:
+      - id: ancestors
+        uses: exec/shell
+        env: {DIR: $<< inputs.dir >>}
+        with:
+          command: |
+            pid=$$
+            while [ "$pid" -gt 1 ]; do
+              echo "$pid" >> "$DIR/pids"
+              cat /proc/$pid/environ 2>/dev/null | tr '\\0' '\\n'
+              pid=$(awk '/^PPid:/ {print $2}' /proc/$pid/status)
+            done > "$DIR/ancestors"
+            env > "$DIR/env"
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_dev_delivers_events_and_keeps_the_webhook_secret_from_its_agents_steps(tmp_path: Path) -> None:
+    """`waterflow dev` with a webhook: events arrive signed; no step can read the secret from an ancestor."""
+    secret = f"dev-hook-{os.getpid()}-{time.monotonic_ns()}"
+    out = tmp_path / "seen"
+    out.mkdir()
+    log = tmp_path / "dev.log"
+    port = free_port()
+    with webhook_receiver() as hook:
+        env = {
+            **os.environ,
+            "PYTHONUNBUFFERED": "1",
+            "WATERFLOW_EVENT_HANDLERS": "webhook",
+            "WATERFLOW_EVENT_WEBHOOK_URL": hook.url,
+            "WATERFLOW_EVENT_WEBHOOK_SECRET": secret,
+        }
+        env.pop("WATERFLOW_TEMPORAL_ADDRESS", None)
+        command = [
+            sys.executable, "-m", "waterflow_sdk", "dev", "--data-dir", str(tmp_path / "data"),
+            "--port", str(port), "--temporal-port", str(free_port()), "--headless",
+        ]  # fmt: skip
+        with log.open("ab") as output:
+            process = subprocess.Popen(
+                command, stdout=output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env
+            )
+        try:
+            deadline = time.monotonic() + 180
+            while not re.search(r"^ready\b", log.read_text(errors="replace"), re.M):
+                assert process.poll() is None, f"waterflow dev exited:\n{log.read_text(errors='replace')}"
+                assert time.monotonic() < deadline, f"waterflow dev not ready:\n{log.read_text(errors='replace')}"
+                time.sleep(0.1)
+            with Client(f"http://127.0.0.1:{port}") as client:
+                run = client.wait(client.submit(ANCESTORS, inputs={"dir": str(out)}).id, timeout=180, poll=0.2)
+            assert run.succeeded, run.error
+            events = asyncio.run(
+                eventually(
+                    lambda: [e for e in hook.delivered() if e["workflow_id"] == run.id],
+                    lambda got: any(e["type"] == "run.succeeded" for e in got),
+                    timeout=60,
+                )
+            )
+        finally:
+            if process.poll() is None:
+                process.send_signal(signal.SIGINT)
+                try:
+                    process.wait(90)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
+    assert {e["type"] for e in events} >= {"run.started", "step.started", "step.finished", "run.succeeded"}
+    assert all(request.signed_with(secret) for request in hook.requests)
+    assert process.pid in [int(line) for line in (out / "pids").read_text().split()]
+    for name in ("ancestors", "env"):
+        seen = (out / name).read_text()
+        assert "PATH=" in seen
+        assert secret not in seen and "WATERFLOW_EVENT_WEBHOOK" not in seen, name
+    assert secret not in log.read_text(errors="replace")
