@@ -291,5 +291,60 @@ inputs:
     # got the bytes the first one used.
     assert error.message.startswith("step j/each failed: the results of its iterations passed 1 KiB at item 4;")
     assert len(h.nodes.calls) == 5
-    each = step(progress, "j", "each")
-    assert each.outputs["count"] == 5 and each.outputs["results"][4] is None
+    assert step(progress, "j", "each").outputs["count"] == 5
+
+
+async def test_the_loop_timeout_cancels_the_running_chunk(h: Harness) -> None:
+    progress, error = await h.run(
+        """
+name: flow-chunks-timeout
+jobs:
+  j:
+    runs-on: QUEUE
+    steps:
+      - id: each
+        uses: flow/loop
+        timeout: 3s
+        with:
+          items: $<< fromJSON(inputs.items) >>
+          steps: [{id: s, uses: test/sleep, with: {seconds: $<< loop.index == 4 && '60' || '0' >>}}]
+inputs:
+  items: {type: string}
+""",
+        {"items": json.dumps(list(range(10)))},
+    )
+    assert isinstance(error, ApplicationError)
+    assert error.message == "step j/each timed out after 3s"
+    assert [c.outcome for c in h.nodes.by_id("j/each[4]/s")] == ["cancelled"]
+    assert not h.nodes.by_id("j/each[5]/s")
+    assert step(progress, "j", "each").status == "failure"
+
+
+async def test_contexts_too_large_for_a_chunk_fail_the_loop_before_it_starts(h: Harness) -> None:
+    handle = await h.start(
+        """
+name: flow-chunks-too-big
+jobs:
+  j:
+    runs-on: QUEUE
+    steps:
+      - {id: a, uses: test/echo, with: {big: '600000'}}
+      - {id: b, uses: test/echo, with: {big: '600000'}}
+      - id: each
+        uses: flow/loop
+        with:
+          items: $<< fromJSON(inputs.items) >>
+          steps: [{id: s, uses: test/echo}]
+      - {id: cleanup, uses: test/echo, if: always()}
+inputs:
+  items: {type: string}
+""",
+        {"items": json.dumps(list(range(10)))},
+    )
+    progress, error = await h.finish(handle)
+    assert isinstance(error, ApplicationError)
+    assert error.message.startswith("step j/each failed: a chunk of its iterations would be sent 1.2 MB (")
+    assert "over the 1048576 bytes allowed" in error.message
+    assert h.nodes.ids() == ["j/a", "j/b", "j/cleanup"]
+    assert await chunk_ids(h, handle.id) == []
+    assert step(progress, "j", "cleanup").status == "success"

@@ -39,6 +39,8 @@ CHUNK_HISTORY_EVENTS = 10_000
 CHUNK_COMPENSATION_BYTES = 256 * 1024
 """A chunk starts no iteration once the compensations it hands back pass this (its result is
 one Temporal payload, 2 MB at most)."""
+MAX_WORKFLOW_ID = 1000
+"""Bytes of a workflow id Temporal accepts."""
 MAX_CHUNK_RESULT = 3 * MAX_STEP_INPUT // 2
 """Bytes of a chunk's result: results (1 MiB at most) and compensations, under 2 MB."""
 
@@ -124,6 +126,10 @@ async def run_chunks(
             )
             break
         child = chunk_id(call.path, number)
+        if len(child.encode()) > MAX_WORKFLOW_ID:
+            # Temporal would refuse the command, failing the workflow task again and again.
+            done.failed = f"step {call.path} failed: its chunks' workflow id would pass {MAX_WORKFLOW_ID} bytes"
+            break
         show([*lines, f"chunk {number} (items {cursor}-{min(cursor + CHUNK_ITEMS, len(items)) - 1}) running: {child}"])
         result = await _one(call, chunk, child, number, cursor)
         adopt(result.compensations)
