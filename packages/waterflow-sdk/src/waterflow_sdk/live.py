@@ -82,11 +82,7 @@ class TerminalView:
 
 def plain_wanted(stream: IO[str]) -> bool:
     """Whether ``--watch`` writes plain lines: not a terminal, ``NO_COLOR`` set, or ``TERM=dumb``."""
-    return (
-        not stream.isatty()
-        or bool(os.environ.get("NO_COLOR"))
-        or os.environ.get("TERM", "").lower() == "dumb"
-    )
+    return not stream.isatty() or bool(os.environ.get("NO_COLOR")) or os.environ.get("TERM", "").lower() == "dumb"
 
 
 @contextmanager
