@@ -123,6 +123,18 @@ def test_fan_out_instances_and_compensations() -> None:
     assert "deploy#eu" in drawn and "↺ compensate create" in drawn and "deleting vm-42" in drawn
 
 
+def test_a_compensation_the_run_lists_only_on_its_own_is_shown_under_its_job() -> None:
+    model = LiveModel("r-1")
+    undo = step("create.compensate", "failure", job="deploy", agent="web-1", error="exit 1")
+    model.update(run("failed", steps=[step("create", "success")], compensations=[undo]), at(0))
+    assert list(model.steps) == ["deploy/create", "deploy/create.compensate"]
+    view = model.steps["deploy/create.compensate"]
+    assert view.compensation and view.job == "deploy" and view.agent == "web-1"
+    model.settle()
+    assert plain(model, at(0))[-1] == "[deploy/create.compensate] compensation failed on web-1: exit 1"
+    assert _row(draw(model, at(0)), "↺") == ["↺", "create.compensate", "failed", "web-1"]
+
+
 def test_the_stream_may_name_a_step_before_any_read_does() -> None:
     model = LiveModel("r-1")
     assert model.feed(event("deploy/early", "running"), at(0)) is True

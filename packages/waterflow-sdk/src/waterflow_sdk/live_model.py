@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import re
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from waterflow_core.steptask import step_path
 
-from .models import LogEntry, Run
+from .models import LogEntry, Run, Step
 from .render import progress_path
 
 TAIL_LINES = 5
@@ -166,9 +167,9 @@ class LiveModel:
             for job in run.jobs
         ]
         order: dict[str, StepView] = {}
-        for job, step in run.steps():
-            view = self._step(progress_path(job, step))
-            view.job = printable(step_path(job.id, None, job.instance))
+        for job_label, path, step in _listed(run):
+            view = order[path] = self._step(path)
+            view.job = printable(job_label)
             view.name = printable(step.name or step.id)
             view.agent = printable(step.agent)
             view.attempt = step.attempt
@@ -178,7 +179,6 @@ class LiveModel:
             # The stream is ordered, a read may be older than its last event: never step back.
             if step.status != view.status and _rank(step.status) >= _rank(view.status):
                 self._move(view, step.status, now, announce=_rank(step.status) < _TERMINAL_RANK)
-            order[view.path] = view
         # Steps only the stream has named so far keep their place after the ones the run lists.
         self.steps = order | {path: view for path, view in self.steps.items() if path not in order}
 
@@ -230,6 +230,20 @@ class LiveModel:
             self._changes.append(change)
         else:
             self._ahead[step.path] = change
+
+
+def _listed(run: Run) -> Iterator[tuple[str, str, Step]]:
+    """``(job label, step path, step)`` for each step of the run in tree order, then the
+    compensations not listed with a job (each is normally also one of its job's steps)."""
+    seen: set[str] = set()
+    for job, step in run.steps():
+        path = progress_path(job, step)
+        seen.add(path)
+        yield step_path(job.id, None, job.instance), path, step
+    for step in run.compensations:
+        path = step_path(step.job, step.id, step.instance)
+        if path not in seen:
+            yield step_path(step.job, None, step.instance), path, step
 
 
 def plain_lines(changes: list[Change], now: datetime) -> list[str]:
