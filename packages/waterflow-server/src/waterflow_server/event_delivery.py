@@ -7,9 +7,11 @@ threads: it takes a lock for a moment, appends or (when the queue is full) drops
 wakes the dispatcher; it never waits.
 
 The dispatcher hands events to its handler one at a time, in the order they were published; the
-handler retries inside ``handle`` and raises to give an event up (counted as failed). Events stay
-in memory only: a crash of the server loses the queued ones, and ``close`` drains for a bounded
-time, then counts what is left as lost.
+handler retries inside ``handle`` and raises to give an event up (counted as failed). Without a
+spool, events stay in memory only: a crash of the server loses the queued ones, and ``close``
+drains for a bounded time, then counts what is left as lost. With a spool directory
+(:mod:`.event_spool`) each queue is also on disk, and what is left goes to the handler at the next
+start instead.
 """
 
 from __future__ import annotations
@@ -21,10 +23,13 @@ import threading
 from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from waterflow_core import events
 from waterflow_core.providers import EventHandler
+
+from .event_spool import Spool
 
 __all__ = ["DEFAULT_DRAIN_SECONDS", "ChannelStats", "EventDelivery"]
 
@@ -47,21 +52,31 @@ class ChannelStats:
     dropped: int = 0
     """Events refused because the queue was full."""
     lost: int = 0
-    """Events still queued when shutdown's drain time ran out."""
+    """Events still queued when shutdown's drain time ran out (kept in the spool, if any)."""
+    recovered: int = 0
+    """Events a previous server process left in the spool."""
 
 
 class _Channel:
     """One handler's bounded queue and its dispatcher task."""
 
-    def __init__(self, handler: EventHandler, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, handler: EventHandler, loop: asyncio.AbstractEventLoop, spool: Spool | None = None) -> None:
         self.handler = handler
         self.size = int(getattr(handler.options, "queue_size", 1000))
         self.stats = ChannelStats()
-        self._items: deque[Mapping[str, Any]] = deque()
+        # Each event with its end position in the spool (0 without one).
+        self._items: deque[tuple[Mapping[str, Any], int]] = deque()
         self._lock = threading.Lock()
         self._loop = loop
         self._wake = asyncio.Event()
+        self._spool = spool
         self.task: asyncio.Task[None] | None = None
+        if spool is not None:
+            self._items.extend(spool.recover())
+            self.stats.recovered = len(self._items)
+            if self._items:
+                log.info("event handler %s: %d events from the spool", handler.name, len(self._items))
+                self._wake.set()
 
     def offer(self, event: Mapping[str, Any]) -> None:
         with self._lock:
@@ -69,7 +84,14 @@ class _Channel:
                 self.stats.dropped += 1
                 dropped = self.stats.dropped
             else:
-                self._items.append(event)
+                try:
+                    # Under the lock: the spool's order is the queue's order.
+                    end = self._spool.append(event) if self._spool is not None else 0
+                except OSError as exc:  # a full disk: the event cannot be kept
+                    self.stats.dropped += 1
+                    log.warning("event handler %s: cannot spool event %s: %s", self.handler.name, event.get("id"), exc)
+                    return
+                self._items.append((event, end))
                 self.stats.queued += 1
                 dropped = 0
         if dropped:
@@ -94,7 +116,7 @@ class _Channel:
                 with self._lock:
                     if not self._items:
                         break
-                    event = self._items[0]  # stays counted as pending while it is handled
+                    event, end = self._items[0]  # stays queued (and spooled) while it is handled
                 try:
                     await self.handler.handle(event)
                 except asyncio.CancelledError:
@@ -106,11 +128,15 @@ class _Channel:
                     self.stats.delivered += 1
                 with self._lock:
                     self._items.popleft()
+                    if self._spool is not None:
+                        self._spool.done(end, empty=not self._items)
 
     def abandon(self) -> int:
         with self._lock:
             left = len(self._items)
             self._items.clear()
+            if self._spool is not None:
+                self._spool.close()
         self.stats.lost += left
         return left
 
@@ -118,9 +144,16 @@ class _Channel:
 class EventDelivery:
     """Delivers the process's run events to ``handlers`` (start it on the loop that should run them)."""
 
-    def __init__(self, handlers: Sequence[EventHandler], *, drain_seconds: float = DEFAULT_DRAIN_SECONDS) -> None:
+    def __init__(
+        self,
+        handlers: Sequence[EventHandler],
+        *,
+        drain_seconds: float = DEFAULT_DRAIN_SECONDS,
+        spool: Path | None = None,
+    ) -> None:
         self.handlers = list(handlers)
         self.drain_seconds = drain_seconds
+        self.spool = spool
         self._channels: list[_Channel] = []
         self._open = False
 
@@ -130,7 +163,11 @@ class EventDelivery:
             return
         self._open = True
         loop = asyncio.get_running_loop()
-        self._channels = [_Channel(handler, loop) for handler in self.handlers]
+        names = _unique_names(self.handlers)
+        self._channels = [
+            _Channel(handler, loop, Spool(self.spool, name) if self.spool is not None else None)
+            for handler, name in zip(self.handlers, names, strict=True)
+        ]
         for channel in self._channels:
             channel.task = loop.create_task(channel.run(), name=f"waterflow-events-{channel.handler.name}")
         events.install_sink(self.offer)
@@ -144,14 +181,8 @@ class EventDelivery:
 
     def stats(self) -> dict[str, ChannelStats]:
         """Counters per handler name (``name#2`` for a second handler of the same name); kept after close."""
-        found: dict[str, ChannelStats] = {}
-        for channel in self._channels:
-            key, n = channel.handler.name, 1
-            while key in found:
-                n += 1
-                key = f"{channel.handler.name}#{n}"
-            found[key] = channel.stats
-        return found
+        names = _unique_names([channel.handler for channel in self._channels])
+        return {name: channel.stats for name, channel in zip(names, self._channels, strict=True)}
 
     async def close(self) -> None:
         """Stop taking events, drain for up to ``drain_seconds``, then close every handler."""
@@ -170,8 +201,23 @@ class EventDelivery:
                     await channel.task
             left = channel.abandon()
             if left:
-                log.warning("event handler %s: %d events not delivered at shutdown", channel.handler.name, left)
+                kept = " (kept in the spool for the next start)" if self.spool is not None else ""
+                log.warning("event handler %s: %d events not delivered at shutdown%s", channel.handler.name, left, kept)
             try:
                 await asyncio.wait_for(channel.handler.close(), timeout=_CLOSE_SECONDS)
             except Exception as exc:  # noqa: BLE001 - one handler's close must not keep the others open
                 log.warning("event handler %s did not close cleanly: %s", channel.handler.name, exc)
+
+
+def _unique_names(handlers: Sequence[EventHandler]) -> list[str]:
+    """Handler names, ``name#2`` for the second handler of a name (stats keys, spool files)."""
+    seen: set[str] = set()
+    names = []
+    for handler in handlers:
+        name, n = handler.name, 1
+        while name in seen:
+            n += 1
+            name = f"{handler.name}#{n}"
+        seen.add(name)
+        names.append(name)
+    return names

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from waterflow_core.runs import SERVER_TASK_QUEUE
 from waterflow_core.temporal import TemporalSettings
@@ -40,6 +41,8 @@ class ServerSettings:
     """Web origins (``https://ui.example``) allowed besides the server itself."""
     event_handlers: tuple[ProviderChoice, ...] = ()
     """EventHandlers the hosted worker delivers run events to (``--event-handler``; ADR 0031)."""
+    event_spool: Path | None = None
+    """Directory keeping the event handlers' queues on disk, so a crash of the server loses no event."""
     server_groups: ProviderChoice = field(default_factory=lambda: ProviderChoice(DEFAULT_SERVER_GROUPS))
     """The ServerGroupProvider ``strategy.each-server`` asks (``--server-groups``; ADR 0032)."""
 

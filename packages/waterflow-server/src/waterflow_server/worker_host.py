@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, Literal
 
 from temporalio.client import Client
@@ -33,12 +34,14 @@ class InterpreterWorkerHost:
         *,
         enabled: bool = True,
         event_handlers: Sequence[ProviderChoice] = (),
+        event_spool: Path | None = None,
         server_groups: ProviderChoice | None = None,
     ) -> None:
         self.client = client
         self.task_queue = task_queue
         self.enabled = enabled
         self.event_handlers = tuple(event_handlers)
+        self.event_spool = event_spool
         self.server_groups = server_groups or ProviderChoice(DEFAULT_SERVER_GROUPS)
         self.events: EventDelivery | None = None
         self._worker: Any = None
@@ -62,7 +65,9 @@ class InterpreterWorkerHost:
         from .providers_config import build_event_handler, build_server_groups
 
         groups = build_server_groups(self.server_groups, self.client)
-        self.events = EventDelivery([build_event_handler(choice) for choice in self.event_handlers])
+        self.events = EventDelivery(
+            [build_event_handler(choice) for choice in self.event_handlers], spool=self.event_spool
+        )
         self.events.start()
         self._worker = build_interpreter_worker(self.client, task_queue=self.task_queue, server_groups=groups)
         self._task = asyncio.create_task(self._run(), name="waterflow-interpreter-worker")

@@ -83,6 +83,7 @@ def dev_command(
     insecure: bool,
     event_handlers: tuple[str, ...],
     event_options: tuple[str, ...],
+    event_spool: Path | None,
     server_groups: str | None,
     inventory: str | None,
     server_groups_options: tuple[str, ...],
@@ -114,7 +115,13 @@ def dev_command(
     configure_logging(verbose)
     access = access_settings(host, token_file, allowed_hosts, allowed_origins, insecure)
     providers = provider_settings(
-        event_handlers, event_options, server_groups, server_groups_options, inventory, {**os.environ, **event_env}
+        event_handlers,
+        event_options,
+        server_groups,
+        server_groups_options,
+        inventory,
+        (event_spool or data_dir / "events").resolve(),
+        {**os.environ, **event_env},
     )
     if not is_loopback(host) and not temporal_address and not insecure:
         raise click.ClickException(

@@ -131,6 +131,13 @@ def provider_options(func: click.decorators.FC) -> click.decorators.FC:
         "'inventory', or a plugin's [env WATERFLOW_SERVER_GROUPS].",
     )(func)
     func = click.option(
+        "--event-spool",
+        type=click.Path(file_okay=False, path_type=Path),
+        envvar="WATERFLOW_EVENT_SPOOL",
+        help="Directory keeping the event queues on disk: events queued when the server dies are "
+        "delivered by the next server started with it [env WATERFLOW_EVENT_SPOOL].",
+    )(func)
+    func = click.option(
         "--event-option",
         "event_options",
         multiple=True,
@@ -156,6 +163,7 @@ def provider_settings(
     server_groups: str | None,
     server_groups_options: tuple[str, ...],
     inventory: str | None,
+    event_spool: Path | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """Check the provider selection and options; the ``ServerSettings`` fields they fill.
@@ -180,7 +188,7 @@ def provider_settings(
         groups = server_group_choice(server_groups, server_groups_options, inventory)
     except ProviderConfigError as exc:
         raise click.ClickException(str(exc)) from None
-    return {"event_handlers": handlers, "server_groups": groups}
+    return {"event_handlers": handlers, "event_spool": event_spool, "server_groups": groups}
 
 
 def configure_logging(verbose: bool) -> None:
@@ -222,6 +230,7 @@ def server_command(
     insecure: bool,
     event_handlers: tuple[str, ...],
     event_options: tuple[str, ...],
+    event_spool: Path | None,
     server_groups: str | None,
     inventory: str | None,
     server_groups_options: tuple[str, ...],
@@ -237,7 +246,9 @@ def server_command(
     """
     configure_logging(verbose)
     access = access_settings(host, token_file, allowed_hosts, allowed_origins, insecure)
-    providers = provider_settings(event_handlers, event_options, server_groups, server_groups_options, inventory)
+    providers = provider_settings(
+        event_handlers, event_options, server_groups, server_groups_options, inventory, event_spool
+    )
     from waterflow_core.temporal import TemporalSettings, TemporalSettingsError
 
     from ..settings import ServerSettings
