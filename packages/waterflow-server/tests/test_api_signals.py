@@ -7,6 +7,10 @@ file, since the token's name is the identity a gate's ``approvers`` list.
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 import time
 import uuid
 from pathlib import Path
@@ -173,3 +177,28 @@ def test_the_endpoint_is_documented(http: httpx.Client) -> None:
     operation = spec["paths"]["/v1/workflows/{id}/signals/{name}"]["post"]
     assert {"202", "400", "403", "404", "409", "422"} <= set(operation["responses"])
     assert "application/json" in operation["requestBody"]["content"]
+
+
+def test_the_cli_reads_data_and_rejects(http: httpx.Client, api: Api, tmp_path: Path) -> None:
+    def waterflow(*args: str) -> subprocess.CompletedProcess[str]:
+        env = {**os.environ, "WATERFLOW_SERVER": api.url}
+        env.pop("WATERFLOW_API_TOKEN", None)
+        command = [sys.executable, "-m", "waterflow_sdk", *args]
+        return subprocess.run(command, capture_output=True, text=True, env=env, timeout=60)
+
+    run_id = submit(http, gate_workflow())
+    wait_gate(http, run_id)
+    for data, message in [
+        ("[1]", "--data must be a JSON object"),
+        ("{nope", "--data is not valid JSON"),
+        (f"@{tmp_path / 'missing.json'}", "cannot read"),
+    ]:
+        bad = waterflow("signal", run_id, "release", "--data", data)
+        assert bad.returncode == 2 and message in bad.stderr, bad.stderr
+    mistyped = waterflow("signal", run_id, "release", "--data", '{"replicas": "x"}')
+    assert mistyped.returncode == 1, mistyped.stderr
+    assert "0:0: data.replicas: expected a number, got 'x' (gate j/release)" in mistyped.stderr
+    rejected = waterflow("signal", run_id, "release", "--reject", "--output", "json")
+    assert rejected.returncode == 0, rejected.stderr
+    assert json.loads(rejected.stdout)["decision"] == "reject"
+    assert wait_status(http, run_id)["status"] == "failed"
