@@ -24,6 +24,7 @@ from temporalio.worker import Replayer
 from waterflow_core import events
 from waterflow_core.dsl import load_workflow
 from waterflow_core.errors import WorkflowValidationError
+from waterflow_core.interpreter import chunks, flow
 from waterflow_core.interpreter.approval import check_answer
 from waterflow_core.interpreter.workflow import WaterflowRun
 from waterflow_core.runs import GATES_QUERY, PROGRESS_QUERY, SIGNAL, RunProgress, SignalPayload, WaitingFor
@@ -314,6 +315,30 @@ jobs:
     assert [r["ok"]["conclusion"] for r in results] == ["success", "success"]
 
 
+async def test_a_gate_in_a_chunked_loop_fails_with_a_message(h: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Loops over more than MAX_INLINE_ITEMS run in child workflows, which the API cannot signal.
+    monkeypatch.setattr(flow, "MAX_INLINE_ITEMS", 2)
+    monkeypatch.setattr(chunks, "CHUNK_ITEMS", 2)
+    _, error = await h.run(
+        """
+name: gate-chunks
+jobs:
+  j:
+    runs-on: QUEUE
+    steps:
+      - id: each
+        uses: flow/loop
+        with:
+          items: [a, b, c]
+          steps: [{id: ok, uses: flow/approval}]
+"""
+    )
+    assert isinstance(error, ApplicationError)
+    assert "jobs.j.steps[0].with.steps[0]: flow/approval cannot run inside a loop over more than 1000 items" in (
+        error.message
+    )
+
+
 def test_answers_are_checked_like_inputs() -> None:
     workflow = load_workflow(
         """
@@ -330,8 +355,8 @@ jobs:
             flag: {type: boolean, default: 'false'}
 """
     )
-    flow = workflow.jobs["j"].steps[0].flow
-    specs = flow.inputs  # type: ignore[union-attr]
+    gate = workflow.jobs["j"].steps[0].flow
+    specs = gate.inputs  # type: ignore[union-attr]
     assert check_answer(specs, "approve", {"n": "3", "mode": "safe"}) == ({"n": 3, "mode": "safe", "flag": False}, [])
     _, problems = check_answer(specs, "approve", {"mode": "quick", "x": 1})
     assert problems == [

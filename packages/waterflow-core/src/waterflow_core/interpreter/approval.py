@@ -25,7 +25,7 @@ from temporalio import workflow
 from ..dsl.durations import MAX_DURATION_SECONDS, format_duration, parse_duration
 from ..dsl.inputs import coerce_value
 from ..dsl.models import SIGNAL_NAME_PATTERN, FlowApprovalWith, InputSpec
-from ..runs import ConditionStatus, SignalPayload, StepStatus, WaitingFor
+from ..runs import WORKFLOW_TYPE, ConditionStatus, SignalPayload, StepStatus, WaitingFor
 from . import scopes
 from .conditions import Evaluator
 
@@ -175,6 +175,12 @@ class GateOutcome:
 
 async def wait_for_answer(call: GateCall) -> GateOutcome:
     """Wait at the gate until it is answered, times out, or its scope is cancelled."""
+    if workflow.info().workflow_type != WORKFLOW_TYPE:
+        # A loop over more than 1000 items runs in child workflows, which the API cannot signal.
+        raise GateError(
+            f"{call.where}: flow/approval cannot run inside a loop over more than 1000 items "
+            "(its iterations run in child workflows); approve before the loop, or loop over fewer items"
+        )
     flow = call.flow
     signal = _signal(call)
     seconds = _timeout(call)

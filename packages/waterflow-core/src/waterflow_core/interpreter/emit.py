@@ -35,9 +35,12 @@ class Emitter:
 
     def __init__(self, name: str) -> None:
         info = workflow.info()
-        self._workflow_id = info.workflow_id
+        self._prefix = f"{info.workflow_id}/{info.run_id}"
         self._run_id = info.run_id
         self._name = name
+        self.workflow_id = info.workflow_id
+        """The events' ``workflow_id``: the run's. A loop chunk's child workflow sets its run's
+        here, so its step events name the run; their ids keep the chunk's own prefix (unique)."""
         self.seq = 0
         """Events emitted so far (replayed ones included)."""
 
@@ -47,9 +50,9 @@ class Emitter:
         if workflow.unsafe.is_replaying():
             return
         event: dict[str, Any] = {
-            "id": f"{self._workflow_id}/{self._run_id}/{self.seq}",
+            "id": f"{self._prefix}/{self.seq}",
             "type": event_type,
-            "workflow_id": self._workflow_id,
+            "workflow_id": self.workflow_id,
             "run_id": self._run_id,
             "name": self._name,
             "ts": iso(workflow.now()),
