@@ -125,3 +125,19 @@ def test_the_commands_stop_at_start_up_with_the_option_named(command: object, tm
     assert result.exit_code == 1
     assert "option 'url' is required" in result.output
     assert "Traceback" not in result.output
+
+
+def test_a_spool_in_use_stops_the_server_at_start_up(tmp_path: Path) -> None:
+    from waterflow_server.event_spool import Spool
+
+    held = Spool(tmp_path, "log")
+    try:
+        result = CliRunner().invoke(server_command, ["--event-spool", str(tmp_path)])
+    finally:
+        held.close()
+    assert result.exit_code == 1
+    assert "--event-spool: event spool" in result.output and "in use by another server process" in result.output
+    not_a_dir = tmp_path / "file"
+    not_a_dir.write_text("")
+    result = CliRunner().invoke(server_command, ["--event-spool", str(not_a_dir / "sub")])
+    assert result.exit_code == 1 and "--event-spool: event spool" in result.output

@@ -188,6 +188,14 @@ def provider_settings(
         groups = server_group_choice(server_groups, server_groups_options, inventory)
     except ProviderConfigError as exc:
         raise click.ClickException(str(exc)) from None
+    if event_spool is not None:
+        from ..event_spool import Spool, SpoolError
+
+        for choice in handlers:  # a spool in use or not writable: say so now, not from the worker
+            try:
+                Spool(event_spool, choice.name).close()
+            except SpoolError as exc:
+                raise click.ClickException(f"--event-spool: {exc}") from None
     return {"event_handlers": handlers, "event_spool": event_spool, "server_groups": groups}
 
 
