@@ -111,6 +111,57 @@ def test_webhook_receives_every_event_of_a_run(start_server, start_agent) -> Non
     assert all(r.headers["x-waterflow-event"] == r.event["type"] for r in hook.requests)
 
 
+def test_events_queued_when_the_server_is_killed_are_delivered_by_the_next_one(  # type: ignore[no-untyped-def]
+    start_server, start_agent, tmp_path: Path
+) -> None:
+    """`kill -9` of a server whose receiver has taken nothing yet: a server on the same spool delivers it all."""
+    group = unique_name("spooled")
+    start_agent(unique_name("agent-spool"), [group])
+    spool = tmp_path / "spool"
+    with webhook_receiver() as hook:
+        hook.gate.clear()  # the receiver answers nothing until the first server is dead
+        env = {
+            "WATERFLOW_EVENT_HANDLERS": "webhook",
+            "WATERFLOW_EVENT_WEBHOOK_URL": hook.url,
+            "WATERFLOW_EVENT_WEBHOOK_SECRET": SECRET,
+            "WATERFLOW_EVENT_WEBHOOK_TIMEOUT": "120",
+        }
+        first = start_server(env=env, args=["--event-spool", str(spool)])
+        workflow = textwrap.dedent(
+            f"""
+            name: spooled
+            jobs:
+              work:
+                runs-on: {group}
+                steps:
+                  - id: one
+                    uses: exec/shell
+                    with: {{command: 'true'}}
+            """
+        )
+        with Client(first.url) as client:
+            run = client.wait(client.submit(workflow).id, timeout=180, poll=0.2)
+        assert run.succeeded, run.error
+        first.kill()
+        hook.gate.set()
+        start_server(env=env, args=["--event-spool", str(spool)])
+        events = asyncio.run(
+            eventually(
+                lambda: _by_id([e for e in hook.delivered() if e["workflow_id"] == run.id]),
+                lambda got: len(got) == 4,
+                timeout=60,
+            )
+        )
+    ordered = sorted(events.values(), key=lambda e: int(e["id"].rsplit("/", 1)[1]))
+    assert [(e["type"], e.get("step")) for e in ordered] == [
+        ("run.started", None),
+        ("step.started", "one"),
+        ("step.finished", "one"),
+        ("run.succeeded", None),
+    ]
+    assert all(request.signed_with(SECRET) for request in hook.requests)
+
+
 ANCESTORS = """
 name: dev-webhook
 inputs:
