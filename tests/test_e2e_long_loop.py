@@ -77,7 +77,7 @@ def test_a_5000_iteration_loop_finishes_under_lowered_history_limits(  # type: i
                 uses: flow/loop
                 with:
                   items: $<< inputs.items >>
-                  max-parallel: 25
+                  max-parallel: 50
                   steps:
                     - id: s
                       uses: exec/shell

@@ -221,6 +221,12 @@ inputs:
         {"items": json.dumps(list(range(10)))},
     )
     await h.wait_running(handle, "j/each[4]/wait")
+    # The loop step shows how far the loop got and which chunk runs.
+    running = await handle.query(PROGRESS_QUERY, result_type=RunProgress)
+    assert step(running, "j", "each").log_tail == [
+        "ran 3 of 10 iterations in 1 chunk",
+        f"chunk 2 (items 3-5) running: {handle.result_run_id}/j/each/chunk-2",
+    ]
     await handle.cancel()
     progress, error = await h.finish(handle)
     assert isinstance(error, CancelledError)

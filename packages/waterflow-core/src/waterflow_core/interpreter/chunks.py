@@ -136,7 +136,7 @@ async def run_chunks(
         done.results += result.results
         done.results_bytes = result.used
         call.load.steps = result.steps_run
-        lines = [f"ran {len(done.results)} of {len(items)} iterations in {number} chunks"]
+        lines = [f"ran {len(done.results)} of {len(items)} iterations in {number} chunk{'s' if number > 1 else ''}"]
         show(lines)
         done.failed = result.failed
         done.broken_at = result.broken_at
