@@ -134,12 +134,16 @@ async def test_an_approval_from_an_approver_continues_the_run_and_bad_signals_ar
     await send(handle, "go-live", "alice", data={"replicas": "many"})
     await send(handle, "go-live", "alice", decision="maybe", data={"reason": "x"})
     await send(handle, "other", "alice", data={"reason": "x"})
+    # Payloads that are not a SignalPayload at all are dropped by the SDK, the task unharmed.
+    await handle.signal(SIGNAL, {"name": "go-live", "by": "alice", "data": [1]})
+    await handle.signal(SIGNAL, "approve")
     notes = await refused(handle, 4)
     assert notes[0] == 'token "mallory" is not among the approvers (alice, bob)'
     assert notes[1] == "a caller without an API token is not among the approvers (alice, bob)"
     assert "data.reason: required to approve" in notes[2] and "data.replicas: expected a number" in notes[2]
     assert notes[3].startswith("decision: must be 'approve' or 'reject'")
 
+    assert len(await refused(handle, 4)) == 4
     await send(handle, "go-live", "bob", data={"reason": "hotfix"})
     progress, error = await h.finish(handle, record="flow_approval")
     assert error is None, error
