@@ -24,7 +24,7 @@ from typing import IO, Any, Protocol
 from .cli import EXIT_INTERRUPTED
 from .client import Client
 from .errors import WaterflowAPIError, WaterflowSDKError
-from .live_model import LiveModel, plain_lines
+from .live_model import LiveModel, plain_lines, printable
 from .models import LogEntry, Run
 
 REDRAW_SECONDS = 0.5
@@ -158,7 +158,7 @@ def follow(
         view.show(model, _now())
         if run.done:
             return run
-        view.note(f"the server {ended}; following run {run_id} again (recent lines may repeat)")
+        view.note(printable(f"the server {ended}; following run {run_id} again (recent lines may repeat)"))
         time.sleep(reconnect_pause)
 
 
