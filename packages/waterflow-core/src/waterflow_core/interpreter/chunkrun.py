@@ -46,6 +46,7 @@ class WaterflowLoopChunk(WaterflowRun):
     def __init__(self, chunk: ChunkInput) -> None:
         super().__init__(chunk.run)
         self._root = chunk.root
+        self._emit.workflow_id = chunk.root  # its steps' events are the run's
         self._measured = 0
         self._compensation_bytes = 0
 
