@@ -108,7 +108,14 @@ def create_app(
         state.client = client or await connect_with_retry(settings, connect_timeout)
         state.nodes = NodeDirectory(state.client)
         state.runs = RunService(state.client, state.nodes)
-        state.worker = InterpreterWorkerHost(state.client, settings.task_queue, enabled=settings.run_worker)
+        state.worker = InterpreterWorkerHost(
+            state.client,
+            settings.task_queue,
+            enabled=settings.run_worker,
+            event_handlers=settings.event_handlers,
+            event_spool=settings.event_spool,
+            server_groups=settings.server_groups,
+        )
         await state.worker.start()
         log.info(
             "waterflow server ready (Temporal %s, namespace %s)",
