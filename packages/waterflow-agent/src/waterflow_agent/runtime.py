@@ -256,8 +256,9 @@ class Agent:
                     max_concurrent_activities=self.config.max_concurrent,
                     graceful_shutdown_timeout=self.config.grace,
                     # The SDK otherwise batches heartbeats to 80% of the heartbeat timeout, which
-                    # would delay a cancellation reaching the step by up to ~24 s.
-                    max_heartbeat_throttle_interval=timedelta(seconds=2),
+                    # would delay a cancellation reaching the step by up to ~24 s; and a step's
+                    # output reaches `logs --follow` only with a heartbeat (under 2 s: issue 10).
+                    max_heartbeat_throttle_interval=timedelta(seconds=1),
                     # One tiny registration workflow lives here; no need for a large cache.
                     max_cached_workflows=10 if personal else 0,
                 )

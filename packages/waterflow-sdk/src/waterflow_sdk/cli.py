@@ -24,6 +24,11 @@ F = TypeVar("F", bound=Callable[..., Any])
 EXIT_FAILED = 1
 EXIT_INTERRUPTED = 130
 
+WATCH_HELP = (
+    "Show the run live until it ends: steps with state, agent, attempt, elapsed time and output "
+    "(plain lines when stdout is not a terminal); exit 0 only if it succeeded."
+)
+
 
 # -- the group and its plugins ----------------------------------------------------------------
 
@@ -234,8 +239,9 @@ def schema() -> None:
     help="Run id; also an idempotency key (a finished run with this id is returned, not rerun).",
 )
 @click.option("--wait", is_flag=True, help="Follow the run to its end; exit 0 only if it succeeded.")
+@click.option("--watch", is_flag=True, help=WATCH_HELP)
 @click.option(
-    "--timeout", type=float, default=None, help="With --wait: give up waiting after this many seconds."
+    "--timeout", type=float, default=None, help="With --wait or --watch: give up waiting after this many seconds."
 )
 @click.option(
     "--poll", type=float, default=1.0, show_default=True, help="With --wait: seconds between status checks."
@@ -246,12 +252,14 @@ def submit(
     inputs: tuple[str, ...],
     run_id: str | None,
     wait: bool,
+    watch: bool,
     timeout: float | None,
     poll: float,
     server: str,
     output: str,
 ) -> None:
     """Submit FILE as a new run and print its id."""
+    _check_watch(watch, output)
     values = _parse_inputs(inputs)
     try:
         text = file.read_text(encoding="utf-8")
@@ -259,7 +267,7 @@ def submit(
         raise click.FileError(str(file), hint=str(exc)) from None
     with _client(server) as client:
         ref = client.submit(text, inputs=values, id=run_id)
-        if not wait:
+        if not (wait or watch):
             if output == "json":
                 _echo_model(ref)
             else:
@@ -269,12 +277,26 @@ def submit(
             return
         if output == "text":
             click.echo(ref.id)
-        run = _follow(client, ref.id, timeout=timeout, poll=poll, quiet=output == "json")
+        if watch:
+            run = _watch(client, ref.id, timeout)
+        else:
+            run = _follow(client, ref.id, timeout=timeout, poll=poll, quiet=output == "json")
     if output == "json":
         _echo_model(run)
     else:
         click.echo(_final(run))
     sys.exit(0 if run.succeeded else EXIT_FAILED)
+
+
+def _check_watch(watch: bool, output: str) -> None:
+    if watch and output == "json":
+        raise click.UsageError("--watch draws the run for a person; use --wait with --output json")
+
+
+def _watch(client: Any, run_id: str, timeout: float | None) -> Any:
+    from .live import watch
+
+    return watch(client, run_id, timeout=timeout, echo=click.echo)
 
 
 def _final(run: Any) -> str:
@@ -311,12 +333,18 @@ def _follow(client: Any, run_id: str, *, timeout: float | None, poll: float, qui
 @cli.command()
 @click.argument("run_id", metavar="ID")
 @click.option("--logs", "with_logs", is_flag=True, help="Show each step's last log lines.")
+@click.option("--watch", is_flag=True, help=WATCH_HELP)
 @client_options
-def status(run_id: str, with_logs: bool, server: str, output: str) -> None:
+def status(run_id: str, with_logs: bool, watch: bool, server: str, output: str) -> None:
     """Show a run's status and its job/step tree with outputs."""
     from .render import run_lines
 
+    _check_watch(watch, output)
     with _client(server) as client:
+        if watch:
+            run = _watch(client, run_id, None)
+            click.echo(_final(run))
+            sys.exit(0 if run.succeeded else EXIT_FAILED)
         run = client.get(run_id)
     if output == "json":
         _echo_model(run)
@@ -353,6 +381,50 @@ def cancel(run_id: str, server: str, output: str) -> None:
         _echo_model(result)
     else:
         click.echo(f"cancellation requested for {result.id}")
+
+
+@cli.command()
+@click.argument("run_id", metavar="ID")
+@click.argument("name", metavar="NAME")
+@click.option(
+    "--data",
+    "data_text",
+    metavar="JSON",
+    help="The answer's fields as a JSON object, or @FILE to read it from a file ('-' for stdin).",
+)
+@click.option("--reject", is_flag=True, help="Reject instead of approve (the gate's step fails).")
+@client_options
+def signal(run_id: str, name: str, data_text: str | None, reject: bool, server: str, output: str) -> None:
+    """Answer the approval gates (flow/approval) of run ID waiting for signal NAME."""
+    data = _signal_data(data_text)
+    with _client(server) as client:
+        result = client.signal(run_id, name, data, decision="reject" if reject else "approve")
+    if output == "json":
+        _echo_model(result)
+        return
+    decision = "rejected" if reject else "approved"
+    who = f" as {result.by}" if result.by else ""
+    click.echo(f"{decision} {', '.join(result.steps)} of {result.id} (signal {result.signal}){who}")
+
+
+def _signal_data(text: str | None) -> dict[str, Any]:
+    """``--data``: a JSON object, inline or ``@file``."""
+    if text is None:
+        return {}
+    where = "--data"
+    if text.startswith("@"):
+        where = text[1:] or "-"
+        try:
+            text = sys.stdin.read() if where == "-" else Path(where).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise click.BadParameter(f"cannot read {where}: {exc}", param_hint="'--data'") from None
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise click.BadParameter(f"{where} is not valid JSON: {exc}", param_hint="'--data'") from None
+    if not isinstance(value, dict):
+        raise click.BadParameter(f'{where} must be a JSON object, such as {{"ticket": "T-1"}}', param_hint="'--data'")
+    return value
 
 
 @cli.command("list")
