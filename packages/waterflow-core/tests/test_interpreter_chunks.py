@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from temporalio import workflow
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.exceptions import ApplicationError, CancelledError
@@ -141,6 +142,53 @@ inputs:
     assert await chunk_ids(h, handle.id) == [f"j/each/chunk-{n}" for n in (1, 2, 3)]
 
 
+async def test_a_loop_goes_on_in_chunks_once_temporal_suggests_a_new_history(
+    h: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Temporal's suggestion comes at thousands of events on this server: here, at 30 (the real
+    # one, under lowered limits, is tests/test_e2e_long_loop.py).
+    monkeypatch.setattr(flow, "MAX_INLINE_ITEMS", 1000)
+
+    def suggested() -> bool:
+        return workflow.info().get_current_history_length() >= 30 and workflow.patched(flow.LOOP_CHUNKS_PATCH)
+
+    monkeypatch.setattr(flow, "history_suggested", suggested)
+    handle = await h.start(
+        """
+name: flow-chunks-suggested
+jobs:
+  j:
+    runs-on: QUEUE
+    steps:
+      - id: each
+        uses: flow/loop
+        with:
+          items: [a, b, c, d, e, f, g, h]
+          steps: [{id: s, uses: test/echo, with: {item: $<< loop.item >>}}]
+      - {id: after, uses: test/echo, with: {items: $<< steps.each.outputs.results.*.s.outputs.item >>}}
+"""
+    )
+    progress, error = await h.finish(handle)
+    assert error is None, error
+    assert step(progress, "j", "after").outputs == {"items": list("abcdefgh")}
+    log = step(progress, "j", "each").log_tail
+    carried = len([c for c in h.nodes.calls if c.task.workflow_id == handle.id and c.activity_id.startswith("j/each")])
+    ran_here = int(log[0].removeprefix("ran items 0-").split(" ")[0]) + 1
+    assert 1 <= ran_here < 8, log
+    chunks_run = (8 - ran_here + 2) // 3  # chunks of at most 3 items
+    chunks_text = f"{chunks_run} chunk{'s' * (chunks_run > 1)}"
+    assert log[0].endswith(f" in the run's history, the rest in {chunks_text} (child workflows)"), log
+    assert carried == 8  # every step carries the run's workflow id, in the run or in a chunk
+    history = await handle.fetch_history()
+    scheduled = [
+        e.activity_task_scheduled_event_attributes.activity_id
+        for e in history.events
+        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+    ]
+    assert scheduled == [*(f"j/each[{n}]/s" for n in range(ran_here)), "j/after"]
+    assert await chunk_ids(h, handle.id) == [f"j/each/chunk-{n}" for n in range(1, chunks_run + 1)]
+
+
 async def test_break_if_stops_the_loop_across_chunks(h: Harness) -> None:
     progress, error = await h.run(
         """
@@ -224,7 +272,7 @@ inputs:
     # The loop step shows how far the loop got and which chunk runs.
     running = await handle.query(PROGRESS_QUERY, result_type=RunProgress)
     assert step(running, "j", "each").log_tail == [
-        "ran 3 of 10 iterations in 1 chunk",
+        "ran 3 of 10 iterations (1 chunk done)",
         f"chunk 2 (items 3-5) running: {handle.result_run_id}/j/each/chunk-2",
     ]
     await handle.cancel()

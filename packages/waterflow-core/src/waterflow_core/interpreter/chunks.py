@@ -98,18 +98,20 @@ async def run_chunks(
     loop: FlowLoopWith,
     items: list[Any],
     spec: ChunkInput,
+    done: flow.Iterations,
     *,
     adopt: Callable[[Sequence[StepCall]], None],
     show: Callable[[list[str]], None],
 ) -> flow.FlowOutcome:
-    """Run ``items`` through chunk children one after the other; the loop's outcome.
+    """Run ``items`` after those ``done`` (in the run's history) through chunk children, one
+    after the other; the loop's outcome.
 
     ``adopt`` takes each chunk's compensations into the run's saga; ``show`` puts the loop's
     progress lines in its step entry.
     """
-    done = flow.Iterations()
     number = 0
-    lines: list[str] = []
+    inline = len(done.results)
+    lines = [f"ran {inline} of {len(items)} iterations in the run's history"] if inline else []
     while len(done.results) < len(items) and not call.scope.cancelled:
         cursor = len(done.results)
         guard = flow.history_guard(call, cursor)
@@ -136,7 +138,7 @@ async def run_chunks(
         done.results += result.results
         done.results_bytes = result.used
         call.load.steps = result.steps_run
-        lines = [f"ran {len(done.results)} of {len(items)} iterations in {number} chunk{'s' if number > 1 else ''}"]
+        lines = [f"ran {len(done.results)} of {len(items)} iterations ({_chunks(number)} done)"]
         show(lines)
         done.failed = result.failed
         done.broken_at = result.broken_at
@@ -145,7 +147,14 @@ async def run_chunks(
             done.failed = done.failed or f"step {call.path} failed: its chunk {number} ran no iteration"
         if done.failed or result.broken_at is not None or result.cancelled:
             break
-    return flow.loop_outcome(call, done, len(items), [f"ran in {number} chunks (child workflows)"])
+    log = f"ran in {_chunks(number)} (child workflows)"
+    if inline:
+        log = f"ran items 0-{inline - 1} in the run's history, the rest in {_chunks(number)} (child workflows)"
+    return flow.loop_outcome(call, done, len(items), [log])
+
+
+def _chunks(number: int) -> str:
+    return f"{number} chunk{'' if number == 1 else 's'}"
 
 
 def _chunk(spec: ChunkInput, items: list[Any], start: int, used: int, steps_run: int) -> ChunkInput:
