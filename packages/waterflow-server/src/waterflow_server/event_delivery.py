@@ -12,6 +12,9 @@ spool, events stay in memory only: a crash of the server loses the queued ones, 
 drains for a bounded time, then counts what is left as lost. With a spool directory
 (:mod:`.event_spool`) each queue is also on disk, and what is left goes to the handler at the next
 start instead.
+
+*Taps* (the server's metrics) see every event too, called right in ``offer``: they must be as
+quick as ``offer`` itself (count and return), and they never drop an event.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import contextlib
 import logging
 import threading
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,7 +34,7 @@ from waterflow_core.providers import EventHandler
 
 from .event_spool import Spool
 
-__all__ = ["DEFAULT_DRAIN_SECONDS", "ChannelStats", "EventDelivery"]
+__all__ = ["DEFAULT_DRAIN_SECONDS", "ChannelStats", "EventDelivery", "Tap"]
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +42,9 @@ DEFAULT_DRAIN_SECONDS = 10.0
 """How long ``close`` waits for the queues to empty at shutdown."""
 _CLOSE_SECONDS = 5.0
 _DRAIN_POLL = 0.05
+
+Tap = Callable[[Mapping[str, Any]], None]
+"""Sees each event in ``offer`` (any thread): must not block; its exceptions are swallowed."""
 
 
 @dataclass
@@ -150,8 +156,10 @@ class EventDelivery:
         *,
         drain_seconds: float = DEFAULT_DRAIN_SECONDS,
         spool: Path | None = None,
+        taps: Sequence[Tap] = (),
     ) -> None:
         self.handlers = list(handlers)
+        self.taps = list(taps)
         self.drain_seconds = drain_seconds
         self.spool = spool
         self._channels: list[_Channel] = []
@@ -159,7 +167,7 @@ class EventDelivery:
 
     def start(self) -> None:
         """Start a dispatcher per handler and install this delivery as the process's event sink."""
-        if self._channels or not self.handlers:
+        if self._open or self._channels or not (self.handlers or self.taps):
             return
         self._open = True
         loop = asyncio.get_running_loop()
@@ -176,6 +184,11 @@ class EventDelivery:
         """Queue ``event`` for every handler (any thread; never blocks)."""
         if not self._open:
             return
+        for tap in self.taps:
+            try:
+                tap(event)
+            except Exception:  # a metric must never cost an event its delivery
+                log.debug("event tap failed on %s", event.get("id"), exc_info=True)
         for channel in self._channels:
             channel.offer(event)
 
@@ -183,6 +196,11 @@ class EventDelivery:
         """Counters per handler name (``name#2`` for a second handler of the same name); kept after close."""
         names = _unique_names([channel.handler for channel in self._channels])
         return {name: channel.stats for name, channel in zip(names, self._channels, strict=True)}
+
+    def queues(self) -> dict[str, tuple[int, int]]:
+        """``(events waiting, queue size)`` per handler, named as in :meth:`stats`."""
+        names = _unique_names([channel.handler for channel in self._channels])
+        return {name: (channel.pending, channel.size) for name, channel in zip(names, self._channels, strict=True)}
 
     async def close(self) -> None:
         """Stop taking events, drain for up to ``drain_seconds``, then close every handler."""

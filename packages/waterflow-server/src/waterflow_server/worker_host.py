@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from temporalio.client import Client
 
-from .event_delivery import EventDelivery
+from .event_delivery import EventDelivery, Tap
 from .providers_config import DEFAULT_SERVER_GROUPS, ProviderChoice
 
 log = logging.getLogger(__name__)
@@ -36,12 +36,14 @@ class InterpreterWorkerHost:
         event_handlers: Sequence[ProviderChoice] = (),
         event_spool: Path | None = None,
         server_groups: ProviderChoice | None = None,
+        event_taps: Sequence[Tap] = (),
     ) -> None:
         self.client = client
         self.task_queue = task_queue
         self.enabled = enabled
         self.event_handlers = tuple(event_handlers)
         self.event_spool = event_spool
+        self.event_taps = tuple(event_taps)
         self.server_groups = server_groups or ProviderChoice(DEFAULT_SERVER_GROUPS)
         self.events: EventDelivery | None = None
         self._worker: Any = None
@@ -66,7 +68,9 @@ class InterpreterWorkerHost:
 
         groups = build_server_groups(self.server_groups, self.client)
         self.events = EventDelivery(
-            [build_event_handler(choice) for choice in self.event_handlers], spool=self.event_spool
+            [build_event_handler(choice) for choice in self.event_handlers],
+            spool=self.event_spool,
+            taps=self.event_taps,
         )
         self.events.start()
         self._worker = build_interpreter_worker(self.client, task_queue=self.task_queue, server_groups=groups)
