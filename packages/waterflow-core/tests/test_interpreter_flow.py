@@ -520,7 +520,7 @@ jobs:
 inputs:
   many: {type: string}
 """,
-        {"many": json.dumps(list(range(1001)))},
+        {"many": json.dumps(list(range(10_001)))},
     )
     assert isinstance(error, ApplicationError)
     assert error.message == (
@@ -528,7 +528,7 @@ inputs:
         "output less from its steps (write big data to a file and output its path)"
     )
     too_many = step(progress, "many", "too-many").error
-    assert too_many == "jobs.many.steps[0].with.items: a loop runs at most 1000 items, got 1001"
+    assert too_many == "jobs.many.steps[0].with.items: a loop runs at most 10000 items, got 10001"
     assert not h.nodes.by_id("many/too-many[0]/step-1")
     assert len(h.nodes.by_id("many/big[1]/s")) == 1 and not h.nodes.by_id("many/big[2]/s")
 
