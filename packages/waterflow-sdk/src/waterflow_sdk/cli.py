@@ -3,7 +3,9 @@
 Client commands live here; other packages add theirs (``server``, ``dev``, ``agent``) through the
 ``waterflow_register_commands`` hook (entry point group ``waterflow.cli``), so with only the SDK
 installed the CLI is client-only. Errors are one friendly line on stderr, never a traceback
-(set ``WATERFLOW_DEBUG=1`` to see one).
+(set ``WATERFLOW_DEBUG=1`` to see one). Exit statuses: 0 done, 1 a run that did not succeed or
+a request that failed, 2 a wrong command line (usage, an option's value, an input), 130
+interrupted (docs/reference/cli/client.md).
 """
 
 from __future__ import annotations
@@ -14,14 +16,20 @@ import os
 import sys
 import time
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import click
+
+from . import userconfig
+from .output import OUTPUTS, STRUCTURED, emit, emit_stream_item, say
+from .params import Moment
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 EXIT_FAILED = 1
+EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
 WATCH_HELP = (
@@ -70,14 +78,15 @@ class WaterflowGroup(click.Group):
 
 
 def output_option(func: F) -> F:
-    """``--output text|json``."""
+    """``--output text|table|json|yaml``."""
     return click.option(
         "-o",
         "--output",
-        type=click.Choice(["text", "json"]),
-        default="text",
-        show_default=True,
-        help="Human-readable text or machine-readable JSON.",
+        type=click.Choice(OUTPUTS),
+        default=userconfig.output_default(OUTPUTS, "text"),
+        show_default="output in client.toml, else text",
+        help="text for a person (table: listings in columns with a header); json or yaml: the API's "
+        "fields, exact.",
     )(func)
 
 
@@ -86,8 +95,8 @@ def server_option(func: F) -> F:
     return click.option(
         "--server",
         envvar="WATERFLOW_SERVER",
-        default="http://127.0.0.1:8080",
-        show_default=True,
+        default=userconfig.server,
+        show_default="server in client.toml, else http://127.0.0.1:8080",
         help="Waterflow server URL [env WATERFLOW_SERVER].",
     )(func)
 
@@ -102,12 +111,9 @@ def friendly_errors(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except WaterflowAPIError as exc:
-            click.echo(f"error: {exc.message} (HTTP {exc.status})", err=True)
-            for item in exc.errors:
-                click.echo(f"  {_placed(item)}", err=True)
-            sys.exit(EXIT_FAILED)
+            _api_error(exc)
         except WaterflowSDKError as exc:
-            click.echo(f"error: {exc}", err=True)
+            say(f"error: {exc}", err=True)
             sys.exit(EXIT_FAILED)
 
     return wrapper  # type: ignore[return-value]
@@ -118,27 +124,29 @@ def client_options(func: F) -> F:
     return server_option(output_option(friendly_errors(func)))
 
 
-def _placed(item: Any, source: str | None = None) -> str:
-    """``[file:]line:col: path: message`` (line 0 means the problem is in the inputs)."""
-    where = f"{item.line}:{item.column}"
-    prefix = f"{source}:" if source else ""
-    return (
-        f"{prefix}{where}: {item.path}: {item.message}" if item.path else f"{prefix}{where}: {item.message}"
-    )
+def _api_error(
+    exc: Any, *, source: str | None = None, text: str | None = None, given: dict[str, str] | None = None
+) -> NoReturn:
+    """The server's refusal, once: each placed problem (with its line and a caret when the text is
+    known, or the ``-i`` that gave a bad input), else its message. Exit 2 when only inputs were wrong."""
+    from .diagnostics import all_inputs, problem_lines
+
+    if not exc.errors:
+        say(f"error: {exc.message} (HTTP {exc.status})", err=True)
+        sys.exit(EXIT_FAILED)
+    for item in exc.errors:
+        say("\n".join(problem_lines(item, source=source, text=text, given=given)), err=True)
+    sys.exit(EXIT_USAGE if all_inputs(exc.errors) else EXIT_FAILED)
 
 
-def _echo_json(value: Any) -> None:
-    click.echo(json.dumps(value, indent=2, ensure_ascii=False, default=str))
-
-
-def _echo_model(model: Any) -> None:
-    _echo_json(model.model_dump(mode="json"))
+def _emit_model(model: Any, output: str) -> None:
+    emit(model.model_dump(mode="json"), output)
 
 
 def _client(server: str) -> Any:
     from .client import Client
 
-    return Client(server)
+    return Client(server, token=userconfig.token())
 
 
 def _parse_inputs(pairs: Sequence[str]) -> dict[str, str]:
@@ -176,7 +184,7 @@ def cli() -> None:
 @output_option
 @friendly_errors
 def validate(files: tuple[Path, ...], server: str | None, local: bool, output: str) -> None:
-    """Check workflow files; print `file:line:col: path: message` per problem.
+    """Check workflow files; print `file:line:col: path: message` per problem, then the line with a caret.
 
     Each step's `with:` is checked against its node's input schema: by default against the nodes
     installed in this environment, with --server against a server's live catalog. Exits 1 if any
@@ -194,28 +202,33 @@ def validate(files: tuple[Path, ...], server: str | None, local: bool, output: s
 
         nodes = LocalNodes()
         for problem in nodes.errors:
-            click.echo(f"warning: {problem}", err=True)
+            say(f"warning: {problem}", err=True)
         results = [check_here(path, nodes) for path in files]
         note = (
             "{uses} is not installed here, so its with: was not checked "
             "(--server URL checks it against a server's catalog)"
         )
-    if output == "json":
-        _echo_json([result.as_json() for result in results])
+    if output in STRUCTURED:
+        emit([result.as_json() for result in results], output)
     else:
+        from .diagnostics import problem_lines
+
         for result in results:
             for item in result.errors:
-                click.echo(_placed(item, result.file))
+                say("\n".join(problem_lines(item, source=result.file, text=result.text)))
             if not result.errors:
-                click.echo(f"{result.file}: ok")
+                say(f"{result.file}: ok")
             for uses in result.unchecked:
-                click.echo(f"{result.file}: note: " + note.format(uses=uses))
+                say(f"{result.file}: note: " + note.format(uses=uses))
     if any(result.errors for result in results):
         sys.exit(EXIT_FAILED)
 
 
 @cli.command()
-def schema() -> None:
+@click.option(
+    "-o", "--output", type=click.Choice(["json", "yaml"]), default="json", show_default=True, help="The format."
+)
+def schema(output: str) -> None:
     """Print the JSON Schema of the workflow DSL (for editors)."""
     try:
         from waterflow_core.dsl.schema import workflow_json_schema
@@ -225,7 +238,7 @@ def schema() -> None:
         from waterflow_core.dsl import Workflow
 
         document = Workflow.model_json_schema(by_alias=True)
-    _echo_json(document)
+    emit(document, output)
 
 
 @cli.command()
@@ -258,39 +271,48 @@ def submit(
     server: str,
     output: str,
 ) -> None:
-    """Submit FILE as a new run and print its id."""
+    """Submit FILE as a new run and print its id.
+
+    A workflow the server refuses is shown like a compiler error (file:line:col, the line, a
+    caret); a refused input names the -i that gave it (exit status 2).
+    """
+    from .errors import WaterflowAPIError
+
     _check_watch(watch, output)
     values = _parse_inputs(inputs)
     try:
         text = file.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise click.FileError(str(file), hint=str(exc)) from None
+        raise click.BadParameter(f"cannot read {file}: {exc}", param_hint="FILE") from None
     with _client(server) as client:
-        ref = client.submit(text, inputs=values, id=run_id)
+        try:
+            ref = client.submit(text, inputs=values, id=run_id)
+        except WaterflowAPIError as exc:
+            _api_error(exc, source=str(file), text=text, given=values)
         if not (wait or watch):
-            if output == "json":
-                _echo_model(ref)
+            if output in STRUCTURED:
+                _emit_model(ref, output)
             else:
-                click.echo(ref.id)
+                say(ref.id)
                 if not ref.created:
-                    click.echo(f"(run {ref.id} already exists; nothing new was started)", err=True)
+                    say(f"(run {ref.id} already exists; nothing new was started)", err=True)
             return
-        if output == "text":
-            click.echo(ref.id)
+        if output not in STRUCTURED:
+            say(ref.id)
         if watch:
             run = _watch(client, ref.id, timeout)
         else:
-            run = _follow(client, ref.id, timeout=timeout, poll=poll, quiet=output == "json")
-    if output == "json":
-        _echo_model(run)
+            run = _follow(client, ref.id, timeout=timeout, poll=poll, quiet=output in STRUCTURED)
+    if output in STRUCTURED:
+        _emit_model(run, output)
     else:
-        click.echo(_final(run))
+        say(_final(run))
     sys.exit(0 if run.succeeded else EXIT_FAILED)
 
 
 def _check_watch(watch: bool, output: str) -> None:
-    if watch and output == "json":
-        raise click.UsageError("--watch draws the run for a person; use --wait with --output json")
+    if watch and output in STRUCTURED:
+        raise click.UsageError(f"--watch draws the run for a person; use --wait with --output {output}")
 
 
 def _watch(client: Any, run_id: str, timeout: float | None) -> Any:
@@ -317,16 +339,14 @@ def _follow(client: Any, run_id: str, *, timeout: float | None, poll: float, qui
             run = client.get(run_id)
             if not quiet:
                 for line in printer.updates(run):
-                    click.echo(line)
+                    say(line)
             if run.done:
                 return run
             if deadline is not None and time.monotonic() >= deadline:
                 raise WaterflowSDKError(f"run {run_id} still {run.status} after {timeout:g}s (it goes on)")
             time.sleep(poll)
     except KeyboardInterrupt:
-        click.echo(
-            f"\nstopped waiting; run {run_id} goes on (`waterflow cancel {run_id}` stops it)", err=True
-        )
+        say(f"\nstopped waiting; run {run_id} goes on (`waterflow cancel {run_id}` stops it)", err=True)
         sys.exit(EXIT_INTERRUPTED)
 
 
@@ -336,21 +356,24 @@ def _follow(client: Any, run_id: str, *, timeout: float | None, poll: float, qui
 @click.option("--watch", is_flag=True, help=WATCH_HELP)
 @client_options
 def status(run_id: str, with_logs: bool, watch: bool, server: str, output: str) -> None:
-    """Show a run's status and its job/step tree with outputs."""
+    """Show a run's status and its job/step tree with outputs.
+
+    Running steps show their agent and attempt; a waiting approval gate what it waits for and how
+    to answer it. Exits 0 whatever the run's state (the request succeeded).
+    """
     from .render import run_lines
 
     _check_watch(watch, output)
     with _client(server) as client:
         if watch:
             run = _watch(client, run_id, None)
-            click.echo(_final(run))
+            say(_final(run))
             sys.exit(0 if run.succeeded else EXIT_FAILED)
         run = client.get(run_id)
-    if output == "json":
-        _echo_model(run)
+    if output in STRUCTURED:
+        _emit_model(run, output)
         return
-    for line in run_lines(run, with_logs=with_logs):
-        click.echo(line)
+    say("\n".join(run_lines(run, with_logs=with_logs)))
 
 
 @cli.command()
@@ -358,14 +381,18 @@ def status(run_id: str, with_logs: bool, watch: bool, server: str, output: str) 
 @click.option("-f", "--follow", is_flag=True, help="Stream new lines until the run finishes.")
 @client_options
 def logs(run_id: str, follow: bool, server: str, output: str) -> None:
-    """Print a run's step events and log lines."""
+    """Print a run's step events and log lines.
+
+    Control characters in the lines are shown as \\xNN (text); --output json prints one exact JSON
+    object per line, yaml one document per entry.
+    """
     try:
         with _client(server) as client:
             for entry in client.log_entries(run_id, follow=follow):
-                if output == "json":
-                    click.echo(json.dumps(entry.model_dump(mode="json"), ensure_ascii=False))
+                if output in STRUCTURED:
+                    emit_stream_item(entry.model_dump(mode="json"), output)
                 else:
-                    click.echo(str(entry))
+                    say(str(entry))
     except KeyboardInterrupt:
         sys.exit(EXIT_INTERRUPTED)
 
@@ -377,10 +404,10 @@ def cancel(run_id: str, server: str, output: str) -> None:
     """Cancel a running run (completed steps are compensated)."""
     with _client(server) as client:
         result = client.cancel(run_id)
-    if output == "json":
-        _echo_model(result)
+    if output in STRUCTURED:
+        _emit_model(result, output)
     else:
-        click.echo(f"cancellation requested for {result.id}")
+        say(f"cancellation requested for {result.id}")
 
 
 @cli.command()
@@ -399,12 +426,12 @@ def signal(run_id: str, name: str, data_text: str | None, reject: bool, server: 
     data = _signal_data(data_text)
     with _client(server) as client:
         result = client.signal(run_id, name, data, decision="reject" if reject else "approve")
-    if output == "json":
-        _echo_model(result)
+    if output in STRUCTURED:
+        _emit_model(result, output)
         return
     decision = "rejected" if reject else "approved"
     who = f" as {result.by}" if result.by else ""
-    click.echo(f"{decision} {', '.join(result.steps)} of {result.id} (signal {result.signal}){who}")
+    say(f"{decision} {', '.join(result.steps)} of {result.id} (signal {result.signal}){who}")
 
 
 def _signal_data(text: str | None) -> dict[str, Any]:
@@ -432,27 +459,140 @@ def _signal_data(text: str | None) -> dict[str, Any]:
     "--status", "status_filter", help="Comma-separated: running, succeeded, failed, cancelled, timed_out."
 )
 @click.option("--name", help="Only runs of the workflow with this name.")
+@click.option(
+    "--since",
+    type=Moment(),
+    help="Only runs started at or after this time (2026-11-30, 2026-11-30T08:00:00Z) or this long ago (2h, 7d).",
+)
+@click.option("--until", type=Moment(), help="Only runs started before this time (same forms as --since).")
 @click.option("--limit", type=click.IntRange(1, 500), default=20, show_default=True, help="How many runs.")
 @client_options
-def list_runs(status_filter: str | None, name: str | None, limit: int, server: str, output: str) -> None:
-    """List recent runs, newest first."""
+def list_runs(
+    status_filter: str | None,
+    name: str | None,
+    since: datetime | None,
+    until: datetime | None,
+    limit: int,
+    server: str,
+    output: str,
+) -> None:
+    """List recent runs, newest first (text: id, status, name and start time, tab-separated)."""
     runs: list[Any] = []
     token: str | None = None
     with _client(server) as client:
         while len(runs) < limit:
-            page = client.list_runs(
-                status=status_filter, name=name, page_size=limit - len(runs), page_token=token
-            )
+            page = _runs_page(client, status_filter, name, limit - len(runs), token, since, until)
             runs += page.runs
             token = page.next_page_token
             if not token:
                 break
-    if output == "json":
-        _echo_json([run.model_dump(mode="json") for run in runs])
+    if output in STRUCTURED:
+        emit([run.model_dump(mode="json") for run in runs], output)
         return
-    for run in runs:
-        started = run.started_at.isoformat(timespec="seconds") if run.started_at else "-"
-        click.echo(f"{run.id}\t{run.status}\t{run.name}\t{started}")
+    rows = [(run.id, run.status, run.name, _when(run.started_at), _when(run.finished_at)) for run in runs]
+    if output == "table":
+        from .node_tables import table
+
+        say("\n".join(table(("ID", "STATUS", "NAME", "STARTED", "FINISHED"), rows)))
+        return
+    for row in rows:
+        say("\t".join(row[:4]))
+
+
+def _when(moment: datetime | None) -> str:
+    return moment.isoformat(timespec="seconds") if moment else "-"
+
+
+def _runs_page(
+    client: Any,
+    status: str | None,
+    name: str | None,
+    size: int,
+    token: str | None,
+    since: datetime | None,
+    until: datetime | None,
+) -> Any:
+    """One page of ``GET /v1/workflows`` with the start-time bounds ``Client.list_runs`` does not take yet."""
+    from . import _protocol as p
+    from .models import RunPage
+
+    call = p.list_call(status, name, size, token)
+    for key, moment in (("since", since), ("until", until)):
+        if moment is not None:
+            call.params[key] = moment.isoformat()
+    return p.parse(client._send(call), RunPage)
+
+
+# -- agents -----------------------------------------------------------------------------------
+
+
+@cli.group()
+def agents() -> None:
+    """The agents registered with the server: their groups, nodes and liveness."""
+
+
+@agents.command("list")
+@click.option("--all", "include_stale", is_flag=True, help="Also agents that stopped heartbeating.")
+@click.option("--group", help="Only agents serving this group.")
+@client_options
+def agents_list(include_stale: bool, group: str | None, server: str, output: str) -> None:
+    """Live agents (with --all, stale ones too): name, state, groups, node count, last heartbeat."""
+    with _client(server) as client:
+        found = [agent for agent in client.agents(include_stale) if group is None or group in agent.groups]
+    if output in STRUCTURED:
+        emit([agent.model_dump(mode="json") for agent in found], output)
+        return
+    rows = [
+        (
+            agent.name,
+            "alive" if agent.alive else "stale",
+            ",".join(agent.groups) or "-",
+            str(len(agent.nodes)),
+            _when(agent.last_seen),
+        )
+        for agent in found
+    ]
+    if output == "table":
+        from .node_tables import table
+
+        say("\n".join(table(("NAME", "STATE", "GROUPS", "NODES", "LAST SEEN"), rows)))
+    elif not rows:
+        say("no agents" + ("" if include_stale else " alive (--all shows stale ones)"), err=True)
+    for row in rows if output == "text" else []:
+        say("\t".join(row))
+
+
+@agents.command("show")
+@click.argument("name", metavar="NAME")
+@client_options
+def agents_show(name: str, server: str, output: str) -> None:
+    """One agent (alive or stale): groups, liveness, start and last heartbeat, nodes, facts."""
+    from waterflow_core.dsl.pydantic_errors import did_you_mean
+
+    from .errors import WaterflowSDKError
+    from .render import format_value
+
+    with _client(server) as client:
+        found = client.agents(include_stale=True)
+    agent = next((agent for agent in found if agent.name == name), None)
+    if agent is None:
+        hint = did_you_mean(name, {agent.name for agent in found})
+        raise WaterflowSDKError(f"no agent named '{name}'{hint}; `waterflow agents list --all` shows them all")
+    if output in STRUCTURED:
+        _emit_model(agent, output)
+        return
+    lines = [
+        f"agent {agent.name}  {'alive' if agent.alive else 'stale'}",
+        f"  groups    {', '.join(agent.groups) or '-'}",
+        f"  started   {_when(agent.started_at)}",
+        f"  last seen {_when(agent.last_seen)}",
+        f"  nodes     {', '.join(agent.nodes) or '-'}",
+    ]
+    lines += [f"  {key} = {format_value(value)}" for key, value in sorted(agent.facts.items())]
+    say("\n".join(lines))
+
+
+# -- nodes ------------------------------------------------------------------------------------
 
 
 @cli.group()
@@ -472,7 +612,7 @@ def _catalog(server: str, local: bool) -> list[Any]:
 
         installed = LocalNodes()
         for problem in installed.errors:
-            click.echo(f"warning: {problem}", err=True)
+            say(f"warning: {problem}", err=True)
         return installed.catalog()
     with _client(server) as client:
         return list(client.nodes())
@@ -486,11 +626,10 @@ def nodes_list(local: bool, server: str, output: str) -> None:
     from .node_tables import list_lines
 
     found = _catalog(server, local)
-    if output == "json":
-        _echo_json([node.model_dump(mode="json") for node in found])
+    if output in STRUCTURED:
+        emit([node.model_dump(mode="json") for node in found], output)
         return
-    for line in list_lines(found, local=local):
-        click.echo(line)
+    say("\n".join(list_lines(found, local=local)))
 
 
 @nodes.command("show")
@@ -516,25 +655,65 @@ def nodes_show(node_type: str, local: bool, server: str, output: str) -> None:
         where = "installed here" if local else "known to the server"
         raise WaterflowSDKError(f"no node type '{wanted}' is {where}{hint}; `waterflow nodes list` shows them all")
     node = chosen[-1]  # the catalog is sorted by major: the last is the highest
-    if output == "json":
-        _echo_model(node)
+    if output in STRUCTURED:
+        _emit_model(node, output)
         return
     others = [f"@{n.version.split('.', 1)[0]}" for n in same if n is not node] if not major else []
-    for line in show_lines(node, local=local, other_majors=others):
-        click.echo(line)
+    say("\n".join(show_lines(node, local=local, other_majors=others)))
+
+
+# -- shell completion -------------------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("shell", type=click.Choice(["bash", "zsh", "fish"]))
+def completion(shell: str) -> None:
+    """Print the completion script for SHELL (commands, options, choices, files).
+
+    \b
+    bash: eval "$(waterflow completion bash)"        (in ~/.bashrc)
+    zsh:  eval "$(waterflow completion zsh)"         (in ~/.zshrc)
+    fish: waterflow completion fish > ~/.config/fish/completions/waterflow.fish
+    """
+    from click.shell_completion import get_completion_class
+
+    completer = get_completion_class(shell)
+    if completer is None:  # click knows these three; the choice above keeps it so
+        raise click.UsageError(f"no completion for {shell}")
+    click.echo(completer(cli, {}, "waterflow", COMPLETE_VAR).source())
+
+
+COMPLETE_VAR = "_WATERFLOW_COMPLETE"
+"""The variable the completion scripts set when they ask ``waterflow`` for completions."""
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """Console entry point: :data:`cli` with Ctrl-C and unexpected errors handled politely."""
+    """Console entry point: :data:`cli` with the documented exit statuses.
+
+    click's own handling would turn Ctrl-C into "Aborted!" and status 1; here it is status 130
+    (interrupted), usage errors are 2, and an unexpected error is one line and status 1.
+    """
     try:
-        cli.main(args=list(argv) if argv is not None else None, prog_name="waterflow", standalone_mode=True)
+        code = cli.main(
+            args=list(argv) if argv is not None else None,
+            prog_name="waterflow",
+            complete_var=COMPLETE_VAR,
+            standalone_mode=False,
+        )
+    except click.exceptions.Abort:
+        click.echo("", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         sys.exit(EXIT_INTERRUPTED)
     except Exception as exc:
         if os.environ.get("WATERFLOW_DEBUG"):
             raise
-        click.echo(f"error: {type(exc).__name__}: {exc} (set WATERFLOW_DEBUG=1 for details)", err=True)
+        say(f"error: {type(exc).__name__}: {exc} (set WATERFLOW_DEBUG=1 for details)", err=True)
         sys.exit(EXIT_FAILED)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":  # python -m waterflow_sdk.cli

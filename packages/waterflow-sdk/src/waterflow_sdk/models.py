@@ -56,6 +56,8 @@ class Step(_Model):
     status: str = "pending"
     attempt: int = 0
     agent: str = ""
+    queue: str = ""
+    """The task queue the step was scheduled on (its ``runs-on`` group, or ``agent:<name>``)."""
     started_at: datetime | None = None
     finished_at: datetime | None = None
     outputs: dict[str, Any] = Field(default_factory=dict)
@@ -63,6 +65,9 @@ class Step(_Model):
     log_tail: list[str] = Field(default_factory=list)
     attempt_errors: list[str] = Field(default_factory=list)
     """The errors of the attempts before the last one, oldest first (a retried step)."""
+    waiting: dict[str, Any] | None = None
+    """Set while the step is an approval gate waiting for its signal (``flow/approval``): ``signal``,
+    ``approvers``, ``message``, ``deadline``, ``inputs``, ``refused``."""
 
 
 class Job(_Model):

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import click
 
 from waterflow_core.dsl.durations import parse_duration
 
-__all__ = ["Duration"]
+__all__ = ["Duration", "Moment"]
 
 
 class Duration(click.ParamType):
@@ -33,6 +33,30 @@ class Duration(click.ParamType):
         if self.minimum is not None and duration < self.minimum:
             self.fail(f"must be at least {_spell(self.minimum)}", param, ctx)
         return duration
+
+
+class Moment(click.ParamType):
+    """A point in time: an ISO 8601 timestamp or date (UTC without an offset), or a duration
+    (``2h``, ``7d``) meaning that long ago. Converts to an aware UTC ``datetime``."""
+
+    name = "time"
+
+    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> datetime:
+        if isinstance(value, datetime):
+            return value
+        text = str(value).strip()
+        try:
+            moment = datetime.fromisoformat(text)
+        except ValueError:
+            try:
+                return datetime.now(UTC) - timedelta(seconds=parse_duration(text))
+            except (ValueError, TypeError):
+                self.fail(
+                    f"{text!r} is neither a time (2026-11-30, 2026-11-30T08:00:00Z) nor a duration ago (2h, 7d)",
+                    param,
+                    ctx,
+                )
+        return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _spell(duration: timedelta) -> str:

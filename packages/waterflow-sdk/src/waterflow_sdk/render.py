@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import textwrap
 from collections.abc import Iterable
 from typing import Any
 
@@ -56,7 +57,7 @@ def step_lines(job: Job, step: Step, *, with_logs: bool = True) -> list[str]:
     head = f"[{progress_path(job, step)}] {STATUS_MARKS.get(step.status, step.status)}"
     if step.agent:
         head += f" on {step.agent}"
-    if step.attempt > 1:
+    if step.attempt > 1 or (step.status == "running" and step.attempt):
         head += f" (attempt {step.attempt})"
     lines = [head]
     if with_logs:
@@ -64,9 +65,46 @@ def step_lines(job: Job, step: Step, *, with_logs: bool = True) -> list[str]:
     for key, value in _shown_outputs(step, with_logs).items():
         lines += _value_lines(key, value, "    ")
     lines += attempt_error_lines(step)
+    lines += waiting_lines(step)
     if step.error:
         lines += [f"    error: {part}" for part in step.error.splitlines() or [""]]
     return lines
+
+
+WIDTH = 120
+"""Lines of the ``waiting`` section longer than this are wrapped."""
+
+
+def _wrapped(text: str, indent: str) -> list[str]:
+    return textwrap.wrap(
+        text, WIDTH, initial_indent=indent, subsequent_indent=indent + "  ", break_on_hyphens=False
+    ) or [indent.rstrip()]
+
+
+def waiting_lines(step: Step, indent: str = "    ") -> list[str]:
+    """What a waiting approval gate waits for, and how to answer it (wrapped at 120 columns)."""
+    waiting = step.waiting
+    if not waiting:
+        return []
+    signal = waiting.get("signal", "")
+    head = f"waiting for signal {signal}"
+    if waiting.get("deadline"):
+        head += f" until {waiting['deadline']}"
+    parts = [head]
+    if waiting.get("message"):
+        parts.append(f"message: {waiting['message']}")
+    if waiting.get("approvers"):
+        parts.append(f"approvers: {', '.join(waiting['approvers'])}")
+    fields = waiting.get("inputs") or {}
+    if fields:
+        shown = ", ".join(
+            f"{name} ({spec.get('type', 'string')}{', required' if spec.get('required') else ''})"
+            for name, spec in fields.items()
+        )
+        parts.append(f"fields: {shown}")
+    parts += [f"refused: {why}" for why in waiting.get("refused") or []]
+    parts.append(f"answer: waterflow signal <run id> {signal} [--data JSON] [--reject]")
+    return [line for part in parts for text in part.splitlines() or [""] for line in _wrapped(text, indent)]
 
 
 def attempt_error_lines(step: Step, indent: str = "    ") -> list[str]:

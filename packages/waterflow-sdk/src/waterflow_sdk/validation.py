@@ -19,6 +19,8 @@ class FileResult:
     file: str
     errors: list[ErrorItem] = field(default_factory=list)
     unchecked: list[str] = field(default_factory=list)
+    text: str = ""
+    """The file's text, to quote the lines the problems are on."""
 
     def as_json(self) -> dict[str, Any]:
         """The ``--output json`` entry of this file."""
@@ -41,7 +43,7 @@ def check_here(path: Path, nodes: LocalNodes) -> FileResult:
     except OSError as exc:
         return _unreadable(path, exc.strerror or str(exc))
     nodes.unchecked.clear()
-    result = FileResult(str(path))
+    result = FileResult(str(path), text=text.decode("utf-8", errors="replace"))
     try:
         load_workflow(text, source=str(path), node_checker=nodes)
     except WorkflowValidationError as exc:
@@ -59,4 +61,4 @@ def check_on_server(path: Path, client: Any) -> FileResult:
     except UnicodeDecodeError as exc:
         return _unreadable(path, f"not UTF-8 text ({exc.reason} at byte {exc.start})")
     verdict = client.check(text)
-    return FileResult(str(path), list(verdict.errors), list(verdict.unchecked))
+    return FileResult(str(path), list(verdict.errors), list(verdict.unchecked), text)

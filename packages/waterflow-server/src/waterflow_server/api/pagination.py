@@ -1,4 +1,4 @@
-"""Opaque page tokens for ``GET /v1/workflows``.
+"""Opaque page tokens and the time bounds of ``GET /v1/workflows``.
 
 A token is Temporal's own visibility page token plus how many runs of that page were already
 returned, so a page can end in the middle of one of Temporal's pages (needed when runs are
@@ -11,6 +11,7 @@ import base64
 import binascii
 import json
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 NOT_ISSUED = "invalid page_token; pass back the next_page_token of a previous page"
 MAX_SKIP = 10_000
@@ -53,3 +54,20 @@ class PageToken:
         except (ValueError, binascii.Error):
             raise ValueError(NOT_ISSUED) from None
         return cls(temporal, skip)
+
+
+def parse_timestamp(value: str | None, name: str) -> datetime | None:
+    """``since``/``until``: an RFC 3339 timestamp or a date (UTC when no offset is given).
+
+    Raises ``ValueError`` naming the parameter for anything else.
+    """
+    if not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise ValueError(
+            f"{name} must be an RFC 3339 timestamp such as 2026-11-30T08:00:00Z or a date such as 2026-11-30, "
+            f"got {value[:60]!r}"
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

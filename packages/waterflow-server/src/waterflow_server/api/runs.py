@@ -14,7 +14,7 @@ import logging
 import re
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
@@ -231,16 +231,29 @@ class RunService:
         return None
 
     async def get(self, run_id: str) -> RunDetail:
-        """A run with its status, inputs and job/step tree."""
+        """A run with its status, inputs and job/step tree.
+
+        A running step's agent and attempt come from its pending activity in the describe
+        already made (the progress query only knows them once the step has a result).
+        """
         handle, description = await self.describe(run_id)
         progress, started = await asyncio.gather(self.progress(handle, description), self.run_input(handle))
+        if progress is not None and description.status == WorkflowExecutionStatus.RUNNING:
+            _fill_running(progress, description)
         return _detail(run_id, description, progress, started)
 
     async def list(
-        self, *, statuses: list[str], name: str | None, page_size: int, token: PageToken
+        self,
+        *,
+        statuses: list[str],
+        name: str | None,
+        page_size: int,
+        token: PageToken,
+        since: datetime | None = None,
+        until: datetime | None = None,
     ) -> RunList:
-        """One page of runs, newest first, optionally filtered by status and workflow name."""
-        query = visibility_query(statuses)
+        """One page of runs, newest first, optionally filtered by status, workflow name and start time."""
+        query = visibility_query(statuses) + _started_between(since, until)
         runs: list[RunSummary] = []
         temporal_token, skip = token.temporal, token.skip
         for _ in range(MAX_LIST_SCAN_PAGES):
@@ -369,6 +382,52 @@ class RunService:
         return found
 
 
+AGENT_IDENTITY_PREFIX = "waterflow-agent/"
+
+
+def agent_of(identity: str) -> str:
+    """The agent name in a worker identity ``waterflow-agent/<name>@host:pid`` ("" for other workers)."""
+    if not identity.startswith(AGENT_IDENTITY_PREFIX):
+        return ""
+    return identity[len(AGENT_IDENTITY_PREFIX) :].rpartition("@")[0]
+
+
+def _fill_running(progress: RunProgress, description: WorkflowExecutionDescription) -> None:
+    """Give running steps that do not know them yet the agent and attempt of their pending activity."""
+    pending = {activity.activity_id: activity for activity in description.raw_description.pending_activities}
+    if not pending:
+        return
+    for path, step in progress_steps(progress):
+        if step.status != "running":
+            continue
+        # A compensation moved to its group's queue runs as ``<path>@<group>``.
+        activity = pending.get(path) or next(
+            (found for key, found in pending.items() if key.rpartition("@")[0] == path), None
+        )
+        if activity is None:
+            continue
+        if not step.agent:
+            step.agent = agent_of(activity.last_worker_identity)
+        if not step.attempt:
+            step.attempt = activity.attempt
+
+
+def _visibility_time(moment: datetime) -> str:
+    """A timestamp as Temporal's visibility queries take it (UTC, RFC 3339)."""
+    aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return aware.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _started_between(since: datetime | None, until: datetime | None) -> str:
+    """The visibility clause for runs started in ``[since, until)`` ("" when unbounded)."""
+    clause = ""
+    if since is not None:
+        clause += f" AND StartTime >= '{_visibility_time(since)}'"
+    if until is not None:
+        clause += f" AND StartTime < '{_visibility_time(until)}'"
+    return clause
+
+
 def _heartbeat_entries(
     tracker: LogTracker, heartbeats: dict[str, dict[str, Any]], progress: RunProgress | None
 ) -> list[LogEntry]:
@@ -434,6 +493,7 @@ async def _summary(execution: WorkflowExecution) -> RunSummary:
 
 __all__ = [
     "RunService",
+    "agent_of",
     "check_run_id",
     "new_run_id",
     "status_url",
