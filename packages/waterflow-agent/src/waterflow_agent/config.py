@@ -1,13 +1,19 @@
-"""The agent's settings, as given on the command line (or built directly by tests/embedders)."""
+"""The agent's settings: :class:`AgentConfig` as it runs (built by the CLI, tests or embedders) and
+:class:`AgentProcessConfig`, the layered configuration of ``waterflow agent`` it is built from.
+"""
 
 from __future__ import annotations
 
+import socket
 from datetime import timedelta
 from pathlib import Path
+from typing import Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from waterflow_core.agent_registry import DEFAULT_HEARTBEAT_INTERVAL, personal_queue
+from waterflow_core.config import PUBLIC_TABLE, ByteCount, Seconds, env
+from waterflow_core.config_sections import LoggingSection, TemporalSection
 from waterflow_core.temporal import TemporalSettings
 
 from .steplog import DEFAULT_BURST, DEFAULT_RATE
@@ -65,3 +71,99 @@ class AgentConfig(BaseModel):
     def queues(self) -> list[str]:
         """Every task queue the agent polls: its groups, then its personal queue."""
         return [*self.groups, self.personal_queue]
+
+
+class AgentSection(BaseModel):
+    """``[agent]``: who the agent is, what it serves, and how its steps run."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(
+        default=None,
+        min_length=1,
+        description="Agent name, unique per agent (its personal queue is agent:<name>) [default: the host name].",
+    )
+    groups: list[str] = Field(
+        default_factory=list, description="Server groups served (the task queues a job's runs-on names)."
+    )
+    workdir: Path | None = Field(
+        default=None, description="Working directory of steps [default .waterflow/agent/<name>]."
+    )
+    max_concurrent: int = Field(default=10, ge=1, description="Steps run at once, per polled queue.")
+    grace: Seconds = Field(default=30.0, ge=0, description="On SIGTERM, seconds running steps may take to finish.")
+    heartbeat_interval: Seconds = Field(
+        default=DEFAULT_HEARTBEAT_INTERVAL.total_seconds(), gt=0, description="Seconds between registration refreshes."
+    )
+    reload_watch: bool = Field(default=True, description="Hot reload on file events in the plugin directories.")
+    reload_poll_interval: Seconds = Field(
+        default=30.0, gt=0, description="Seconds between re-reads of installed node packages (hot reload safety net)."
+    )
+    run_as: str | None = Field(
+        default=None, description="Start steps' processes as this user (name or uid); the agent must run as root."
+    )
+    run_secrets_ttl: Seconds = Field(
+        default=86400.0, gt=0, description="Seconds a run's secrets stay masked in its later steps here."
+    )
+    step_log_rate: ByteCount = Field(
+        default=DEFAULT_RATE,
+        ge=0,
+        description="Bytes a second each step may log (beyond: dropped, counted); 0: no limit.",
+    )
+    step_log_burst: ByteCount = Field(
+        default=DEFAULT_BURST, ge=64 * 1024, description="Bytes a step may log at once before step_log_rate applies."
+    )
+    facts: dict[str, str] = Field(
+        default_factory=dict,
+        description="Extra host facts published as server.facts.KEY.",
+        json_schema_extra=PUBLIC_TABLE,
+    )
+
+    @model_validator(mode="after")
+    def _name_defaults_to_host(self) -> AgentSection:
+        if self.name is None:
+            self.name = socket.gethostname()
+        return self
+
+
+class SecretsSection(BaseModel):
+    """``[secrets]``: the SecretProvider that resolves ``secrets.NAME``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    provider: str = Field(
+        default="env", description="SecretProvider name.", json_schema_extra=env("WATERFLOW_SECRET_PROVIDER")
+    )
+    options: dict[str, str] = Field(default_factory=dict, description="Options of the secret provider.")
+
+
+class StepLogsSection(BaseModel):
+    """``[step_logs]``: the LogHandler shipping every step log line."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    handler: str = Field(
+        default="jsonl",
+        description="LogHandler name; 'none' disables shipping.",
+        json_schema_extra=env("WATERFLOW_LOG_HANDLER"),
+    )
+    options: dict[str, str] = Field(default_factory=dict, description="Options of the log handler.")
+
+
+class AgentLoggingSection(LoggingSection):
+    """``[logging]``: the agent's own log on stderr."""
+
+    level: Literal["debug", "info", "warning", "error"] = Field(
+        default="info", description="Least severe level logged.", json_schema_extra=env("WATERFLOW_LOG_LEVEL")
+    )
+
+
+class AgentProcessConfig(BaseModel):
+    """Everything ``waterflow agent`` is configured with (file, environment, flags; ADR 0035)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    temporal: TemporalSection = Field(default_factory=TemporalSection)
+    agent: AgentSection = Field(default_factory=AgentSection)
+    secrets: SecretsSection = Field(default_factory=SecretsSection)
+    step_logs: StepLogsSection = Field(default_factory=StepLogsSection)
+    logging: AgentLoggingSection = Field(default_factory=AgentLoggingSection)

@@ -91,7 +91,7 @@ def _is_structured(options: type[BaseModel], field_name: str) -> bool:
 
 
 def _collect(
-    kind: str, cls: type[Provider], given: Sequence[tuple[str, str, str]]
+    kind: str, cls: type[Provider], given: Sequence[tuple[str, Any, str]]
 ) -> tuple[dict[str, Any], dict[str, str]]:
     """``(key, value, where)`` triples → field values and, per field, where it was set."""
     values: dict[str, Any] = {}
@@ -101,7 +101,7 @@ def _collect(
         if name is None:
             known = ", ".join(sorted((i.alias or n).replace("_", "-") for n, i in cls.Options.model_fields.items()))
             raise ProviderConfigError(f"{where}: {kind} {cls.name!r} has no option {key!r} (options: {known})")
-        if _is_structured(cls.Options, name):
+        if _is_structured(cls.Options, name) and isinstance(value, str):
             try:
                 values[name] = json.loads(value)
             except ValueError:
@@ -113,7 +113,7 @@ def _collect(
 
 
 def _validated(
-    kind: str, cls: type[Provider], given: Sequence[tuple[str, str, str]], hint: Callable[[str], str]
+    kind: str, cls: type[Provider], given: Sequence[tuple[str, Any, str]], hint: Callable[[str], str]
 ) -> ProviderChoice:
     values, origins = _collect(kind, cls, given)
     try:
@@ -152,16 +152,31 @@ def event_env_prefixes(names: Sequence[str]) -> tuple[str, ...]:
 
 
 def event_handler_choices(
-    names: Sequence[str], option_args: Sequence[str], environ: Mapping[str, str]
+    names: Sequence[str],
+    option_args: Sequence[str],
+    environ: Mapping[str, str],
+    file_options: Mapping[str, Mapping[str, Any]] | None = None,
+    file_name: str = "",
 ) -> tuple[ProviderChoice, ...]:
-    """The event handlers selected by ``names`` with their options from flags and ``environ``."""
+    """The event handlers selected by ``names`` with their options from a file, ``environ`` and flags.
+
+    ``file_options`` (handler → option → value, from ``[events.options.<handler>]`` of the
+    configuration file ``file_name``) are overridden by variables, which flags override.
+    """
     classes, errors = _classes(EventHandler)
     selected: dict[str, type[EventHandler]] = {}
     for name in names:
         if name not in classes:
             raise _unknown("event handler", name, "--event-handler", classes, errors)
         selected[name] = classes[name]
-    given: dict[str, list[tuple[str, str, str]]] = {name: [] for name in selected}
+    given: dict[str, list[tuple[str, Any, str]]] = {name: [] for name in selected}
+    for handler, table in (file_options or {}).items():
+        where = f"{file_name}: events.options.{handler}"
+        if handler not in selected:
+            raise ProviderConfigError(f"{where}: event handler {handler!r} is not selected (events.handlers)")
+        if not isinstance(table, Mapping):
+            raise ProviderConfigError(f"{where}: expected a table of options")
+        given[handler] += [(str(key), value, f"{where}.{key}") for key, value in table.items()]
     for var, value in sorted(environ.items()):
         if var in _NOT_OPTIONS:
             continue
@@ -190,14 +205,27 @@ def event_handler_choices(
     return tuple(choices)
 
 
-def server_group_choice(name: str | None, option_args: Sequence[str], inventory: str | None) -> ProviderChoice:
-    """The server group provider: ``name`` (default ``agents``, ``inventory`` when a file is given)."""
+def server_group_choice(
+    name: str | None,
+    option_args: Sequence[str],
+    inventory: str | None,
+    file_options: Mapping[str, Any] | None = None,
+    file_name: str = "",
+) -> ProviderChoice:
+    """The server group provider: ``name`` (default ``agents``, ``inventory`` when a file is given).
+
+    ``file_options`` come from ``[server_groups.options]`` of the configuration file ``file_name``;
+    flags override them.
+    """
     name = name or ("inventory" if inventory else DEFAULT_SERVER_GROUPS)
     classes, errors = _classes(ServerGroupProvider)
     if name not in classes:
         raise _unknown("server group provider", name, "--server-groups", classes, errors)
     cls = classes[name]
-    given = [
+    given: list[tuple[str, Any, str]] = [
+        (str(key), value, f"{file_name}: server_groups.options.{key}") for key, value in (file_options or {}).items()
+    ]
+    given += [
         (*_split(arg, "--server-groups-option"), f"--server-groups-option {arg.partition('=')[0]}")
         for arg in option_args
     ]

@@ -9,6 +9,8 @@ from waterflow_core.runs import SERVER_TASK_QUEUE
 from waterflow_core.temporal import TemporalSettings
 
 from .api.auth import ApiToken
+from .api.streams import DEFAULT_MAX_SECONDS, DEFAULT_PER_CLIENT, DEFAULT_TOTAL
+from .api.validation import DEFAULT_BUDGET_SECONDS, DEFAULT_QUEUE, DEFAULT_WORKERS
 from .defaults import DEFAULT_HOST, DEFAULT_MAX_BODY_BYTES, DEFAULT_PORT
 from .providers_config import DEFAULT_SERVER_GROUPS, ProviderChoice
 
@@ -31,6 +33,18 @@ class ServerSettings:
     """Host the interpreter workflow worker in this process (turn off for an API-only replica)."""
     follow_poll_seconds: float = 0.5
     """How often ``GET /v1/workflows/{id}/logs?follow=true`` polls the run for news."""
+    validation_workers: int = DEFAULT_WORKERS
+    """Workflow validations run at once (ADR 0023)."""
+    validation_queue: int = DEFAULT_QUEUE
+    """Validations that may wait for a slot; beyond, requests get 503."""
+    validation_budget_seconds: float = DEFAULT_BUDGET_SECONDS
+    """How long one validation may take before it is answered with 422 ``too_complex``."""
+    streams_per_client: int = DEFAULT_PER_CLIENT
+    """Follow streams one client address may have open at once."""
+    streams_total: int = DEFAULT_TOTAL
+    """Follow streams open on the server at once."""
+    stream_max_seconds: float = DEFAULT_MAX_SECONDS
+    """How long a follow stream lasts before it tells the client to reconnect."""
     temporal_ui_url: str | None = None
     """Shown by ``GET /healthz`` so users can find the run in Temporal's own UI."""
     tokens: tuple[ApiToken, ...] = ()

@@ -1,4 +1,4 @@
-"""The ``waterflow server`` and ``waterflow dev`` subcommands, contributed to the ``waterflow`` CLI.
+"""The ``waterflow server``, ``dev`` and ``config`` subcommands, contributed to the ``waterflow`` CLI.
 
 Registered under the ``waterflow.cli`` entry point group; importing this module only imports
 click, so ``waterflow --help`` stays fast.
@@ -16,8 +16,9 @@ if TYPE_CHECKING:
 
 @hookimpl
 def waterflow_register_commands() -> list[click.Command]:
-    """``server`` and ``dev``."""
+    """``server``, ``dev`` and ``config``."""
+    from .config_show import config_command
     from .dev import dev_command
     from .server import server_command
 
-    return [server_command, dev_command]
+    return [server_command, dev_command, config_command]

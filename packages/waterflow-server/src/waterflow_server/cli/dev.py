@@ -5,34 +5,67 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
+from waterflow_sdk.config_layers import FlagMap, config_option, log_options
 from waterflow_sdk.params import Duration
 
-from ..defaults import DEFAULT_HOST, DEFAULT_NAMESPACE, DEFAULT_PORT
-from .server import access_options, access_settings, provider_options, provider_settings
+from .server import (
+    SHARED_FLAGS,
+    access_options,
+    access_settings,
+    configure_logging,
+    limit_settings,
+    provider_options,
+    provider_settings,
+)
+
+if TYPE_CHECKING:
+    from waterflow_core.config import Loaded
+
+    from ..config import DevConfig
+
+DEV_FLAGS: FlagMap = {
+    **SHARED_FLAGS,
+    "data_dir": "dev.data_dir",
+    "temporal_port": "dev.temporal_port",
+    "ui_port": "dev.ui_port",
+    "headless": "dev.headless",
+    "retention": ("dev.retention", lambda retention: retention.total_seconds()),
+    "no_agent": ("dev.agent", lambda no_agent: not no_agent),
+    "agent_name": "dev.agent_name",
+    "agent_groups": "dev.agent_groups",
+}
+
+
+def dev_config(ctx: click.Context, environ: Mapping[str, str] | None = None) -> Loaded[DevConfig]:
+    """The configuration of a parsed ``waterflow dev`` command line (exits 2 on a mistake)."""
+    from waterflow_sdk.config_layers import load
+
+    from ..config import DevConfig
+
+    return load(DevConfig, ctx, DEV_FLAGS, environ)
 
 
 @click.command("dev")
+@config_option
 @click.option(
     "--data-dir",
     type=click.Path(file_okay=False, path_type=Path),
-    default=Path(".waterflow"),
-    show_default=True,
-    help="Where Temporal's SQLite file, the agent's workdir and logs live.",
+    help="Where Temporal's SQLite file, the agent's workdir and logs live [default .waterflow].",
 )
-@click.option("--host", default=DEFAULT_HOST, show_default=True, help="Interface for the API and Temporal.")
-@click.option("--port", default=DEFAULT_PORT, show_default=True, type=click.IntRange(1, 65535), help="API port.")
+@click.option("--host", help="Interface for the API and Temporal [default 127.0.0.1].")
+@click.option("--port", type=click.IntRange(1, 65535), help="API port [default 8080].")
 @click.option(
     "--temporal-address",
-    envvar="WATERFLOW_TEMPORAL_ADDRESS",
-    default=None,
     help="Use this Temporal instead of starting one [env WATERFLOW_TEMPORAL_ADDRESS].",
 )
-@click.option("--namespace", envvar="WATERFLOW_TEMPORAL_NAMESPACE", default=DEFAULT_NAMESPACE, show_default=True)
+@click.option("--namespace", help="Temporal namespace [default default; env WATERFLOW_TEMPORAL_NAMESPACE].")
 @click.option(
     "--temporal-port",
     type=click.IntRange(1, 65535),
@@ -47,102 +80,86 @@ from .server import access_options, access_settings, provider_options, provider_
 @click.option(
     "--retention",
     type=Duration(minimum=timedelta(hours=1)),
-    default="30d",
-    show_default=True,
-    help="How long finished runs are kept.",
+    help="How long finished runs are kept [default 30d].",
 )
 @click.option("--no-agent", is_flag=True, help="Do not start the local agent.")
-@click.option("--agent-name", default="local", show_default=True, help="Name of the local agent.")
+@click.option("--agent-name", help="Name of the local agent [default local].")
 @click.option(
     "--agent-group",
     "agent_groups",
     multiple=True,
-    default=("local",),
-    show_default=True,
-    help="Server group (runs-on) of the local agent; repeatable.",
+    help="Server group (runs-on) of the local agent; repeatable [default local].",
 )
 @access_options
 @provider_options
-@click.option("-v", "--verbose", is_flag=True, help="Log the server's lifecycle at INFO level.")
-def dev_command(
-    data_dir: Path,
-    host: str,
-    port: int,
-    temporal_address: str | None,
-    namespace: str,
-    temporal_port: int | None,
-    ui_port: int | None,
-    headless: bool,
-    retention: timedelta,
-    no_agent: bool,
-    agent_name: str,
-    agent_groups: tuple[str, ...],
-    token_file: Path | None,
-    allowed_hosts: tuple[str, ...],
-    allowed_origins: tuple[str, ...],
-    insecure: bool,
-    event_handlers: tuple[str, ...],
-    event_options: tuple[str, ...],
-    event_spool: Path | None,
-    server_groups: str | None,
-    inventory: str | None,
-    server_groups_options: tuple[str, ...],
-    verbose: bool,
-) -> None:
+@log_options("warning")
+@click.option("-v", "--verbose", is_flag=True, help="Log the server's lifecycle at INFO level (--log-level info).")
+@click.pass_context
+def dev_command(ctx: click.Context, **_: Any) -> None:
     """Run Waterflow locally: Temporal (SQLite in --data-dir), the API server and one agent.
 
     Prints the API URL, the Temporal UI URL and a line with `ready` once runs can start. Runs
     survive a restart on the same --data-dir. Ctrl-C or SIGTERM stops everything cleanly.
+
+    Settings come from flags, then WATERFLOW_* variables, then the --config file, then defaults
+    (`waterflow config show --dev`).
 
     On loopback (the default) the API needs no token unless WATERFLOW_API_TOKEN or --token-file
     gives one; any other --host needs --insecure, since the embedded Temporal has no authentication.
     """
     from ..api.security import is_loopback
     from ..dev.stack import DevOptions, missing_dev_extra
-    from ..providers_config import DEFAULT_EVENT_HANDLERS, event_env_prefixes
-    from .server import configure_logging
+    from ..providers_config import event_env_prefixes
 
     # The event handlers' variables (a webhook's secret, its headers) are kept from the local
     # agent's steps like the agent's own secrets, and not handed to the agent.
-    event_prefixes = event_env_prefixes(event_handlers or DEFAULT_EVENT_HANDLERS)
-    secrets = _take_secrets(event_prefixes)
-    event_env = {name: secrets.pop(name) for name in list(secrets) if name.startswith(event_prefixes)}
+    handlers = dev_config(ctx).config.events.handlers
+    secrets = _take_secrets(event_env_prefixes(handlers))
+    event_env = {name: secrets.pop(name) for name in list(secrets) if name.startswith(event_env_prefixes(handlers))}
     missing = missing_dev_extra()
     if missing:
         raise click.ClickException(
             f"waterflow dev needs {missing}, which comes with the dev extra: pip install 'waterflow-server[dev]'"
         )
-    configure_logging(verbose)
-    access = access_settings(host, token_file, allowed_hosts, allowed_origins, insecure)
+    environ = {**os.environ, **secrets, **event_env}
+    loaded = dev_config(ctx, environ)
+    config = loaded.config
+    configure_logging(config.logging)
+    # The local agent is a child with this environment: it logs in the same format, and the file
+    # named here configures this command, not the agent.
+    os.environ["WATERFLOW_LOG_FORMAT"] = config.logging.format
+    os.environ.pop("WATERFLOW_CONFIG", None)
+    host = config.api.host
+    access = access_settings(host, config.access)
     providers = provider_settings(
-        event_handlers,
-        event_options,
-        server_groups,
-        server_groups_options,
-        inventory,
-        (event_spool or data_dir / "events").resolve(),
-        {**os.environ, **event_env},
+        loaded,
+        ctx.params["event_options"],
+        ctx.params["server_groups_options"],
+        (config.events.spool or config.dev.data_dir / "events").resolve(),
+        environ,
     )
-    if not is_loopback(host) and not temporal_address and not insecure:
+    temporal_address = config.temporal.address if "temporal.address" in loaded.sources else None
+    if not is_loopback(host) and not temporal_address and not config.access.insecure:
         raise click.ClickException(
             f"refusing to run the embedded Temporal on {host}: it has no authentication, so anyone "
             "who can reach it could start workflows on your agents. Keep the default 127.0.0.1, use "
             "--temporal-address with a secured Temporal, or pass --insecure"
         )
     options = DevOptions(
-        data_dir=data_dir.resolve(),
+        data_dir=config.dev.data_dir.resolve(),
         host=host,
-        port=port,
-        temporal_address=temporal_address or None,
-        namespace=namespace,
-        temporal_port=temporal_port,
-        ui_port=ui_port,
-        headless=headless,
-        retention=retention,
-        agent=not no_agent,
-        agent_name=agent_name,
-        agent_groups=list(agent_groups) or ["local"],
-        access=access,
+        port=config.api.port,
+        temporal_address=temporal_address,
+        namespace=config.temporal.namespace,
+        temporal_port=config.dev.temporal_port,
+        ui_port=config.dev.ui_port,
+        headless=config.dev.headless,
+        retention=timedelta(seconds=config.dev.retention),
+        agent=config.dev.agent,
+        agent_name=config.dev.agent_name,
+        agent_groups=list(config.dev.agent_groups) or ["local"],
+        # DevOptions passes this mapping to ServerSettings as is; the limits go along with it.
+        access={**access, **limit_settings(config.limits)},
         providers=providers,
         secrets=secrets,
     )

@@ -3,40 +3,34 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import os
 import sys
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from ..defaults import (
-    DEFAULT_HOST,
-    DEFAULT_MAX_BODY_BYTES,
-    DEFAULT_NAMESPACE,
-    DEFAULT_PORT,
-    DEFAULT_TEMPORAL_ADDRESS,
-)
+from waterflow_sdk.config_layers import FlagMap, config_option, log_options, option_pairs
+
+if TYPE_CHECKING:
+    from waterflow_core.config import Loaded
+    from waterflow_core.config_sections import LoggingSection
+    from waterflow_core.temporal import TemporalSettings
+
+    from ..config import AccessSection, LimitsSection, ServerConfig
 
 
 def temporal_options(func: click.decorators.FC) -> click.decorators.FC:
-    """``--temporal-address`` and ``--namespace`` (defaults from ``WATERFLOW_TEMPORAL_*``)."""
+    """``--temporal-address`` and ``--namespace`` (also ``[temporal]`` and ``WATERFLOW_TEMPORAL_*``)."""
     func = click.option(
         "--namespace",
-        envvar="WATERFLOW_TEMPORAL_NAMESPACE",
-        default=DEFAULT_NAMESPACE,
-        show_default=True,
-        help="Temporal namespace [env WATERFLOW_TEMPORAL_NAMESPACE].",
+        help="Temporal namespace [default default; env WATERFLOW_TEMPORAL_NAMESPACE].",
     )(func)
     return click.option(
         "--temporal-address",
-        envvar="WATERFLOW_TEMPORAL_ADDRESS",
-        default=DEFAULT_TEMPORAL_ADDRESS,
-        show_default=True,
-        help="Temporal frontend host:port [env WATERFLOW_TEMPORAL_ADDRESS]. TLS and API keys: "
-        "WATERFLOW_TEMPORAL_TLS*, WATERFLOW_TEMPORAL_API_KEY.",
+        help="Temporal frontend host:port [default 127.0.0.1:7233; env WATERFLOW_TEMPORAL_ADDRESS]. TLS and "
+        "API keys: [temporal] in the file, WATERFLOW_TEMPORAL_TLS*, WATERFLOW_TEMPORAL_API_KEY.",
     )(func)
 
 
@@ -57,7 +51,6 @@ def access_options(func: click.decorators.FC) -> click.decorators.FC:
         "--allowed-origin",
         "allowed_origins",
         multiple=True,
-        envvar="WATERFLOW_ALLOWED_ORIGINS",
         callback=_split_list,
         help="Web origin (https://ui.example) allowed to call the API besides the server itself; "
         "repeatable [env WATERFLOW_ALLOWED_ORIGINS, comma-separated].",
@@ -66,7 +59,6 @@ def access_options(func: click.decorators.FC) -> click.decorators.FC:
         "--allowed-host",
         "allowed_hosts",
         multiple=True,
-        envvar="WATERFLOW_ALLOWED_HOSTS",
         callback=_split_list,
         help="Host name the API answers to besides loopback names, IP literals and --host; "
         "repeatable, '*' for any [env WATERFLOW_ALLOWED_HOSTS, comma-separated].",
@@ -74,37 +66,35 @@ def access_options(func: click.decorators.FC) -> click.decorators.FC:
     return click.option(
         "--token-file",
         type=click.Path(dir_okay=False, path_type=Path),
-        envvar="WATERFLOW_API_TOKEN_FILE",
         help="File of API tokens, one '<name> <read|operator> <token>' per line (mode 600) "
         "[env WATERFLOW_API_TOKEN_FILE]. WATERFLOW_API_TOKEN adds one operator token.",
     )(func)
 
 
-def access_settings(
-    host: str,
-    token_file: Path | None,
-    allowed_hosts: tuple[str, ...],
-    allowed_origins: tuple[str, ...],
-    insecure: bool,
-) -> dict[str, Any]:
+def access_settings(host: str, access: AccessSection) -> dict[str, Any]:
     """Load the tokens and check the exposure; the ``ServerSettings`` fields they fill.
 
     Raises :class:`click.ClickException` for a bad token configuration or an unauthenticated
     non-loopback address without ``--insecure``; prints the loud warning when ``--insecure`` is used.
     """
-    from ..api.auth import TokenConfigError, load_tokens
+    from ..api.auth import TOKEN_ENV, TokenConfigError, load_tokens
     from ..api.security import exposure_problem, insecure_warning, is_loopback
 
+    token = access.token.get_secret_value() if access.token else ""
     try:
-        tokens = load_tokens(token_file=token_file)
+        tokens = load_tokens(environ={TOKEN_ENV: token}, token_file=access.token_file)
     except TokenConfigError as exc:
         raise click.ClickException(str(exc)) from None
-    problem = exposure_problem(host, bool(tokens), insecure)
+    problem = exposure_problem(host, bool(tokens), access.insecure)
     if problem:
         raise click.ClickException(problem)
     if not tokens and not is_loopback(host):
         click.secho(insecure_warning(host), err=True, fg="red", bold=True)
-    return {"tokens": tuple(tokens), "allowed_hosts": allowed_hosts, "allowed_origins": allowed_origins}
+    return {
+        "tokens": tuple(tokens),
+        "allowed_hosts": tuple(access.allowed_hosts),
+        "allowed_origins": tuple(access.allowed_origins),
+    }
 
 
 def provider_options(func: click.decorators.FC) -> click.decorators.FC:
@@ -119,13 +109,11 @@ def provider_options(func: click.decorators.FC) -> click.decorators.FC:
     func = click.option(
         "--inventory",
         type=click.Path(dir_okay=False),
-        envvar="WATERFLOW_INVENTORY",
         help="Inventory file (YAML) of the 'inventory' server group provider; selects it unless "
         "--server-groups names another [env WATERFLOW_INVENTORY].",
     )(func)
     func = click.option(
         "--server-groups",
-        envvar="WATERFLOW_SERVER_GROUPS",
         metavar="PROVIDER",
         help="Server group provider strategy.each-server asks: 'agents' (live agents, the default), "
         "'inventory', or a plugin's [env WATERFLOW_SERVER_GROUPS].",
@@ -133,7 +121,6 @@ def provider_options(func: click.decorators.FC) -> click.decorators.FC:
     func = click.option(
         "--event-spool",
         type=click.Path(file_okay=False, path_type=Path),
-        envvar="WATERFLOW_EVENT_SPOOL",
         help="Directory keeping the event queues on disk: events queued when the server dies are "
         "delivered by the next server started with it [env WATERFLOW_EVENT_SPOOL].",
     )(func)
@@ -149,7 +136,6 @@ def provider_options(func: click.decorators.FC) -> click.decorators.FC:
         "--event-handler",
         "event_handlers",
         multiple=True,
-        envvar="WATERFLOW_EVENT_HANDLERS",
         callback=_split_list,
         metavar="NAME",
         help="Event handler that receives run and step events: 'log' (the default), 'webhook', or a "
@@ -158,34 +144,41 @@ def provider_options(func: click.decorators.FC) -> click.decorators.FC:
 
 
 def provider_settings(
-    event_handlers: tuple[str, ...],
+    loaded: Loaded[Any],
     event_options: tuple[str, ...],
-    server_groups: str | None,
     server_groups_options: tuple[str, ...],
-    inventory: str | None,
-    event_spool: Path | None = None,
+    event_spool: Path | None,
     environ: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """Check the provider selection and options; the ``ServerSettings`` fields they fill.
 
-    ``environ`` (default: this process's) holds the ``WATERFLOW_EVENT_<HANDLER>_<KEY>`` options.
+    ``event_options`` and ``server_groups_options`` are the flags as given; ``environ`` (default:
+    this process's) holds the ``WATERFLOW_EVENT_<HANDLER>_<KEY>`` options.
 
-    Raises :class:`click.ClickException` naming the flag or variable of any mistake.
+    Raises :class:`click.ClickException` naming the key, flag or variable of any mistake.
     """
-    from ..providers_config import (
-        DEFAULT_EVENT_HANDLERS,
-        ProviderConfigError,
-        event_handler_choices,
-        server_group_choice,
-    )
+    from waterflow_sdk.config_layers import file_entries
 
+    from ..providers_config import ProviderConfigError, event_handler_choices, server_group_choice
+
+    config = loaded.config
+    file_name = str(loaded.file or "")
     try:
         handlers = event_handler_choices(
-            tuple(dict.fromkeys(event_handlers or DEFAULT_EVENT_HANDLERS)),
+            tuple(dict.fromkeys(config.events.handlers)),
             event_options,
             os.environ if environ is None else environ,
+            file_entries(loaded, "events.options"),
+            file_name,
         )
-        groups = server_group_choice(server_groups, server_groups_options, inventory)
+        inventory = config.server_groups.inventory
+        groups = server_group_choice(
+            config.server_groups.provider,
+            server_groups_options,
+            str(inventory) if inventory else None,
+            file_entries(loaded, "server_groups.options"),
+            file_name,
+        )
     except ProviderConfigError as exc:
         raise click.ClickException(str(exc)) from None
     if event_spool is not None:
@@ -195,83 +188,123 @@ def provider_settings(
             try:
                 Spool(event_spool, choice.name).close()
             except SpoolError as exc:
-                raise click.ClickException(f"--event-spool: {exc}") from None
+                raise click.ClickException(f"{loaded.where('events.spool')}: {exc}") from None
     return {"event_handlers": handlers, "event_spool": event_spool, "server_groups": groups}
 
 
-def configure_logging(verbose: bool) -> None:
-    """Plain one-line logs on stderr."""
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    if verbose:
-        logging.getLogger("waterflow_server").setLevel(logging.INFO)
+def limit_settings(limits: LimitsSection) -> dict[str, Any]:
+    """The ``ServerSettings`` fields of the request limits."""
+    return {
+        "max_body_bytes": limits.max_body_bytes,
+        "follow_poll_seconds": limits.follow_poll,
+        "validation_workers": limits.validation_workers,
+        "validation_queue": limits.validation_queue,
+        "validation_budget_seconds": limits.validation_budget,
+        "streams_per_client": limits.streams_per_client,
+        "streams_total": limits.streams_total,
+        "stream_max_seconds": limits.stream_max_duration,
+    }
+
+
+def temporal_checked(temporal: TemporalSettings) -> TemporalSettings:
+    """``temporal`` once its TLS files are known to work (a mistake now, not after the retries)."""
+    from waterflow_core.temporal import TemporalSettingsError
+
+    try:
+        temporal.tls_config()
+    except TemporalSettingsError as exc:
+        raise click.ClickException(str(exc)) from None
+    return temporal
+
+
+def configure_logging(settings: LoggingSection) -> None:
+    """The process's log on stderr: text lines or JSON objects."""
+    from waterflow_core.logformat import configure_logging as configure
+
+    configure(settings.level, settings.format)
+
+
+SHARED_FLAGS: FlagMap = {
+    "host": "api.host",
+    "port": "api.port",
+    "temporal_address": "temporal.address",
+    "namespace": "temporal.namespace",
+    "token_file": "access.token_file",
+    "allowed_hosts": "access.allowed_hosts",
+    "allowed_origins": "access.allowed_origins",
+    "insecure": "access.insecure",
+    "event_handlers": "events.handlers",
+    "event_options": ("events.options", lambda values: option_pairs(values, nested=True)),
+    "event_spool": "events.spool",
+    "server_groups": "server_groups.provider",
+    "inventory": "server_groups.inventory",
+    "server_groups_options": ("server_groups.options", option_pairs),
+    "log_level": "logging.level",
+    "verbose": ("logging.level", lambda _: "info"),
+    "log_format": "logging.format",
+}
+"""Flags of ``waterflow server`` and ``waterflow dev`` → configuration keys."""
+SERVER_FLAGS: FlagMap = {
+    **SHARED_FLAGS,
+    "max_body_bytes": "limits.max_body_bytes",
+    "no_worker": ("api.run_worker", lambda no_worker: not no_worker),
+}
+
+
+def server_config(ctx: click.Context) -> Loaded[ServerConfig]:
+    """The configuration of a parsed ``waterflow server`` command line (exits 2 on a mistake)."""
+    from waterflow_sdk.config_layers import load
+
+    from ..config import ServerConfig
+
+    return load(ServerConfig, ctx, SERVER_FLAGS)
 
 
 @click.command("server")
-@click.option("--host", default=DEFAULT_HOST, show_default=True, help="Interface to listen on.")
-@click.option("--port", default=DEFAULT_PORT, show_default=True, type=click.IntRange(0, 65535), help="TCP port.")
+@config_option
+@click.option("--host", help="Interface to listen on [default 127.0.0.1; env WATERFLOW_API_HOST].")
+@click.option(
+    "--port", type=click.IntRange(0, 65535), help="TCP port, 0 for any [default 8080; env WATERFLOW_API_PORT]."
+)
 @temporal_options
 @click.option(
     "--max-body-bytes",
-    default=DEFAULT_MAX_BODY_BYTES,
-    show_default=True,
     type=click.IntRange(1024),
-    help="Largest request body accepted; bigger ones get 413.",
+    help="Largest request body accepted; bigger ones get 413 [default 1048576; env WATERFLOW_LIMITS_MAX_BODY_BYTES].",
 )
 @click.option("--no-worker", is_flag=True, help="Serve the API only; another server hosts the interpreter worker.")
 @access_options
 @provider_options
-@click.option("-v", "--verbose", is_flag=True, help="Log requests and lifecycle at INFO level.")
-def server_command(
-    host: str,
-    port: int,
-    temporal_address: str,
-    namespace: str,
-    max_body_bytes: int,
-    no_worker: bool,
-    token_file: Path | None,
-    allowed_hosts: tuple[str, ...],
-    allowed_origins: tuple[str, ...],
-    insecure: bool,
-    event_handlers: tuple[str, ...],
-    event_options: tuple[str, ...],
-    event_spool: Path | None,
-    server_groups: str | None,
-    inventory: str | None,
-    server_groups_options: tuple[str, ...],
-    verbose: bool,
-) -> None:
+@log_options("warning")
+@click.option("-v", "--verbose", is_flag=True, help="Log requests and lifecycle at INFO level (--log-level info).")
+@click.pass_context
+def server_command(ctx: click.Context, **_: Any) -> None:
     """Run the Waterflow API server (stateless: every run lives in Temporal).
 
     It also hosts the interpreter workflow worker, so at least one server must run for runs to
     advance. Stop it with Ctrl-C or SIGTERM.
 
+    Settings come from flags, then WATERFLOW_* variables, then the --config file, then defaults
+    (`waterflow config show --server` prints them and where each came from).
+
     With WATERFLOW_API_TOKEN or --token-file every endpoint but /healthz and the API docs needs
     a bearer token; on an address other than loopback one is required (or --insecure).
     """
-    configure_logging(verbose)
-    access = access_settings(host, token_file, allowed_hosts, allowed_origins, insecure)
-    providers = provider_settings(
-        event_handlers, event_options, server_groups, server_groups_options, inventory, event_spool
-    )
-    from waterflow_core.temporal import TemporalSettings, TemporalSettingsError
-
     from ..settings import ServerSettings
 
-    temporal = TemporalSettings.from_env().model_copy(update={"address": temporal_address, "namespace": namespace})
-    try:
-        temporal.tls_config()  # a TLS settings mistake now, not after the connection retries
-    except TemporalSettingsError as exc:
-        raise click.ClickException(str(exc)) from None
+    loaded = server_config(ctx)
+    config = loaded.config
+    configure_logging(config.logging)
+    access = access_settings(config.api.host, config.access)
+    providers = provider_settings(
+        loaded, ctx.params["event_options"], ctx.params["server_groups_options"], config.events.spool
+    )
     settings = ServerSettings(
-        temporal=temporal,
-        host=host,
-        port=port,
-        max_body_bytes=max_body_bytes,
-        run_worker=not no_worker,
+        temporal=temporal_checked(config.temporal),
+        host=config.api.host,
+        port=config.api.port,
+        run_worker=config.api.run_worker,
+        **limit_settings(config.limits),
         **access,
         **providers,
     )
