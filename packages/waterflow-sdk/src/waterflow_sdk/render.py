@@ -76,8 +76,9 @@ WIDTH = 120
 
 
 def _wrapped(text: str, indent: str) -> list[str]:
+    # ``status`` indents a step's lines once more under its job: wrap so that they still fit.
     return textwrap.wrap(
-        text, WIDTH, initial_indent=indent, subsequent_indent=indent + "  ", break_on_hyphens=False
+        text, WIDTH - 4, initial_indent=indent, subsequent_indent=indent + "  ", break_on_hyphens=False
     ) or [indent.rstrip()]
 
 
