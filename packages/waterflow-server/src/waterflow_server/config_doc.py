@@ -79,9 +79,11 @@ url = "https://hooks.example/waterflow"
 format = "json"
 ```
 
-With `logging.format = "json"` (`--log-format json`) every log line on stderr is one JSON object
-with `ts` (ISO 8601, UTC), `level`, `logger`, `message` and the record's extra fields (`exc`
-holds a traceback). `waterflow dev` hands its format to the local agent. Decisions: ADR 0035.
+With `logging.format = "json"` (`--log-format json`) every log record on stderr is one JSON
+object on a line, with `ts` (ISO 8601, UTC), `level`, `logger`, `message` and the record's extra
+fields (`exc` holds a traceback). What a command prints on stdout (its banner, `ready`) is not a
+log record. `waterflow dev` hands its format to the local agent.
+Decisions: [ADR 0035](../adr/0035-configuration.md).
 """
 
 
