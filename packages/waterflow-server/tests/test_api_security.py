@@ -136,6 +136,7 @@ ROUTES = {
         ("POST", "/v1/workflows", {"workflow": "name: x"}),
         ("POST", "/v1/validate", {"workflow": "name: x"}),
         ("DELETE", "/v1/workflows/nope", None),
+        ("POST", "/v1/workflows/nope/signals/go", {"decision": "approve"}),
     ],
 }
 
