@@ -402,3 +402,32 @@ inputs:
     assert h.nodes.ids() == ["j/a", "j/b", "j/cleanup"]
     assert await chunk_ids(h, handle.id) == []
     assert step(progress, "j", "cleanup").status == "success"
+
+
+async def test_a_chunk_cancelled_from_outside_fails_the_loop(h: Harness) -> None:
+    handle = await h.start(
+        """
+name: flow-chunks-outside
+jobs:
+  j:
+    runs-on: QUEUE
+    steps:
+      - id: each
+        uses: flow/loop
+        with:
+          items: $<< fromJSON(inputs.items) >>
+          steps: [{id: s, uses: test/sleep, with: {seconds: $<< loop.index == 1 && '60' || '0' >>}}]
+inputs:
+  items: {type: string}
+""",
+        {"items": json.dumps(list(range(10)))},
+    )
+    await h.wait_running(handle, "j/each[1]/s")
+    chunk = f"{handle.result_run_id}/j/each/chunk-1"
+    await h.client.get_workflow_handle(chunk).cancel()
+    progress, error = await h.finish(handle)
+    assert isinstance(error, ApplicationError)
+    assert error.message == f"step j/each failed: its chunk 1 ({chunk}) was cancelled"
+    assert [c.outcome for c in h.nodes.by_id("j/each[1]/s")] == ["cancelled"]
+    assert not h.nodes.by_id("j/each[2]/s")
+    assert step(progress, "j", "each").outputs["count"] == 2

@@ -145,6 +145,9 @@ async def run_chunks(
         if not result.results and not result.cancelled:
             # A chunk always runs its first item unless stopped: never start the same one again.
             done.failed = done.failed or f"step {call.path} failed: its chunk {number} ran no iteration"
+        if result.cancelled and not call.scope.cancelled:
+            # Cancelled from outside the run (Temporal's UI or CLI): its items did not all run.
+            done.failed = done.failed or f"step {call.path} failed: its chunk {number} ({child}) was cancelled"
         if done.failed or result.broken_at is not None or result.cancelled:
             break
     log = f"ran in {_chunks(number)} (child workflows)"
