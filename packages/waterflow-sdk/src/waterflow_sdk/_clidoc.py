@@ -65,7 +65,8 @@ def _default(param: click.Parameter, ctx: click.Context) -> str:
     value: Any = param.get_default(ctx, call=False)
     if callable(value):
         return "computed when run"
-    if value is None or value is _UNSET or value == () or value == [] or (isinstance(param, click.Option) and param.is_flag and not value):
+    unset = value is None or value is _UNSET or value in ((), [])
+    if unset or (isinstance(param, click.Option) and param.is_flag and not value):
         return ""
     if isinstance(value, list | tuple):
         return ", ".join(f"`{item}`" for item in value)

@@ -61,7 +61,10 @@ def problem_lines(
     if not item.line:  # not in the text (a request's data): no place to show
         return [message]
     prefix = f"{source}:" if source else ""
-    return [f"{prefix}{item.line}:{item.column}: {message}", *(_quoted_line(text, item.line, item.column) if text else [])]
+    return [
+        f"{prefix}{item.line}:{item.column}: {message}",
+        *(_quoted_line(text, item.line, item.column) if text else []),
+    ]
 
 
 def all_inputs(items: Sequence[ErrorItem]) -> bool:
