@@ -3,13 +3,15 @@
 YAML keys are kebab-case (``runs-on``, ``max-attempts``); the Python attributes are snake_case.
 Every scalar arrives as text from the strict YAML loader, and these models give it its type.
 
-The ``with:`` of the flow nodes (``flow/sleep``, ``flow/condition``, ``flow/loop``) is part of
+The ``with:`` of the flow nodes (``flow/sleep``, ``flow/condition``, ``flow/loop``,
+``flow/approval``) is part of
 the DSL: those nodes run inside the interpreter and hold nested steps, so a step validates its
 ``with:`` against :data:`FLOW_WITH` when ``uses`` names one of them (ADR 0021).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Annotated, Any, Literal
@@ -117,10 +119,13 @@ class InputSpec(_Model):
 FLOW_SLEEP = "flow/sleep"
 FLOW_CONDITION = "flow/condition"
 FLOW_LOOP = "flow/loop"
+FLOW_APPROVAL = "flow/approval"
 FLOW_MAJOR = 1
 """The one major version of the flow nodes (``uses: flow/loop@1``)."""
-MAX_LOOP_ITEMS = 1000
-"""Iterations of one ``flow/loop``: each nested step is an activity in the run's one history."""
+MAX_LOOP_ITEMS = 10_000
+"""Items of one ``flow/loop``; over 1000 run in child workflows, a chunk each (ADR 0030)."""
+MAX_LOOP_PARALLEL = 1000
+"""``max-parallel`` of a loop: iterations started in one workflow task at most."""
 
 
 def flow_node(uses: object) -> str | None:
@@ -221,20 +226,64 @@ class FlowLoopWith(_Model):
 
     items: Annotated[list[Any] | str, AfterValidator(_items)]
     steps: Annotated[list[Step], Field(min_length=1)]
-    max_parallel: Annotated[int, Field(ge=1, le=MAX_LOOP_ITEMS)] = 1
+    max_parallel: Annotated[int, Field(ge=1, le=MAX_LOOP_PARALLEL)] = 1
     break_if: str | None = None
 
 
-FlowWith = FlowSleepWith | FlowConditionWith | FlowLoopWith
+SIGNAL_NAME_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}$"
+"""A signal name: it is a segment of ``POST /v1/workflows/{id}/signals/{name}``."""
+APPROVER_PATTERN = r"^[A-Za-z0-9._-]{1,100}$"
+"""An approver: the name of an API token (the characters a token file allows in names)."""
+MAX_APPROVAL_INPUTS = 50
 
-FLOW_WITH: dict[str, type[FlowSleepWith | FlowConditionWith | FlowLoopWith]] = {
+
+def _signal_name(value: Any) -> Any:
+    if isinstance(value, str) and OPEN not in value and not re.match(SIGNAL_NAME_PATTERN, value):
+        raise ValueError(
+            f"signal name {quote(value)} may only use letters, digits and _ . - (at most 100, not starting with . or -)"
+        )
+    return value
+
+
+def _approvers(value: list[str]) -> list[str]:
+    for approver in value:
+        if not re.match(APPROVER_PATTERN, approver):
+            raise ValueError(f"approver {quote(approver)} is not an API token name (letters, digits and . _ -)")
+    return value
+
+
+class FlowApprovalWith(_Model):
+    """``with:`` of ``flow/approval``: wait for a named signal (approve or reject) from an operator."""
+
+    signal: Annotated[str, AfterValidator(_signal_name)] | None = None
+    """Default: the step's id."""
+    timeout: DurationOrExpression | None = None
+    """Unset: wait until the run (or the step's own ``timeout``) ends it."""
+    approvers: Annotated[list[str], BeforeValidator(_as_list), AfterValidator(_approvers)] = Field(
+        default_factory=list
+    )
+    """API token names that may answer; empty: any operator token (or anyone, when the API has no tokens)."""
+    inputs: Annotated[dict[Identifier, InputSpec], Field(max_length=MAX_APPROVAL_INPUTS)] = Field(
+        default_factory=dict
+    )
+    """Typed fields of the answer's ``data``, checked as workflow inputs are."""
+    message: str | None = None
+    """Shown to approvers; may use ``$<< >>`` expressions."""
+
+
+FlowWith = FlowSleepWith | FlowConditionWith | FlowLoopWith | FlowApprovalWith
+
+FLOW_WITH: dict[str, type[FlowSleepWith | FlowConditionWith | FlowLoopWith | FlowApprovalWith]] = {
     FLOW_SLEEP: FlowSleepWith,
     FLOW_CONDITION: FlowConditionWith,
     FLOW_LOOP: FlowLoopWith,
+    FLOW_APPROVAL: FlowApprovalWith,
 }
 """The ``with:`` model of each flow node."""
 
 _FLOW_NEEDS = {FLOW_SLEEP: "duration or until", FLOW_CONDITION: "if and then", FLOW_LOOP: "items and steps"}
+_FLOW_WITH_OPTIONAL = frozenset({FLOW_APPROVAL})
+"""Flow nodes whose every ``with:`` key has a default: ``with:`` may be left out."""
 
 
 # -- steps ---------------------------------------------------------------------------------------
@@ -283,9 +332,9 @@ class Step(_Model):
     @classmethod
     def _flow_with(cls, value: Any, info: ValidationInfo) -> FlowWith | None:
         node = flow_node(info.data.get("uses"))
-        if node is None or value is None:
+        if node is None or (value is None and node not in _FLOW_WITH_OPTIONAL):
             return None
-        return FLOW_WITH[node].model_validate(value)
+        return FLOW_WITH[node].model_validate({} if value is None else value)
 
     @field_validator("heartbeat_timeout", "retry", "compensate")
     @classmethod

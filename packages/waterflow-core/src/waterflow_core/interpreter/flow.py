@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -36,6 +36,12 @@ from ..runs import ConditionStatus, StepStatus
 from . import scopes
 from .conditions import EvaluationError, Evaluator
 
+LOOP_CHUNKS_PATCH = "2026-12-loop-chunks"
+"""A loop over more than :data:`MAX_INLINE_ITEMS` items, or one running when Temporal suggests a new
+history, goes on in chunks; runs recorded before refused the first and kept going in the second."""
+MAX_INLINE_ITEMS = 1000
+"""Items a loop may run in the run's own history (until Temporal suggests a new one); a longer
+loop runs its iterations in child workflows, a chunk of them each (``chunks.py``, ADR 0030)."""
 MAX_LOOP_RESULTS_BYTES = 1024 * 1024
 """JSON size of a loop's ``results``: they are read by later steps, whose activity input (one
 Temporal payload, 2 MB at most) carries what their expressions reference."""
@@ -44,10 +50,13 @@ HISTORY_EVENTS_GUARD = 40_000
 at 51,200 events (its default limit), which would skip compensations and say nothing useful."""
 HISTORY_BYTES_GUARD = 40 * 1024 * 1024
 """Likewise for the history's size (Temporal's default limit: 50 MB)."""
-MAX_RUN_NESTED_STEPS = 20_000
-"""Nested step runs (skipped ones included) in one run; a loop starts no iteration beyond.
-Far above what a history holds as activities; it bounds the CPU a run of steps that issue no
-command (conditions, skipped steps, nested loops of them) can take from the shared worker."""
+MAX_RUN_NESTED_STEPS = 100_000
+"""Nested step runs (skipped ones included) in one run, its loop chunks' included; a loop starts
+no iteration beyond. Ten steps for each of a loop's 10,000 items; it bounds the CPU a run of
+steps that issue no command (conditions, skipped steps, nested loops of them) can take from the
+shared worker."""
+LEGACY_RUN_NESTED_STEPS = 20_000
+"""The bound before loops ran in chunks; runs recorded then stop there."""
 MAX_NESTED_PREFIX = 500
 """Characters of a nested step's path before its own id (``each[2]/pick/``): with the job, the
 id and the instance it must stay within Temporal's 1000-character activity ids."""
@@ -105,6 +114,11 @@ RunNested = Callable[[list[Step], str, str, "dict[str, Any] | None"], Awaitable[
 flow step's id in the nested steps' paths (``each[2]/build``: label ``[2]``; ``pick/deploy``: ``""``)."""
 
 
+Chunked = Callable[["FlowCall", FlowLoopWith, list[Any], "Iterations"], Awaitable["FlowOutcome"]]
+"""``(call, loop, items, done)``: run a loop's items after those ``done`` ran in chunks, each in
+its own history."""
+
+
 @dataclass(frozen=True, slots=True)
 class FlowCall:
     """One flow step, as its node runs it."""
@@ -123,6 +137,9 @@ class FlowCall:
     ev: Evaluator
     run: RunNested
     load: RunLoad
+    chunked: Chunked | None = None
+    """Runs a loop over more than :data:`MAX_INLINE_ITEMS` items, or the rest of a loop once
+    Temporal suggests a new history, in child workflows."""
 
 
 @dataclass(slots=True)
@@ -141,7 +158,9 @@ async def run_flow(call: FlowCall) -> FlowOutcome:
         return await _sleep(call, call.flow)
     if isinstance(call.flow, FlowConditionWith):
         return await _condition(call, call.flow)
-    return await _loop(call, call.flow)
+    if isinstance(call.flow, FlowLoopWith):
+        return await _loop(call, call.flow)
+    raise FlowError(f"{call.where}: {type(call.flow).__name__} is not run by run_flow")
 
 
 # -- flow/sleep -----------------------------------------------------------------------------------
@@ -218,30 +237,71 @@ def _ended(call: FlowCall, outputs: dict[str, Any], failed: str | None, log: lis
 
 
 @dataclass(slots=True)
-class _Loop:
-    """The state of one loop while its iterations run."""
+class Iterations:
+    """What running a loop's iterations gave: all of them, or one chunk's (``chunks.py``)."""
 
-    running: int = 0
+    start: int = 0
+    """The index of the first item run."""
+    results: list[dict[str, Any] | None] = field(default_factory=list)
+    """One entry per started iteration, from ``start`` on (None: over the results budget)."""
     failed: str | None = None
     broken_at: int | None = None
     results_bytes: int = 0
+    """JSON bytes of the loop's results so far (earlier chunks' included)."""
+    cut: bool = False
+    """Stopped before the last item (``cut`` said so): a new history runs the rest."""
+    running: int = 0
 
 
 async def _loop(call: FlowCall, flow: FlowLoopWith) -> FlowOutcome:
     items = call.ev.render(flow.items, call.contexts, call.status, where=f"{call.where}.with.items")
     if not isinstance(items, list):
         raise FlowError(f"{call.where}.with.items: expected a list, got {_show(items)}")
-    if len(items) > MAX_LOOP_ITEMS:
-        raise FlowError(f"{call.where}.with.items: a loop runs at most {MAX_LOOP_ITEMS} items, got {len(items)}")
-    results: list[dict[str, Any] | None] = [None] * len(items)
-    state = _Loop()
+    if len(items) > MAX_INLINE_ITEMS:
+        if len(items) > MAX_LOOP_ITEMS:
+            raise FlowError(f"{call.where}.with.items: a loop runs at most {MAX_LOOP_ITEMS} items, got {len(items)}")
+        # Runs recorded before loops ran in chunks refused more than MAX_INLINE_ITEMS items.
+        if call.chunked is None or not workflow.patched(LOOP_CHUNKS_PATCH):
+            raise FlowError(
+                f"{call.where}.with.items: a loop runs at most {MAX_INLINE_ITEMS} items, got {len(items)}"
+            )
+        return await call.chunked(call, flow, items, Iterations())
+    done = await iterate(call, flow, items, cut=history_suggested if call.chunked is not None else None)
+    stopped = done.failed or done.broken_at is not None or call.scope.cancelled
+    if done.cut and call.chunked is not None and not stopped:
+        # The run's history is long enough: the rest of the items run in chunks.
+        return await call.chunked(call, flow, items, done)
+    return loop_outcome(call, done, len(items))
+
+
+def history_suggested() -> bool:
+    """Whether Temporal suggests a new history for this workflow (a loop then goes on in chunks)."""
+    # Runs recorded before loops ran in chunks went on in their own history.
+    return workflow.info().is_continue_as_new_suggested() and workflow.patched(LOOP_CHUNKS_PATCH)
+
+
+async def iterate(
+    call: FlowCall,
+    flow: FlowLoopWith,
+    items: list[Any],
+    *,
+    start: int = 0,
+    used: int = 0,
+    cut: Callable[[], bool] | None = None,
+) -> Iterations:
+    """Run the iterations of ``items`` (the loop's, from item ``start`` on) in item order.
+
+    ``used``: results bytes earlier chunks took. ``cut`` is asked before each iteration after
+    the first: when true, no further iteration starts and the rest is left to a new history.
+    """
+    state = Iterations(start=start, results_bytes=used)
     outer = call.contexts.get("loop")
 
     async def iteration(index: int, item: Any) -> None:
         context = {"item": item, "index": index, "parent": outer}
         try:
             nested = await call.run(flow.steps, "steps", f"[{index}]", context)
-            results[index] = _within_budget(call, state, index, nested.steps)
+            state.results[index - start] = _within_budget(call, state, index, nested.steps)
             if nested.failed:
                 state.failed = state.failed or nested.failed
             elif flow.break_if is not None and state.broken_at is None and not call.scope.cancelled:
@@ -254,27 +314,35 @@ async def _loop(call: FlowCall, flow: FlowLoopWith) -> FlowOutcome:
             state.running -= 1
 
     tasks: list[asyncio.Task[None]] = []
-    for index, item in enumerate(items):
+    for index, item in enumerate(items, start=start):
         await workflow.wait_condition(lambda: state.running < flow.max_parallel)
         if state.failed or state.broken_at is not None or call.scope.cancelled:
             break
-        guard = _history_guard(call, index)
+        if cut is not None and tasks and cut():
+            state.cut = True
+            break
+        guard = history_guard(call, index)
         if guard:
             state.failed = guard
             break
         state.running += 1
+        state.results.append(None)
         tasks.append(asyncio.create_task(iteration(index, item)))
     await asyncio.gather(*tasks)
-
-    count = len(tasks)
-    outputs = {"results": results[:count], "count": count, "broken": state.broken_at is not None}
-    log = [f"ran {count} of {len(items)} iterations"]
-    if state.broken_at is not None:
-        log.append(f"break-if was true after item {state.broken_at}")
-    return _ended(call, outputs, state.failed, log)
+    return state
 
 
-def _within_budget(call: FlowCall, state: _Loop, index: int, steps: dict[str, Any]) -> dict[str, Any] | None:
+def loop_outcome(call: FlowCall, done: Iterations, total: int, log: Sequence[str] = ()) -> FlowOutcome:
+    """The loop step's outcome once its iterations (``done``, from item 0) have ended."""
+    count = len(done.results)
+    outputs = {"results": done.results, "count": count, "broken": done.broken_at is not None}
+    lines = [*log, f"ran {count} of {total} iterations"]
+    if done.broken_at is not None:
+        lines.append(f"break-if was true after item {done.broken_at}")
+    return _ended(call, outputs, done.failed, lines)
+
+
+def _within_budget(call: FlowCall, state: Iterations, index: int, steps: dict[str, Any]) -> dict[str, Any] | None:
     """``steps`` (an iteration's results) while the loop's results fit their budget, else None
     and the loop fails: later steps could not be sent what they read."""
     state.results_bytes += len(json.dumps(steps, separators=(",", ":"), default=str).encode())
@@ -287,12 +355,12 @@ def _within_budget(call: FlowCall, state: _Loop, index: int, steps: dict[str, An
     return None
 
 
-def _history_guard(call: FlowCall, index: int) -> str | None:
+def history_guard(call: FlowCall, index: int) -> str | None:
     """Why no further iteration may start: the run's history is close to Temporal's limits, or
     the run ran as many nested steps as a run may."""
     info = workflow.info()
     events, size = info.get_current_history_length(), info.get_current_history_size()
-    if call.load.steps >= MAX_RUN_NESTED_STEPS:
+    if call.load.steps >= _nested_steps_limit(call.load.steps):
         reason = f"the run already ran {call.load.steps} nested steps, the most a run may"
     elif events >= HISTORY_EVENTS_GUARD or size >= HISTORY_BYTES_GUARD:
         reason = (
@@ -301,6 +369,13 @@ def _history_guard(call: FlowCall, index: int) -> str | None:
     else:
         return None
     return f"step {call.path} failed: stopped before item {index}: {reason}; split the items over several runs"
+
+
+def _nested_steps_limit(steps: int) -> int:
+    # Runs recorded before loops ran in chunks stopped at the legacy bound.
+    if steps >= LEGACY_RUN_NESTED_STEPS and not workflow.patched(LOOP_CHUNKS_PATCH):
+        return LEGACY_RUN_NESTED_STEPS
+    return MAX_RUN_NESTED_STEPS
 
 
 def _show(value: Any) -> str:

@@ -26,24 +26,29 @@ from temporalio.exceptions import ApplicationError
 
 from ..agent_registry import personal_queue
 from ..dsl.durations import format_duration
-from ..dsl.models import Job, Step, Strategy, Workflow
+from ..dsl.models import FlowApprovalWith, FlowLoopWith, Job, Step, Strategy, Workflow
 from ..errors import ErrorCode
 from ..runs import (
+    GATES_QUERY,
     PROGRESS_QUERY,
+    SIGNAL,
     WORKFLOW_TYPE,
     ConditionStatus,
     JobProgress,
     RunInput,
     RunProgress,
     RunStatus,
+    SignalPayload,
     StepProgress,
     StepStatus,
+    WaitingFor,
 )
 from ..steptask import StepTask, step_path
+from . import approval, chunks, dag, flow, scopes
 from . import contexts as ctx
-from . import dag, flow, scopes
 from .compensation import compensation_step_id, run_compensations
 from .conditions import EvaluationError, Evaluator
+from .emit import Emitter
 from .failures import StepFailure
 from .fanout import SERVERS_ACTIVITY, FanoutError, Instance, expand_matrix, label_instances
 from .retry import activity_options
@@ -164,6 +169,8 @@ class WaterflowRun:
         self._base: dict[str, Any] = {}
         self._wf_env: dict[str, str] = {}
         self._progress = RunProgress(name=self._wf.name)
+        self._emit = Emitter(self._wf.name)
+        self._gates = approval.Gates()
         for job_id, job in self._wf.jobs.items():
             fanout = job.strategy is not None and (job.strategy.matrix is not None or job.strategy.each_server)
             self._progress.jobs.append(
@@ -181,6 +188,16 @@ class WaterflowRun:
         self._list_nested_steps()
         return ctx.bounded(self._progress)
 
+    @workflow.query(name=GATES_QUERY)
+    def waiting_gates(self) -> list[WaitingFor]:
+        """The approval gates the run waits at now (what ``POST .../signals/{name}`` checks)."""
+        return self._gates.waiting()
+
+    @workflow.signal(name=SIGNAL)
+    def answer(self, signal: SignalPayload) -> None:
+        """An answer to the gates waiting for ``signal.name``; checked by each gate, never raising."""
+        self._gates.deliver(signal)
+
     def _list_nested_steps(self) -> None:
         # Display only: no decision reads the lists, so bringing them up to date when progress
         # is read (a query, the result) keeps adding nested entries O(1) and replays unchanged.
@@ -193,6 +210,7 @@ class WaterflowRun:
     async def run(self, run: RunInput) -> RunProgress:
         info = workflow.info()
         self._progress.started_at = workflow.now()
+        self._emit.run_started()
         if self._invalid:
             return self._finish("failed", self._invalid)
         self._base = {
@@ -250,6 +268,7 @@ class WaterflowRun:
                     status="cancelled" if status == "cancelled" else "failure",
                     progress=self._progress.compensations,
                     listed=self._list_compensation,
+                    emit=self._emit,
                 )
             )
             while not saga.done():
@@ -277,6 +296,7 @@ class WaterflowRun:
         self._progress.status = status
         self._progress.error = error
         self._progress.finished_at = workflow.now()
+        self._emit.run_finished(status, error, self._progress.started_at, self._progress.finished_at)
         # The progress is the workflow's result: it must fit in a Temporal payload.
         ctx.bound_progress(self._progress)
         if status == "failed":
@@ -642,13 +662,17 @@ class WaterflowRun:
                     sp.status = sp.conclusion = "cancelled" if status == "cancelled" else "skipped"
                     frame.results[sid] = ctx.step_entry({}, "skipped", "skipped", "")
                     self._concluded(frame, sp)
+                    self._emit.step_finished(job_id, sp, step_path(job_id, path, frame.place.instance.label))
                     continue
                 frame.running.step = step_path(job_id, path)
                 # Runs recorded before flow nodes existed scheduled any `uses` as an activity.
                 if step.flow is not None and workflow.patched(FLOW_PATCH):
                     outcome = await self._flow(frame, index, sid, step, contexts, status, sp)
                 else:
-                    outcome = await self._step(self._step_call(frame, path, sid, step, contexts, status), scope, sp)
+                    call = self._step_call(frame, path, sid, step, contexts, status)
+                    sp.name = call.task.name
+                    self._emit.step_started(job_id, sp, call.path)
+                    outcome = await self._step(call, scope, sp)
             if outcome.outcome == "cancelled" and not scope.cancelled:
                 # Cancelled by someone else than this run (e.g. the activity was cancelled
                 # from outside): the step did not do its work, which is a failure here.
@@ -663,6 +687,7 @@ class WaterflowRun:
                 sp.finished_at = workflow.now()
             frame.results[sid] = ctx.step_entry(outcome.outputs, outcome.outcome, conclusion, outcome.agent)
             self._concluded(frame, sp)
+            self._emit.step_finished(job_id, sp, step_path(job_id, path, frame.place.instance.label))
             if outcome.agent:
                 frame.server = {"name": frame.place.instance.server or outcome.agent}
             if conclusion == "failure" and not failed:
@@ -686,7 +711,7 @@ class WaterflowRun:
         env = ctx.merged_env(*frame.env_levels, step.env)
         refs = [*self._ev.references(step.with_), *self._ev.references(env)]
         task = StepTask(
-            workflow_id=workflow.info().workflow_id,
+            workflow_id=self._run_id(),
             job=place.job_id,
             step=path,
             instance=place.instance.label,
@@ -733,7 +758,7 @@ class WaterflowRun:
         env = ctx.merged_env(*frame.env_levels, compensate.env)
         refs = [*self._ev.references(compensate.with_), *self._ev.references(env)]
         task = StepTask(
-            workflow_id=workflow.info().workflow_id,
+            workflow_id=self._run_id(),
             job=place.job_id,
             step=compensation_step_id(path),
             instance=place.instance.label,
@@ -768,6 +793,7 @@ class WaterflowRun:
         sp.name = self._display_name(step, sid, contexts, status)
         sp.status = "running"
         sp.started_at = workflow.now()
+        self._emit.step_started(frame.place.job_id, sp, call_path)
         # A flow step admitted after its list was cancelled (`if: always()`) runs to its end, as
         # an activity would; only its own timeout can stop it.
         scope = frame.scope.child() if not frame.scope.cancelled else scopes.Scope()
@@ -775,6 +801,49 @@ class WaterflowRun:
         if step.timeout is not None:
             watchdog = asyncio.create_task(self._watchdog(scope, step.timeout, call_path, scopes.STEP_TIMEOUT))
         where = f"{frame.where}[{index}]"
+        run = self._nested_runner(frame, sp, scope, step.env, contexts, where, path)
+
+        call = flow.FlowCall(
+            flow=step.flow,
+            path=call_path,
+            where=where,
+            contexts=contexts,
+            status=status,
+            scope=scope,
+            ev=self._ev,
+            run=run,
+            load=self._load,
+            chunked=lambda call, loop, items, done: self._chunks(frame, sid, step, sp, call, loop, items, done),
+        )
+        try:
+            if isinstance(step.flow, FlowApprovalWith):
+                result = await self._gate(frame, sid, step.flow, call, sp)
+            else:
+                result = await flow.run_flow(call)
+        except (flow.FlowError, approval.GateError, EvaluationError) as exc:
+            result = flow.FlowOutcome("failure", {}, str(exc))
+        finally:
+            if watchdog is not None and not watchdog.done():
+                watchdog.cancel()
+        if scope.reason == scopes.STEP_TIMEOUT:
+            result.outcome = "failure"
+            result.error = f"step {call_path} timed out after {format_duration(step.timeout or 0)}"
+        sp.outputs = ctx.summarize_outputs(result.outputs)
+        sp.log_tail = ctx.tail(result.log)
+        sp.finished_at = workflow.now()
+        return _StepOutcome(result.outcome, result.outputs, "", ctx.clip(result.error, ctx.MAX_ERROR_CHARS))
+
+    def _nested_runner(
+        self,
+        frame: _Frame,
+        sp: StepProgress,
+        scope: scopes.Scope,
+        step_env: dict[str, str],
+        contexts: dict[str, Any],
+        where: str,
+        path: str,
+    ) -> flow.RunNested:
+        """How the flow step ``sp`` (at ``path``, in ``frame``) runs its nested lists of steps."""
         nested_ids: dict[int, list[str]] = {}
 
         async def run(steps: list[Step], key: str, label: str, loop: dict[str, Any] | None) -> flow.Nested:
@@ -803,7 +872,7 @@ class WaterflowRun:
                 where=f"{where}.with.{key}",
                 contexts={**frame.contexts, "loop": loop} if loop is not None else frame.contexts,
                 env=contexts["env"],
-                env_levels=(*frame.env_levels, step.env),
+                env_levels=(*frame.env_levels, step_env),
                 results=dict(frame.results),
                 server=dict(frame.server),
                 parent=sp,
@@ -812,28 +881,70 @@ class WaterflowRun:
             own = {nid: child.results[nid] for nid in ids if nid in child.results}
             return flow.Nested(failed, own, child.results)
 
-        call = flow.FlowCall(
-            flow=step.flow,
-            path=call_path,
-            where=where,
-            contexts=contexts,
-            status=status,
-            scope=scope,
-            ev=self._ev,
-            run=run,
-            load=self._load,
+        return run
+
+    async def _chunks(
+        self,
+        frame: _Frame,
+        sid: str,
+        step: Step,
+        sp: StepProgress,
+        call: flow.FlowCall,
+        loop: FlowLoopWith,
+        items: list[Any],
+        done: flow.Iterations,
+    ) -> flow.FlowOutcome:
+        """Run a loop's items after those ``done`` ran in child workflows (ADR 0030)."""
+        place = frame.place
+        own = {"id": sid, "uses": step.uses, "env": step.env, "with": {**step.with_, "items": []}}
+        defaults = self._wf.defaults.model_dump(mode="json", by_alias=True, exclude_unset=True)
+        spec = chunks.ChunkInput(
+            run=RunInput(workflow={
+                "name": self._wf.name,
+                "defaults": defaults,
+                "jobs": {place.job_id: {"runs-on": place.group, "steps": [own]}},
+            }),
+            root=self._run_id(),
+            path=frame.prefix + sid,
+            where=call.where,
+            instance=place.instance.label,
+            server=place.instance.server,
+            contexts=call.contexts,
+            env_levels=list(frame.env_levels),
         )
-        try:
-            result = await flow.run_flow(call)
-        except (flow.FlowError, EvaluationError) as exc:
-            result = flow.FlowOutcome("failure", {}, str(exc))
-        finally:
-            if watchdog is not None and not watchdog.done():
-                watchdog.cancel()
-        if scope.reason == scopes.STEP_TIMEOUT:
-            result.outcome = "failure"
-            result.error = f"step {call_path} timed out after {format_duration(step.timeout or 0)}"
-        sp.outputs = ctx.summarize_outputs(result.outputs)
-        sp.log_tail = ctx.tail(result.log)
-        sp.finished_at = workflow.now()
-        return _StepOutcome(result.outcome, result.outputs, "", ctx.clip(result.error, ctx.MAX_ERROR_CHARS))
+
+        def show(lines: list[str]) -> None:
+            sp.log_tail = ctx.tail(lines)
+
+        return await chunks.run_chunks(call, loop, items, spec, done, adopt=self._compensations.extend, show=show)
+
+    def _run_id(self) -> str:
+        """The run's workflow id, as its steps' tasks carry it (a chunk's is its run's)."""
+        return workflow.info().workflow_id
+
+    async def _gate(
+        self, frame: _Frame, sid: str, gate: FlowApprovalWith, call: flow.FlowCall, sp: StepProgress
+    ) -> flow.FlowOutcome:
+        """Run a ``flow/approval`` step: wait for its signal (ADR 0029)."""
+        job_id = frame.place.job_id
+
+        def show(waiting: WaitingFor | None) -> None:
+            sp.waiting = waiting
+            if waiting is not None:
+                self._emit.step_waiting(job_id, sp, call.path)
+
+        outcome = await approval.wait_for_answer(
+            approval.GateCall(
+                flow=gate,
+                step_id=sid,
+                path=call.path,
+                where=call.where,
+                contexts=call.contexts,
+                status=call.status,
+                scope=call.scope,
+                ev=self._ev,
+                gates=self._gates,
+                show=show,
+            )
+        )
+        return flow.FlowOutcome(outcome.outcome, outcome.outputs, outcome.error, outcome.log)
