@@ -62,6 +62,8 @@ def _help(text: str) -> list[str]:
 
 
 def _default(param: click.Parameter, ctx: click.Context) -> str:
+    if isinstance(param, click.Option) and isinstance(param.show_default, str):
+        return param.show_default  # the option says in words where its default comes from
     value: Any = param.get_default(ctx, call=False)
     if callable(value):
         return "computed when run"

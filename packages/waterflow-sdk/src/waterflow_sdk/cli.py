@@ -85,8 +85,7 @@ def output_option(func: F) -> F:
         type=click.Choice(OUTPUTS),
         default=userconfig.output_default(OUTPUTS, "text"),
         show_default="output in client.toml, else text",
-        help="text for a person (table: listings in columns with a header); json or yaml: the API's "
-        "fields, exact.",
+        help="text for a person (table: listings in columns with a header); json or yaml: the API's fields, exact.",
     )(func)
 
 
@@ -243,9 +242,7 @@ def schema(output: str) -> None:
 
 @cli.command()
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option(
-    "-i", "--input", "inputs", multiple=True, metavar="KEY=VALUE", help="An input value (repeatable)."
-)
+@click.option("-i", "--input", "inputs", multiple=True, metavar="KEY=VALUE", help="An input value (repeatable).")
 @click.option(
     "--id",
     "run_id",
@@ -256,9 +253,7 @@ def schema(output: str) -> None:
 @click.option(
     "--timeout", type=float, default=None, help="With --wait or --watch: give up waiting after this many seconds."
 )
-@click.option(
-    "--poll", type=float, default=1.0, show_default=True, help="With --wait: seconds between status checks."
-)
+@click.option("--poll", type=float, default=1.0, show_default=True, help="With --wait: seconds between status checks.")
 @client_options
 def submit(
     file: Path,
@@ -455,9 +450,7 @@ def _signal_data(text: str | None) -> dict[str, Any]:
 
 
 @cli.command("list")
-@click.option(
-    "--status", "status_filter", help="Comma-separated: running, succeeded, failed, cancelled, timed_out."
-)
+@click.option("--status", "status_filter", help="Comma-separated: running, succeeded, failed, cancelled, timed_out.")
 @click.option("--name", help="Only runs of the workflow with this name.")
 @click.option(
     "--since",
@@ -601,9 +594,9 @@ def nodes() -> None:
 
 
 def _local_option(func: F) -> F:
-    return click.option(
-        "--local", is_flag=True, help="The nodes installed in this environment (no server needed)."
-    )(func)
+    return click.option("--local", is_flag=True, help="The nodes installed in this environment (no server needed).")(
+        func
+    )
 
 
 def _catalog(server: str, local: bool) -> list[Any]:
