@@ -169,7 +169,7 @@ MODEL_CASES = [
     (
         "unknown-flow-node",
         "- {uses: flow/retry, with: {x: 1}}\n",
-        "flow/retry", "jobs.j.steps[0].uses", "unknown flow node 'flow/retry' (flow nodes: flow/condition, flow/loop",
+        "flow/retry", "jobs.j.steps[0].uses", "unknown flow node 'flow/retry' (flow nodes: flow/approval, flow/condition, flow/loop",
     ),
     (
         "flow-major",
@@ -238,9 +238,9 @@ def test_flow_model_errors_are_placed(steps: str, token: str, path: str, message
 
 
 def test_too_many_literal_items() -> None:
-    items = ", ".join(["x"] * 1001)
+    items = ", ".join(["x"] * 10_001)
     found = errors(wf(f"- {{uses: flow/loop, with: {{items: [{items}], steps: [{{uses: exec/shell}}]}}}}\n"))
-    assert [e[2:] for e in found] == [("jobs.j.steps[0].with.items", "a loop runs at most 1000 items, got 1001")]
+    assert [e[2:] for e in found] == [("jobs.j.steps[0].with.items", "a loop runs at most 10000 items, got 10001")]
 
 
 # -- static checks: what nested steps may reference ---------------------------------------------
