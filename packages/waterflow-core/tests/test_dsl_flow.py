@@ -169,7 +169,9 @@ MODEL_CASES = [
     (
         "unknown-flow-node",
         "- {uses: flow/retry, with: {x: 1}}\n",
-        "flow/retry", "jobs.j.steps[0].uses", "unknown flow node 'flow/retry' (flow nodes: flow/approval, flow/condition, flow/loop",
+        "flow/retry",
+        "jobs.j.steps[0].uses",
+        "unknown flow node 'flow/retry' (flow nodes: flow/approval, flow/condition, flow/loop",
     ),
     (
         "flow-major",

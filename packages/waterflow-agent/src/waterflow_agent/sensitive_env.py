@@ -1,14 +1,14 @@
 """Secrets given to the agent in its environment leave the environment before any step runs.
 
 A step can read its parent's environment from ``/proc/$PPID/environ``, and that file shows the
-environment the process was *started* with: removing a variable from ``os.environ`` does not
-change it. So when the agent finds sensitive variables (``WATERFLOW_SECRET_*``, the env secret
-provider's own prefix, ``WATERFLOW_TEMPORAL_API_KEY``, ``WATERFLOW_API_TOKEN``) in its
-environment, it re-executes itself (same pid, same arguments, plus ``-P``) without them, handing
-their values to the new image through an anonymous in-memory file whose descriptor number travels
-in ``HANDOFF_ENV``. The new image reads and closes it before doing anything else. Its ``os.environ``, and so every child's
-environment, never holds the values (ADR 0020). :func:`handoff_to_child` hands values the same way
-to a child process (``waterflow dev`` to its local agent).
+environment the process was *started* with: removing a variable from ``os.environ`` does not change
+it. So when the agent finds sensitive variables (``WATERFLOW_SECRET_*``, the env secret provider's
+own prefix, ``WATERFLOW_TEMPORAL_API_KEY``, ``WATERFLOW_API_TOKEN``) in its environment, it
+re-executes itself (same pid, same arguments, plus ``-P``) without them, handing their values to the
+new image through an anonymous in-memory file whose descriptor number travels in ``HANDOFF_ENV``.
+The new image reads and closes it before doing anything else. Its ``os.environ``, and so every
+child's environment, never holds the values (ADR 0020). :func:`handoff_to_child` hands values the
+same way to a child process (``waterflow dev`` to its local agent).
 """
 
 from __future__ import annotations
