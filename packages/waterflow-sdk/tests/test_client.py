@@ -69,8 +69,15 @@ def test_client_round_trip(stack) -> None:  # type: ignore[no-untyped-def]
 
         page = client.list_runs(name="sdk-hello", page_size=10)
         assert any(r.id == ref.id for r in page.runs)
+        assert ref.id in {r.id for r in client.iter_runs("succeeded", name="sdk-hello", page_size=2)}
         assert client.health()["status"] == "ok"
         assert any(node.type == "exec/shell" for node in client.nodes())
+        assert any(group in agent.groups and agent.alive for agent in client.agents())
+        assert 'route="/v1/workflows/{id}"' in client.metrics()
+
+        entries = list(client.follow_logs(ref.id))  # a finished run: its entries, then the end
+        assert "hello, sdk" in [entry.line for entry in entries if entry.kind == "log"]
+        assert (entries[-1].kind, entries[-1].status) == ("step", "success")
 
 
 def test_wait_timeout_and_cancel(stack) -> None:  # type: ignore[no-untyped-def]
@@ -88,8 +95,10 @@ async def test_async_client(stack) -> None:  # type: ignore[no-untyped-def]
     async with AsyncClient(server.url) as client:
         assert await client.validate(workflow(group)) == []
         ref = await client.submit(workflow(group), inputs={"who": "async"})
-        lines = [line async for line in client.logs(ref.id, follow=True)]
+        lines = [str(entry) async for entry in client.follow_logs(ref.id)]
         assert any(line.endswith("hello, async") for line in lines)
+        assert ref.id in [r.id async for r in client.iter_runs(name="sdk-hello")]
+        assert "waterflow_runs" in await client.metrics()
         run = await client.wait(ref.id, timeout=60, poll=0.2)
         assert run.succeeded
         assert run.jobs[0].steps[0].outputs["greeting"] == "hello, async"

@@ -3,8 +3,13 @@
 >>> from waterflow_sdk import Client
 >>> with Client() as client:                       # doctest: +SKIP
 ...     ref = client.submit("examples/hello.yaml", inputs={"who": "ops"})
-...     run = client.wait(ref.id, timeout=60)
+...     for entry in client.follow_logs(ref.id):
+...         print(entry)
+...     run = client.get(ref.id)
 ...     print(run.status, run.jobs[0].steps[0].outputs)
+
+The reference (docs/reference/sdk.md) is generated from these docstrings: ``python -m
+waterflow_sdk._docgen``.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from typing import TYPE_CHECKING
 from waterflow_core.lazy import lazy_exports
 
 if TYPE_CHECKING:
+    from ._protocol import Retry, SignalAccepted
     from .async_client import AsyncClient
     from .client import Client
     from .errors import RunTimeoutError, WaterflowAPIError, WaterflowConnectionError, WaterflowSDKError
@@ -41,11 +47,13 @@ __all__ = [
     "Job",
     "LogEntry",
     "Node",
+    "Retry",
     "Run",
     "RunPage",
     "RunRef",
     "RunSummary",
     "RunTimeoutError",
+    "SignalAccepted",
     "Step",
     "Validation",
     "WaterflowAPIError",
@@ -58,6 +66,8 @@ __all__ = [
 _LAZY = {
     "AsyncClient": ".async_client",
     "Client": ".client",
+    "Retry": "._protocol",
+    "SignalAccepted": "._protocol",
     "RunTimeoutError": ".errors",
     "WaterflowAPIError": ".errors",
     "WaterflowConnectionError": ".errors",

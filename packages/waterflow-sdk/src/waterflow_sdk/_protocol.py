@@ -1,6 +1,7 @@
 """The HTTP protocol shared by :class:`Client` and :class:`AsyncClient`: requests and replies.
 
-Both clients build the same :class:`Call` objects and read replies with the same functions;
+Both clients build the same :class:`Call` objects, retry them by the same :class:`Retry` rules,
+read replies with the same functions and resume followed logs with the same :class:`LogResume`;
 they differ only in whether the I/O is awaited.
 """
 
@@ -11,6 +12,7 @@ import os
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import quote
@@ -19,7 +21,7 @@ import httpx
 from pydantic import BaseModel, ValidationError
 
 from .errors import RunTimeoutError, WaterflowAPIError, WaterflowConnectionError
-from .models import Agent, ErrorItem, LogEntry, Node, Run, Validation
+from .models import Agent, ErrorItem, LogEntry, Node, Run, RunRef, Validation
 
 DEFAULT_SERVER = "http://127.0.0.1:8080"
 SERVER_ENV = "WATERFLOW_SERVER"
@@ -73,33 +75,123 @@ class Call:
     path: str
     params: dict[str, Any] = field(default_factory=dict)
     json: Any = None
+    idempotent: bool = False
+    """Sending it twice does what sending it once does (every GET is)."""
+
+    @property
+    def repeatable(self) -> bool:
+        """Whether it may be sent again after its answer was lost."""
+        return self.idempotent or self.method == "GET"
+
+
+# The request never reached the server: sending it again cannot do anything twice.
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+
+
+@dataclass(frozen=True)
+class Retry:
+    """How often a request is sent again after a connection error, and how long to wait between.
+
+    A request that never reached the server (connection refused, DNS, connect timeout) is always
+    retried. One whose answer was lost (the connection broke, a read timed out) only when sending
+    it twice is harmless: every ``GET``, ``validate``, and ``submit`` with an ``id`` (the id is the
+    idempotency key, ADR 0009). ``cancel``, ``signal`` and ``submit`` without an ``id`` are not
+    resent then: the error is raised and the caller decides. Error answers (4xx, 5xx) are never
+    retried. Waits double from ``backoff`` up to ``max_backoff`` seconds.
+    """
+
+    attempts: int = 4
+    """Tries in all, the first included (1: no retries)."""
+    backoff: float = 0.25
+    max_backoff: float = 5.0
+
+    def delay(self, call: Call, error: httpx.HTTPError, attempt: int) -> float | None:
+        """Seconds to wait before try ``attempt + 1`` of ``call`` after ``error``; ``None``: give up."""
+        if attempt >= self.attempts or not isinstance(error, httpx.TransportError):
+            return None
+        if isinstance(error, httpx.UnsupportedProtocol):  # a wrong URL stays wrong
+            return None
+        if not (call.repeatable or isinstance(error, _NOT_SENT)):
+            return None
+        return float(min(self.max_backoff, self.backoff * 2 ** (attempt - 1)))
+
+
+NO_RETRY = Retry(attempts=1)
+"""Send every request once."""
+DEFAULT_RETRY = Retry()
 
 
 def submit_call(text: str, inputs: Mapping[str, Any] | None, run_id: str | None) -> Call:
-    """``POST /v1/workflows`` with the JSON envelope."""
+    """``POST /v1/workflows`` with the JSON envelope (idempotent when it names the run ``id``)."""
     body: dict[str, Any] = {"workflow": text}
     if inputs:
         body["inputs"] = dict(inputs)
     if run_id:
         body["id"] = run_id
-    return Call("POST", "/v1/workflows", json=body)
+    return Call("POST", "/v1/workflows", json=body, idempotent=bool(run_id))
+
+
+def submitted(response: httpx.Response, call: Call, retried: bool) -> RunRef:
+    """The answer of :func:`submit_call`.
+
+    After a retry, a 409 naming the submitted id is the run the lost first try started: it is
+    returned (``created=True``) instead of raised.
+    """
+    run_id = (call.json or {}).get("id")
+    if retried and run_id and response.status_code == 409:
+        body = _json_or_none(response)
+        if isinstance(body, dict) and body.get("id") == run_id:
+            return RunRef(id=run_id, run_id=str(body.get("run_id") or ""), status_url=str(body.get("status_url") or ""))
+    return parse(response, RunRef)
+
+
+def _json_or_none(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return None
 
 
 def validate_call(text: str, inputs: Mapping[str, Any] | None = None) -> Call:
-    """``POST /v1/validate``."""
+    """``POST /v1/validate`` (it changes nothing: idempotent)."""
     body: dict[str, Any] = {"workflow": text}
     if inputs is not None:
         body["inputs"] = dict(inputs)
-    return Call("POST", "/v1/validate", json=body)
+    return Call("POST", "/v1/validate", json=body, idempotent=True)
 
 
-def list_call(status: str | Iterable[str] | None, name: str | None, page_size: int, page_token: str | None) -> Call:
+Moment = datetime | date | str
+"""A time filter: an aware ``datetime``, a ``date`` (midnight UTC) or RFC 3339 text."""
+
+
+def _moment(value: Moment) -> str:
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise ValueError("since/until: give a timezone-aware datetime (naive ones are ambiguous)")
+        return value.isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+def list_call(
+    status: str | Iterable[str] | None,
+    name: str | None,
+    page_size: int,
+    page_token: str | None,
+    since: Moment | None = None,
+    until: Moment | None = None,
+) -> Call:
     """``GET /v1/workflows`` with its filters."""
     params: dict[str, Any] = {"page_size": page_size}
     if status:
         params["status"] = status if isinstance(status, str) else ",".join(status)
     if name:
         params["name"] = name
+    if since is not None:
+        params["since"] = _moment(since)
+    if until is not None:
+        params["until"] = _moment(until)
     if page_token:
         params["page_token"] = page_token
     return Call("GET", "/v1/workflows", params=params)
@@ -153,6 +245,16 @@ def agents_call(include_stale: bool) -> Call:
 def health_call() -> Call:
     """``GET /healthz``."""
     return Call("GET", "/healthz")
+
+
+def metrics_call() -> Call:
+    """``GET /metrics`` (Prometheus text)."""
+    return Call("GET", "/metrics")
+
+
+def metrics_text(response: httpx.Response) -> str:
+    """The answer of :func:`metrics_call`."""
+    return check(response).text
 
 
 def connection_error(server: str, exc: httpx.HTTPError) -> WaterflowConnectionError:
@@ -328,3 +430,117 @@ def decode_data(data: str) -> Any:
         return json.loads(data)
     except ValueError:
         return data
+
+
+class LogResume:
+    """Follows a run's logs across reconnects without repeating what was already yielded.
+
+    The server starts each follow stream again from the run's first entry (after a dropped
+    connection, or when a stream expires after an hour). Step events already yielded are
+    recognised by step and status; a step's replayed lines are lined up with the ones yielded
+    (from where the first replayed line was seen) and skipped while they match, so a step that
+    kept printing goes on where it was. A step whose lines repeat themselves may, after a
+    reconnect, show a few lines again.
+    """
+
+    KEEP = 5000
+    """Lines remembered per step to line a replay up with (more than the server replays)."""
+
+    def __init__(self) -> None:
+        self._events: set[tuple[str, str | None]] = set()
+        self._lines: dict[str, list[str]] = {}
+        self._replaying = False
+        self._replay: dict[str, int] = {}
+        """Per step during a replay: the next remembered line expected, or -1 once past them."""
+
+    def reconnected(self) -> None:
+        """A new stream starts: what comes first was seen before."""
+        self._replaying = True
+        self._replay = {}
+
+    def admit(self, entry: LogEntry) -> bool:
+        """Whether ``entry`` is new (and remember it)."""
+        if entry.kind == "step":
+            key = (entry.step, entry.status)
+            if key in self._events:
+                return False
+            self._events.add(key)
+            return True
+        lines = self._lines.setdefault(entry.step, [])
+        if self._replaying:
+            at = self._replay.get(entry.step)
+            if at is None and entry.line in lines:
+                at = lines.index(entry.line)  # the replay's window may start after the step's first line
+            if at is not None and 0 <= at < len(lines) and lines[at] == entry.line:
+                self._replay[entry.step] = at + 1
+                return False
+            self._replay[entry.step] = -1
+        lines.append(entry.line)
+        if len(lines) > 2 * self.KEEP:
+            del lines[: -self.KEEP]
+            self._replay[entry.step] = -1
+        return True
+
+
+class Following:
+    """One ``follow_logs`` iteration over as many streams as it takes until the run ends.
+
+    The client opens :attr:`call` as a stream, hands each line to :meth:`feed` until
+    :attr:`ended`, and when a stream breaks asks :meth:`broken` (or :meth:`closed`, for a stream
+    that ended without the run) how long to wait before opening the next one. A stream that
+    expired (the server's one-hour bound) is reopened at once; a broken connection as
+    :class:`Retry` allows for a ``GET``, counted afresh after each new entry. Without ``resume``
+    there is one stream: it raises what broke it and ends when the server ends it.
+    """
+
+    def __init__(self, run_id: str, retry: Retry, server: str, *, resume: bool = True) -> None:
+        self.call = logs_call(run_id, follow=True)
+        self._resume_streams = resume
+        self._retry = retry
+        self._server = server
+        self._resume = LogResume()
+        self._follower: LogFollower | None = None
+        self._attempt = 0
+
+    def opened(self, response: httpx.Response) -> None:
+        """A stream answered (raise :class:`WaterflowAPIError` for an error, after reading it)."""
+        if response.status_code >= 400:
+            raise api_error(response)
+        if self._follower is not None:
+            self._resume.reconnected()
+        self._follower = LogFollower()
+
+    @property
+    def ended(self) -> bool:
+        """The run ended: the iteration is over."""
+        return self._follower is not None and self._follower.ended
+
+    def feed(self, line: str) -> LogEntry | None:
+        """One line of the current stream; the entry it completes, unless it was yielded before."""
+        assert self._follower is not None
+        entry = self._follower.feed(line)
+        if entry is None or not self._resume.admit(entry):
+            return None
+        self._attempt = 0
+        return entry
+
+    def broken(self, error: Exception) -> float:
+        """Seconds to wait before the next stream after ``error``; raise it when that is all."""
+        if isinstance(error, WaterflowAPIError):
+            if error.code != "stream_expired" or not self._resume_streams:
+                raise error
+            return 0.0
+        if not isinstance(error, httpx.HTTPError):
+            raise error
+        self._attempt += 1
+        delay = self._retry.delay(self.call, error, self._attempt) if self._resume_streams else None
+        if delay is None:
+            raise connection_error(self._server, error) from None
+        return delay
+
+    def closed(self) -> float | None:
+        """The stream ended before the run did (the server went away): like a broken connection
+        (``None`` without ``resume``: the iteration ends)."""
+        if not self._resume_streams:
+            return None
+        return self.broken(httpx.RemoteProtocolError("the server closed the log stream before the run ended"))

@@ -11,13 +11,18 @@ from typing import Any, Self
 import httpx
 
 from . import _protocol as p
-from .models import Agent, CancelResult, ErrorItem, LogEntry, Node, Run, RunPage, RunRef, Validation
+from .errors import WaterflowAPIError
+from .models import Agent, CancelResult, ErrorItem, LogEntry, Node, Run, RunPage, RunRef, RunSummary, Validation
 
 __all__ = ["AsyncClient"]
 
 
 class AsyncClient:
-    """The asynchronous twin of :class:`~waterflow_sdk.Client` (same methods, awaited)."""
+    """The asynchronous twin of :class:`Client`: the same methods and arguments, awaited.
+
+    ``follow_logs``, ``log_entries``, ``logs`` and ``iter_runs`` are async iterators
+    (``async for``). Use it as an async context manager, or call :meth:`aclose`.
+    """
 
     def __init__(
         self,
@@ -27,8 +32,10 @@ class AsyncClient:
         headers: Mapping[str, str] | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         token: str | None = None,
+        retry: p.Retry = p.DEFAULT_RETRY,
     ) -> None:
         self.server = p.server_url(server)
+        self.retry = retry
         self._http = httpx.AsyncClient(
             base_url=self.server,
             timeout=timeout,
@@ -36,11 +43,25 @@ class AsyncClient:
             transport=transport,
         )
 
+    # -- plumbing ------------------------------------------------------------------------------
+
+    async def _exchange(self, call: p.Call) -> tuple[httpx.Response, int]:
+        """Send ``call`` (again, as :attr:`retry` allows); the response and the tries it took."""
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                response = await self._http.request(call.method, call.path, params=call.params or None, json=call.json)
+            except httpx.HTTPError as exc:
+                delay = self.retry.delay(call, exc, attempt)
+                if delay is None:
+                    raise p.connection_error(self.server, exc) from None
+                await asyncio.sleep(delay)
+            else:
+                return response, attempt
+
     async def _send(self, call: p.Call) -> httpx.Response:
-        try:
-            return await self._http.request(call.method, call.path, params=call.params or None, json=call.json)
-        except httpx.HTTPError as exc:
-            raise p.connection_error(self.server, exc) from None
+        return (await self._exchange(call))[0]
 
     async def aclose(self) -> None:
         """Close the connection pool."""
@@ -54,18 +75,23 @@ class AsyncClient:
     ) -> None:
         await self.aclose()
 
+    # -- runs ----------------------------------------------------------------------------------
+
     async def submit(
         self,
         workflow: str | os.PathLike[str],
         inputs: Mapping[str, Any] | None = None,
         id: str | None = None,
     ) -> RunRef:
-        """Start a run of ``workflow`` (YAML text or a path); ``id`` is an idempotency key."""
+        """Start a run of ``workflow`` (YAML text or a path); ``id`` is an idempotency key (see
+        :meth:`Client.submit`)."""
         text = await asyncio.to_thread(p.workflow_text, workflow)
-        return p.parse(await self._send(p.submit_call(text, inputs, id)), RunRef)
+        call = p.submit_call(text, inputs, id)
+        response, attempts = await self._exchange(call)
+        return p.submitted(response, call, retried=attempts > 1)
 
     async def get(self, id: str) -> Run:
-        """The run with its job/step tree."""
+        """The run with its job/step tree (statuses, outputs, errors, compensations)."""
         return p.parse(await self._send(p.get_call(id)), Run)
 
     async def wait(self, id: str, timeout: float | None = None, poll: float = 1.0) -> Run:
@@ -79,18 +105,13 @@ class AsyncClient:
             await asyncio.sleep(delay)
 
     async def cancel(self, id: str) -> CancelResult:
-        """Request cancellation of a running run."""
+        """Ask a running run to stop: running steps are cancelled, completed ones compensated."""
         return p.parse(await self._send(p.cancel_call(id)), CancelResult)
 
     async def signal(
         self, id: str, name: str, data: Mapping[str, Any] | None = None, *, decision: str = "approve"
     ) -> p.SignalAccepted:
-        """Answer the approval gates of run ``id`` waiting for signal ``name`` (``flow/approval``).
-
-        ``data`` holds the gate's typed fields; ``decision`` is ``approve`` or ``reject``. The
-        server refuses (403/409/422, as :class:`~waterflow_sdk.errors.WaterflowAPIError`) a token
-        that is not an approver, a run not waiting for ``name``, or data that does not fit.
-        """
+        """Answer the approval gates of run ``id`` waiting for signal ``name`` (see :meth:`Client.signal`)."""
         return p.parse(await self._send(p.signal_call(id, name, data, decision)), p.SignalAccepted)
 
     async def list_runs(
@@ -99,41 +120,83 @@ class AsyncClient:
         name: str | None = None,
         page_size: int = 50,
         page_token: str | None = None,
+        *,
+        since: p.Moment | None = None,
+        until: p.Moment | None = None,
     ) -> RunPage:
-        """One page of runs, newest first."""
-        return p.parse(await self._send(p.list_call(status, name, page_size, page_token)), RunPage)
+        """One page of runs, newest first (filters: see :meth:`Client.list_runs`)."""
+        call = p.list_call(status, name, page_size, page_token, since=since, until=until)
+        return p.parse(await self._send(call), RunPage)
+
+    async def iter_runs(
+        self,
+        status: str | Iterable[str] | None = None,
+        name: str | None = None,
+        *,
+        since: p.Moment | None = None,
+        until: p.Moment | None = None,
+        page_size: int = 100,
+    ) -> AsyncIterator[RunSummary]:
+        """Every run matching the filters, newest first, page after page."""
+        token: str | None = None
+        while True:
+            page = await self.list_runs(status, name, page_size, token, since=since, until=until)
+            for run in page.runs:
+                yield run
+            if not page.next_page_token:
+                return
+            token = page.next_page_token
+
+    # -- logs ----------------------------------------------------------------------------------
+
+    def follow_logs(self, id: str) -> AsyncIterator[LogEntry]:
+        """The run's step events and log lines as they happen, until the run ends (see
+        :meth:`Client.follow_logs`)."""
+        return self._follow(id, resume=True)
+
+    async def _follow(self, id: str, *, resume: bool) -> AsyncIterator[LogEntry]:
+        following = p.Following(id, self.retry, self.server, resume=resume)
+        call = following.call
+        while True:
+            try:
+                async with self._http.stream(
+                    call.method, call.path, params=call.params, timeout=p.STREAM_TIMEOUT
+                ) as response:
+                    if response.status_code >= 400:
+                        await response.aread()
+                    following.opened(response)
+                    async for line in response.aiter_lines():
+                        entry = following.feed(line)
+                        if entry is not None:
+                            yield entry
+                        if following.ended:
+                            return
+                delay = following.closed()
+            except (httpx.HTTPError, WaterflowAPIError) as exc:
+                delay = following.broken(exc)
+            if delay is None:
+                return
+            await asyncio.sleep(delay)
 
     async def log_entries(self, id: str, follow: bool = False) -> AsyncIterator[LogEntry]:
-        """Step events and log lines; with ``follow`` they stream until the run finishes."""
-        call = p.logs_call(id, follow)
-        if not follow:
-            for entry in p.log_entries(await self._send(call)):
+        """Step events and log lines so far; with ``follow`` one stream of them (see
+        :meth:`Client.log_entries`)."""
+        if follow:
+            async for entry in self._follow(id, resume=False):
                 yield entry
             return
-        try:
-            async with self._http.stream(
-                call.method, call.path, params=call.params, timeout=p.STREAM_TIMEOUT
-            ) as response:
-                if response.status_code >= 400:
-                    await response.aread()
-                    raise p.api_error(response)
-                follower = p.LogFollower()
-                async for line in response.aiter_lines():
-                    fed = follower.feed(line)
-                    if fed is not None:
-                        yield fed
-                    if follower.ended:
-                        return
-        except httpx.HTTPError as exc:
-            raise p.connection_error(self.server, exc) from None
+        for entry in p.log_entries(await self._send(p.logs_call(id))):
+            yield entry
 
     async def logs(self, id: str, follow: bool = False) -> AsyncIterator[str]:
-        """The run's logs as lines of text (``[job/step] line``)."""
+        """The run's logs as lines of text (``[job/step] line``); with ``follow`` until it ends."""
         async for entry in self.log_entries(id, follow=follow):
             yield p.log_line(entry)
 
+    # -- workflows, nodes, agents, operations --------------------------------------------------
+
     async def validate(self, text: str | os.PathLike[str], inputs: Mapping[str, Any] | None = None) -> list[ErrorItem]:
-        """Problems the server finds in a workflow (empty when it is valid)."""
+        """Problems the server finds in a workflow (and its ``inputs``, when given); empty when valid."""
         return (await self.check(text, inputs)).errors
 
     async def check(self, text: str | os.PathLike[str], inputs: Mapping[str, Any] | None = None) -> Validation:
@@ -142,13 +205,17 @@ class AsyncClient:
         return p.validation(await self._send(p.validate_call(body, inputs)))
 
     async def nodes(self) -> list[Node]:
-        """Node types known to the server and its agents."""
+        """Node types known to the server and its agents, with their input/output schemas."""
         return p.nodes(await self._send(p.nodes_call()))
 
     async def agents(self, include_stale: bool = False) -> list[Agent]:
-        """Registered agents."""
+        """Registered agents; ``include_stale`` adds the ones that stopped heartbeating."""
         return p.agents(await self._send(p.agents_call(include_stale)))
 
     async def health(self) -> dict[str, Any]:
         """``GET /healthz`` (a 503 still returns its body: it says what is down)."""
         return p.health(await self._send(p.health_call()))
+
+    async def metrics(self) -> str:
+        """``GET /metrics``: the server's Prometheus text (docs/reference/metrics.md)."""
+        return p.metrics_text(await self._send(p.metrics_call()))

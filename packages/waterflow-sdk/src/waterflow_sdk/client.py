@@ -11,18 +11,22 @@ from typing import Any, Self
 import httpx
 
 from . import _protocol as p
-from .models import Agent, CancelResult, ErrorItem, LogEntry, Node, Run, RunPage, RunRef, Validation
+from .errors import WaterflowAPIError
+from .models import Agent, CancelResult, ErrorItem, LogEntry, Node, Run, RunPage, RunRef, RunSummary, Validation
 
 __all__ = ["Client"]
 
 
 class Client:
-    """A Waterflow API client over ``httpx.Client``.
+    """A Waterflow API client over ``httpx.Client``; every endpoint of the API is a method.
 
-    ``server`` defaults to ``$WATERFLOW_SERVER`` or ``http://127.0.0.1:8080``; ``token`` (the API's
-    bearer token) to ``$WATERFLOW_API_TOKEN``, and is sent as ``Authorization: Bearer``. Errors are raised
-    as :class:`~waterflow_sdk.errors.WaterflowAPIError` (the server said no) or
-    :class:`~waterflow_sdk.errors.WaterflowConnectionError` (it could not be reached).
+    ``server`` defaults to ``$WATERFLOW_SERVER`` or ``http://127.0.0.1:8080``; ``token`` (the
+    API's bearer token) to ``$WATERFLOW_API_TOKEN``, and is sent as ``Authorization: Bearer``
+    (``token=""`` sends none; an ``Authorization`` entry in ``headers`` wins over both).
+    ``retry`` says how requests are sent again after connection errors (:class:`Retry`: by
+    default 4 tries, for requests that are safe to repeat). Errors are raised as
+    :class:`WaterflowAPIError` (the server said no) or :class:`WaterflowConnectionError` (it
+    could not be reached). Use it as a context manager, or call :meth:`close`.
     """
 
     def __init__(
@@ -33,8 +37,10 @@ class Client:
         headers: Mapping[str, str] | None = None,
         transport: httpx.BaseTransport | None = None,
         token: str | None = None,
+        retry: p.Retry = p.DEFAULT_RETRY,
     ) -> None:
         self.server = p.server_url(server)
+        self.retry = retry
         self._http = httpx.Client(
             base_url=self.server,
             timeout=timeout,
@@ -44,11 +50,23 @@ class Client:
 
     # -- plumbing ------------------------------------------------------------------------------
 
+    def _exchange(self, call: p.Call) -> tuple[httpx.Response, int]:
+        """Send ``call`` (again, as :attr:`retry` allows); the response and the tries it took."""
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                response = self._http.request(call.method, call.path, params=call.params or None, json=call.json)
+            except httpx.HTTPError as exc:
+                delay = self.retry.delay(call, exc, attempt)
+                if delay is None:
+                    raise p.connection_error(self.server, exc) from None
+                time.sleep(delay)
+            else:
+                return response, attempt
+
     def _send(self, call: p.Call) -> httpx.Response:
-        try:
-            return self._http.request(call.method, call.path, params=call.params or None, json=call.json)
-        except httpx.HTTPError as exc:
-            raise p.connection_error(self.server, exc) from None
+        return self._exchange(call)[0]
 
     def close(self) -> None:
         """Close the connection pool."""
@@ -70,16 +88,26 @@ class Client:
         inputs: Mapping[str, Any] | None = None,
         id: str | None = None,
     ) -> RunRef:
-        """Start a run of ``workflow`` (YAML text or a path); ``id`` is an idempotency key."""
+        """Start a run of ``workflow`` (YAML text, or a path: ``Path`` or a one-line ``str``).
+
+        ``id`` is the run id and an idempotency key (ADR 0009): an id whose run finished returns
+        that run with ``created=False``; one that is running raises a 409
+        :class:`WaterflowAPIError`. With an ``id`` a submission whose answer was lost is sent
+        again, and the run the lost try started is returned.
+        """
         call = p.submit_call(p.workflow_text(workflow), inputs, id)
-        return p.parse(self._send(call), RunRef)
+        response, attempts = self._exchange(call)
+        return p.submitted(response, call, retried=attempts > 1)
 
     def get(self, id: str) -> Run:
-        """The run with its job/step tree."""
+        """The run with its job/step tree (statuses, outputs, errors, compensations)."""
         return p.parse(self._send(p.get_call(id)), Run)
 
     def wait(self, id: str, timeout: float | None = None, poll: float = 1.0) -> Run:
-        """Poll until the run finishes; raise :class:`RunTimeoutError` after ``timeout`` seconds."""
+        """Poll every ``poll`` seconds until the run finishes and return it.
+
+        Raises :class:`RunTimeoutError` after ``timeout`` seconds (the run goes on).
+        """
         waiting = p.Waiting(id, timeout, poll)
         while True:
             run = self.get(id)
@@ -89,7 +117,7 @@ class Client:
             time.sleep(delay)
 
     def cancel(self, id: str) -> CancelResult:
-        """Request cancellation of a running run."""
+        """Ask a running run to stop: running steps are cancelled, completed ones compensated."""
         return p.parse(self._send(p.cancel_call(id)), CancelResult)
 
     def signal(
@@ -98,8 +126,8 @@ class Client:
         """Answer the approval gates of run ``id`` waiting for signal ``name`` (``flow/approval``).
 
         ``data`` holds the gate's typed fields; ``decision`` is ``approve`` or ``reject``. The
-        server refuses (403/409/422, as :class:`~waterflow_sdk.errors.WaterflowAPIError`) a token
-        that is not an approver, a run not waiting for ``name``, or data that does not fit.
+        server refuses (403/409/422, as :class:`WaterflowAPIError`) a token that is not an
+        approver, a run not waiting for ``name``, or data that does not fit.
         """
         return p.parse(self._send(p.signal_call(id, name, data, decision)), p.SignalAccepted)
 
@@ -109,42 +137,89 @@ class Client:
         name: str | None = None,
         page_size: int = 50,
         page_token: str | None = None,
+        *,
+        since: p.Moment | None = None,
+        until: p.Moment | None = None,
     ) -> RunPage:
-        """One page of runs, newest first."""
-        return p.parse(self._send(p.list_call(status, name, page_size, page_token)), RunPage)
+        """One page of runs, newest first.
+
+        ``status``: one or more of running, succeeded, failed, cancelled, timed_out; ``name``:
+        the workflow's name; ``since``/``until``: start time (an aware ``datetime``, a ``date``
+        or RFC 3339 text; ``since`` inclusive). Only a ``None`` ``next_page_token`` means the end.
+        """
+        call = p.list_call(status, name, page_size, page_token, since=since, until=until)
+        return p.parse(self._send(call), RunPage)
+
+    def iter_runs(
+        self,
+        status: str | Iterable[str] | None = None,
+        name: str | None = None,
+        *,
+        since: p.Moment | None = None,
+        until: p.Moment | None = None,
+        page_size: int = 100,
+    ) -> Iterator[RunSummary]:
+        """Every run matching the filters of :meth:`list_runs`, newest first, page after page."""
+        token: str | None = None
+        while True:
+            page = self.list_runs(status, name, page_size, token, since=since, until=until)
+            yield from page.runs
+            if not page.next_page_token:
+                return
+            token = page.next_page_token
 
     # -- logs ----------------------------------------------------------------------------------
 
+    def follow_logs(self, id: str) -> Iterator[LogEntry]:
+        """The run's step events and log lines as they happen, until the run ends.
+
+        Starts with what the run printed so far. A dropped connection or an expired stream is
+        reopened (see :class:`Retry`) without repeating entries already yielded.
+        """
+        return self._follow(id, resume=True)
+
+    def _follow(self, id: str, *, resume: bool) -> Iterator[LogEntry]:
+        following = p.Following(id, self.retry, self.server, resume=resume)
+        call = following.call
+        while True:
+            try:
+                with self._http.stream(
+                    call.method, call.path, params=call.params, timeout=p.STREAM_TIMEOUT
+                ) as response:
+                    if response.status_code >= 400:
+                        response.read()
+                    following.opened(response)
+                    for line in response.iter_lines():
+                        entry = following.feed(line)
+                        if entry is not None:
+                            yield entry
+                        if following.ended:
+                            return
+                delay = following.closed()
+            except (httpx.HTTPError, WaterflowAPIError) as exc:
+                delay = following.broken(exc)
+            if delay is None:
+                return
+            time.sleep(delay)
+
     def log_entries(self, id: str, follow: bool = False) -> Iterator[LogEntry]:
-        """Step events and log lines; with ``follow`` they stream until the run finishes."""
-        call = p.logs_call(id, follow)
-        if not follow:
-            yield from p.log_entries(self._send(call))
+        """Step events and log lines so far; with ``follow`` one stream of them, until the run or
+        the stream ends (an expired stream raises :class:`WaterflowAPIError` with code
+        ``stream_expired``; :meth:`follow_logs` goes on instead)."""
+        if follow:
+            yield from self._follow(id, resume=False)
             return
-        try:
-            with self._http.stream(call.method, call.path, params=call.params, timeout=p.STREAM_TIMEOUT) as response:
-                if response.status_code >= 400:
-                    response.read()
-                    raise p.api_error(response)
-                follower = p.LogFollower()
-                for line in response.iter_lines():
-                    entry = follower.feed(line)
-                    if entry is not None:
-                        yield entry
-                    if follower.ended:
-                        return
-        except httpx.HTTPError as exc:
-            raise p.connection_error(self.server, exc) from None
+        yield from p.log_entries(self._send(p.logs_call(id)))
 
     def logs(self, id: str, follow: bool = False) -> Iterator[str]:
-        """The run's logs as lines of text (``[job/step] line``)."""
+        """The run's logs as lines of text (``[job/step] line``); with ``follow`` until it ends."""
         for entry in self.log_entries(id, follow=follow):
             yield p.log_line(entry)
 
-    # -- workflows, nodes, agents --------------------------------------------------------------
+    # -- workflows, nodes, agents, operations --------------------------------------------------
 
     def validate(self, text: str | os.PathLike[str], inputs: Mapping[str, Any] | None = None) -> list[ErrorItem]:
-        """Problems the server finds in a workflow (empty when it is valid)."""
+        """Problems the server finds in a workflow (and its ``inputs``, when given); empty when valid."""
         return self.check(text, inputs).errors
 
     def check(self, text: str | os.PathLike[str], inputs: Mapping[str, Any] | None = None) -> Validation:
@@ -152,13 +227,17 @@ class Client:
         return p.validation(self._send(p.validate_call(p.workflow_text(text), inputs)))
 
     def nodes(self) -> list[Node]:
-        """Node types known to the server and its agents."""
+        """Node types known to the server and its agents, with their input/output schemas."""
         return p.nodes(self._send(p.nodes_call()))
 
     def agents(self, include_stale: bool = False) -> list[Agent]:
-        """Registered agents."""
+        """Registered agents; ``include_stale`` adds the ones that stopped heartbeating."""
         return p.agents(self._send(p.agents_call(include_stale)))
 
     def health(self) -> dict[str, Any]:
         """``GET /healthz`` (a 503 still returns its body: it says what is down)."""
         return p.health(self._send(p.health_call()))
+
+    def metrics(self) -> str:
+        """``GET /metrics``: the server's Prometheus text (docs/reference/metrics.md)."""
+        return p.metrics_text(self._send(p.metrics_call()))

@@ -45,9 +45,7 @@ class WaterflowConnectionError(WaterflowSDKError):
     def __init__(self, server: str, detail: str) -> None:
         self.server = server
         self.detail = detail
-        super().__init__(
-            f"cannot reach the Waterflow server at {server} ({detail}); start it with `waterflow dev`"
-        )
+        super().__init__(f"cannot reach the Waterflow server at {server} ({detail}); start it with `waterflow dev`")
 
 
 class RunTimeoutError(WaterflowSDKError, TimeoutError):
