@@ -217,6 +217,8 @@ async def harness(temporal_client: Client, task_queue: str) -> AsyncIterator[Har
         lists_live_agents = True
 
         async def servers(self, group: str) -> list[dict[str, Any]]:
+            if group.endswith("-broken"):
+                raise ApplicationError(f"inventory of {group} cannot be read", non_retryable=True)
             return [{"name": name} for name in servers.get(group, [])]
 
         async def groups(self) -> list[str]:

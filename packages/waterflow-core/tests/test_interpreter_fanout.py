@@ -117,3 +117,13 @@ jobs:
     with pytest.raises(WorkflowValidationError) as caught:
         load_workflow(text)
     assert "wait-for-agents applies to each-server only" in str(caught.value)
+
+
+async def test_a_failing_server_group_provider_fails_the_job_saying_why(h: Harness) -> None:
+    workflow = CHECK.replace("runs-on: QUEUE", f"runs-on: {h.queue}-broken").replace(" STRATEGY", "")
+    progress, error = await h.run(workflow)
+    assert isinstance(error, ApplicationError)
+    assert job(progress, "check").error == (
+        f"job check: each-server: cannot list the servers of group '{h.queue}-broken': "
+        f"inventory of {h.queue}-broken cannot be read"
+    )

@@ -22,7 +22,7 @@ from typing import Any
 from pydantic import ValidationError
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, FailureError
 
 from ..agent_registry import personal_queue
 from ..dsl.durations import format_duration
@@ -480,14 +480,20 @@ class WaterflowRun:
         return names
 
     async def _servers(self, group: str) -> list[str]:
-        names = await workflow.execute_activity(
-            SERVERS_ACTIVITY,
-            group,
-            result_type=list[str],
-            start_to_close_timeout=timedelta(seconds=30),
-            retry_policy=RetryPolicy(maximum_attempts=5, initial_interval=timedelta(seconds=1)),
-            summary=f"live agents of {group}",
-        )
+        try:
+            names = await workflow.execute_activity(
+                SERVERS_ACTIVITY,
+                group,
+                result_type=list[str],
+                start_to_close_timeout=timedelta(seconds=30),
+                retry_policy=RetryPolicy(maximum_attempts=5, initial_interval=timedelta(seconds=1)),
+                summary=f"live agents of {group}",
+            )
+        except ActivityError as exc:
+            # The provider failed (a bad inventory, a registry it cannot read): the job fails
+            # saying so, instead of an internal error.
+            reason = exc.cause.message if isinstance(exc.cause, FailureError) else str(exc)
+            raise FanoutError(f"each-server: cannot list the servers of group '{group}': {reason}") from None
         return sorted(names)
 
     async def _fanout(
