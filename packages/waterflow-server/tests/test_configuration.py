@@ -248,3 +248,53 @@ def test_client_commands_read_the_user_config_file(start_server: StartServer, tm
     # A flag beats the file; a wrong token from the file is the server's 401.
     wrong = _cli_with_client_config(tmp_path, text.replace(TOKEN, "x" * 24), 0o600, "list", "-o", "text")
     assert wrong.returncode == 1 and "401" in wrong.stderr + wrong.stdout
+
+
+@pytest.mark.integration
+def test_dev_runs_from_a_config_file_and_its_agent_logs_json(tmp_path: Path) -> None:
+    port = free_port()
+    data = tmp_path / "data"
+    config = _write(
+        tmp_path / "dev.toml",
+        f"""
+[api]
+port = {port}
+
+[limits]
+max_body_bytes = "2KiB"
+
+[dev]
+data_dir = "{data}"
+temporal_port = {free_port()}
+headless = true
+agent_name = "cfg-dev"
+
+[logging]
+format = "json"
+level = "info"
+""",
+    )
+    log = tmp_path / "dev.log"
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("WATERFLOW_")}
+    process, offset = spawn_logged(
+        [sys.executable, "-m", "waterflow_sdk", "dev"],
+        log,
+        env={**environ, "PYTHONUNBUFFERED": "1", "WATERFLOW_CONFIG": str(config)},
+        cwd=tmp_path,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not re.search(r"^ready\b", read_log(log, offset), re.M):
+            assert process.poll() is None, read_log(log, offset)
+            assert time.monotonic() < deadline, read_log(log, offset)
+            time.sleep(0.1)
+        url = f"http://127.0.0.1:{port}"  # the port of the file
+        assert httpx.get(f"{url}/healthz", timeout=30).json()["status"] == "ok"
+        big = httpx.post(f"{url}/v1/workflows", json={"workflow": "x" * 3000}, timeout=30)
+        assert big.status_code == 413, big.text
+    finally:
+        stop_process_blocking(process, 90)
+    assert any(record["logger"].startswith("waterflow") for record in _json_log_lines(read_log(log, offset)))
+    agent_log = (data / "logs" / "agent-cfg-dev.log").read_text()
+    assert "waterflow agent cfg-dev ready" in agent_log
+    assert _json_log_lines(agent_log), agent_log  # the agent got the format; it did not read dev.toml

@@ -131,13 +131,7 @@ def dev_command(ctx: click.Context, **_: Any) -> None:
     os.environ.pop("WATERFLOW_CONFIG", None)
     host = config.api.host
     access = access_settings(host, config.access)
-    providers = provider_settings(
-        loaded,
-        ctx.params["event_options"],
-        ctx.params["server_groups_options"],
-        (config.events.spool or config.dev.data_dir / "events").resolve(),
-        environ,
-    )
+    # Before the providers: refused, it leaves nothing behind (not even the event spool).
     temporal_address = config.temporal.address if "temporal.address" in loaded.sources else None
     if not is_loopback(host) and not temporal_address and not config.access.insecure:
         raise click.ClickException(
@@ -145,6 +139,13 @@ def dev_command(ctx: click.Context, **_: Any) -> None:
             "who can reach it could start workflows on your agents. Keep the default 127.0.0.1, use "
             "--temporal-address with a secured Temporal, or pass --insecure"
         )
+    providers = provider_settings(
+        loaded,
+        ctx.params["event_options"],
+        ctx.params["server_groups_options"],
+        (config.events.spool or config.dev.data_dir / "events").resolve(),
+        environ,
+    )
     options = DevOptions(
         data_dir=config.dev.data_dir.resolve(),
         host=host,
