@@ -7,8 +7,11 @@ Server groups (ADR 0032): ``--server-groups NAME`` (``WATERFLOW_SERVER_GROUPS``)
 ``--server-groups-option KEY=VALUE``, and ``--inventory FILE`` (``WATERFLOW_INVENTORY``) as the
 ``inventory`` provider's ``path``.
 
-Values are text; an option whose type is a mapping or a list (the webhook's ``headers``) takes
-JSON. Every mistake is a :class:`ProviderConfigError` naming the flag or variable it came from;
+Options may also come from the configuration file (``[events.options.<name>]``,
+``[server_groups.options]``; ADR 0035), which variables and flags override.
+
+Values from flags and variables are text; an option whose type is a mapping or a list (the
+webhook's ``headers``) takes JSON there, and a TOML table or array in the file. Every mistake is a :class:`ProviderConfigError` naming the flag or variable it came from;
 messages never repeat an option's value (it may be a secret).
 """
 
