@@ -57,7 +57,9 @@ def _json_log_lines(output: str) -> list[dict[str, Any]]:
 
 
 @pytest.mark.integration
-def test_a_server_takes_the_file_then_the_environment_then_flags(start_server: StartServer, tmp_path: Path) -> None:
+def test_a_server_takes_the_file_then_the_environment_then_flags(
+    start_server: StartServer, tmp_path: Path, parked_workflow: str
+) -> None:
     config = _write(
         tmp_path / "server.toml",
         f"""
@@ -70,6 +72,7 @@ token = "{TOKEN}"
 [limits]
 max_body_bytes = "2KiB"
 validation_budget = "7s"
+streams_per_client = 1
 
 [logging]
 level = "info"
@@ -86,6 +89,14 @@ format = "json"
     big = httpx.post(f"{server.url}/v1/workflows", json={"workflow": "x" * 5000}, headers=headers, timeout=30)
     assert big.status_code == 413, big.text
     httpx.get(f"{server.url}/v1/workflows", headers={"authorization": "Bearer wrong-but-long-enough"}, timeout=30)
+    # One follow stream per client, as the file says: the second is refused.
+    run = httpx.post(f"{server.url}/v1/workflows", json={"workflow": parked_workflow}, headers=headers, timeout=60)
+    assert run.status_code == 201, run.text
+    logs = f"{server.url}/v1/workflows/{run.json()['id']}/logs?follow=true"
+    with httpx.stream("GET", logs, headers=headers, timeout=30) as first:
+        assert first.status_code == 200
+        second = httpx.get(logs, headers=headers, timeout=30)
+        assert second.status_code == 429 and second.json()["code"] == "too_many_streams", second.text
 
     records = _json_log_lines(server.output)
     assert records, server.output
@@ -104,6 +115,11 @@ format = "json"
     assert shown["limits.validation_budget"]["source"] == f"file {config}"
     assert shown["access.token"]["value"] == "<set>"
     assert shown["limits.streams_total"]["source"] == "default"
+    assert shown["limits.streams_per_client"] == {
+        "key": "limits.streams_per_client",
+        "value": 1,
+        "source": f"file {config}",
+    }
 
 
 @pytest.mark.unit
