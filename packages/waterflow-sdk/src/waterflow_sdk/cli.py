@@ -549,9 +549,10 @@ def agents_list(include_stale: bool, group: str | None, server: str, output: str
         from .node_tables import table
 
         say("\n".join(table(("NAME", "STATE", "GROUPS", "NODES", "LAST SEEN"), rows)))
-    elif not rows:
+        return
+    if not rows:
         say("no agents" + ("" if include_stale else " alive (--all shows stale ones)"), err=True)
-    for row in rows if output == "text" else []:
+    for row in rows:
         say("\t".join(row))
 
 
