@@ -23,6 +23,7 @@ from waterflow_server import run_metrics
 from waterflow_server.event_delivery import EventDelivery
 from waterflow_server.run_metrics import RunEventMetrics
 from waterflow_testing import eventually, unique_name
+from waterflow_testing.devserver import free_port
 
 
 def samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
@@ -151,6 +152,20 @@ async def test_taps_see_events_without_handlers_and_a_failing_tap_costs_no_deliv
         await delivery.close()
     assert [e["id"] for e in handler.seen] == ["b"]
     assert delivery.stats()["recording"].delivered == 1
+
+
+@pytest.mark.unit
+async def test_an_unreachable_temporal_is_counted_and_the_scrape_still_answers() -> None:
+    from temporalio.client import Client as TemporalClient
+
+    from waterflow_server.api.metrics import Metrics
+
+    nowhere = await TemporalClient.connect(f"127.0.0.1:{free_port()}", lazy=True)  # nothing listens
+    found = samples((await Metrics().scrape(nowhere, worker=None)).decode())
+    assert value(found, "waterflow_metrics_source_errors_total", source="visibility") == 1
+    assert value(found, "waterflow_metrics_source_errors_total", source="agents") == 1
+    assert value(found, "waterflow_worker_state", state="running") == 0
+    assert not [name for name, _ in found if name in ("waterflow_runs", "waterflow_agents_live")]
 
 
 # -- a real server and agent ----------------------------------------------------------------------

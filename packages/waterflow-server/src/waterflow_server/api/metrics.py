@@ -19,6 +19,7 @@ import time
 from collections import Counter as Tally
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from blacksheep import Application, Request, Response
@@ -38,6 +39,8 @@ Handler = Callable[[Request], Awaitable[Response]]
 
 CLUSTER_CACHE_SECONDS = 10.0
 """How long visibility counts and the agent list are reused between scrapes."""
+REFRESH_TIMEOUT = timedelta(seconds=4)
+"""Per source: a scrape must answer within Prometheus' default 10 s timeout even when Temporal hangs."""
 MAX_GROUPS = 500
 """Agent groups given a series of their own; the rest are summed as ``other``."""
 WORKER_STATES = ("running", "stopped", "disabled")
@@ -135,14 +138,19 @@ class ClusterCollector(Collector):
             snapshot = self.snapshot
             try:
                 counts = await asyncio.gather(
-                    *(client.count_workflows(visibility_query([status])) for status in API_STATUSES)
+                    *(
+                        client.count_workflows(visibility_query([status]), rpc_timeout=REFRESH_TIMEOUT)
+                        for status in API_STATUSES
+                    )
                 )
                 snapshot.runs = {status: count.count for status, count in zip(API_STATUSES, counts, strict=True)}
             except Exception as exc:  # noqa: BLE001 - a scrape answers with what it has
                 snapshot.errors["visibility"] += 1
                 log.warning("metrics: cannot count runs in Temporal visibility: %s", exc)
             try:
-                agents = await list_agents(client, include_stale=True)
+                agents = await asyncio.wait_for(
+                    list_agents(client, include_stale=True), REFRESH_TIMEOUT.total_seconds()
+                )
             except Exception as exc:  # noqa: BLE001
                 snapshot.errors["agents"] += 1
                 log.warning("metrics: cannot read the agent registry: %s", exc)
