@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import textwrap
+import time
 import uuid
 
 import pytest
@@ -102,6 +103,46 @@ async def test_async_client(stack) -> None:  # type: ignore[no-untyped-def]
         run = await client.wait(ref.id, timeout=60, poll=0.2)
         assert run.succeeded
         assert run.jobs[0].steps[0].outputs["greeting"] == "hello, async"
+
+
+def test_signal_answers_an_approval_gate(stack) -> None:  # type: ignore[no-untyped-def]
+    server, group = stack
+    gated = textwrap.dedent(
+        f"""
+        name: sdk-gate
+        jobs:
+          release:
+            runs-on: {group}
+            steps:
+              - id: go
+                uses: flow/approval
+                with:
+                  inputs:
+                    ticket: {{type: string, required: true}}
+              - id: after
+                uses: exec/shell
+                with: {{command: 'echo "ticket $<< steps.go.outputs.data.ticket >>"'}}
+        """
+    ).lstrip()
+    with Client(server.url) as client:
+        ref = client.submit(gated)
+        with pytest.raises(WaterflowAPIError) as wrong:
+            client.signal(ref.id, "deploy", {"ticket": "T-1"})
+        assert wrong.value.status == 409
+        # The gate must be waiting before it takes an answer: retry the 409 until it is.
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                accepted = client.signal(ref.id, "go", {"ticket": "T-1"})
+                break
+            except WaterflowAPIError as err:
+                if err.status != 409 or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+        assert accepted.signal == "go" and accepted.steps == ["release/go"]
+        run = client.wait(ref.id, timeout=120, poll=0.2)
+        assert run.succeeded
+        assert "ticket T-1" in [entry.line for entry in client.log_entries(ref.id)]
 
 
 def test_cli_submit_wait_status_logs(stack, waterflow_cli, tmp_path) -> None:  # type: ignore[no-untyped-def]
