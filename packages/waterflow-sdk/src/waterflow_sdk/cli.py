@@ -474,7 +474,7 @@ def list_runs(
     token: str | None = None
     with _client(server) as client:
         while len(runs) < limit:
-            page = _runs_page(client, status_filter, name, limit - len(runs), token, since, until)
+            page = client.list_runs(status_filter, name, limit - len(runs), token, since=since, until=until)
             runs += page.runs
             token = page.next_page_token
             if not token:
@@ -494,26 +494,6 @@ def list_runs(
 
 def _when(moment: datetime | None) -> str:
     return moment.isoformat(timespec="seconds") if moment else "-"
-
-
-def _runs_page(
-    client: Any,
-    status: str | None,
-    name: str | None,
-    size: int,
-    token: str | None,
-    since: datetime | None,
-    until: datetime | None,
-) -> Any:
-    """One page of ``GET /v1/workflows`` with the start-time bounds ``Client.list_runs`` does not take yet."""
-    from . import _protocol as p
-    from .models import RunPage
-
-    call = p.list_call(status, name, size, token)
-    for key, moment in (("since", since), ("until", until)):
-        if moment is not None:
-            call.params[key] = moment.isoformat()
-    return p.parse(client._send(call), RunPage)
 
 
 # -- agents -----------------------------------------------------------------------------------
