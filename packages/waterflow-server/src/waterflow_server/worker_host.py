@@ -23,8 +23,9 @@ class InterpreterWorkerHost:
     """Runs ``build_interpreter_worker(client)`` in the background of the server's event loop.
 
     With it run the providers the worker needs: the ServerGroupProvider ``each-server`` asks and
-    the delivery of run events to the EventHandlers (installed before the worker polls, closed
-    after it stopped, so the last workflow tasks' events are still delivered).
+    the delivery of run events to the EventHandlers and to ``event_taps`` (the server's metrics),
+    installed before the worker polls, closed after it stopped, so the last workflow tasks'
+    events are still delivered.
     """
 
     def __init__(
