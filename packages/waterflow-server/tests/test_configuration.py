@@ -314,3 +314,23 @@ level = "info"
     agent_log = (data / "logs" / "agent-cfg-dev.log").read_text()
     assert "waterflow agent cfg-dev ready" in agent_log
     assert _json_log_lines(agent_log), agent_log  # the agent got the format; it did not read dev.toml
+
+
+@pytest.mark.unit
+def test_client_settings_from_variables_and_their_mistakes(tmp_path: Path) -> None:
+    home = {"XDG_CONFIG_HOME": str(tmp_path / "none")}  # no client.toml: no error
+    # A step's WATERFLOW_OUTPUT (its outputs file) is not the client's output format.
+    down = _waterflow("list", "--server", "http://127.0.0.1:1", env={**home, "WATERFLOW_OUTPUT": "/tmp/out"})
+    assert down.returncode == 1 and "cannot reach the Waterflow server at http://127.0.0.1:1" in down.stderr
+    bad = _waterflow("list", env={**home, "WATERFLOW_CLIENT_OUTPUT": "xml"})
+    assert bad.returncode == 2
+    assert (
+        bad.stderr.strip() == "Error: WATERFLOW_CLIENT_OUTPUT: output must be one of text, table, json, yaml, not 'xml'"
+    )
+    named = _waterflow("list", env={"WATERFLOW_CLIENT_CONFIG": str(tmp_path / "missing.toml")})
+    assert named.returncode == 2 and f"{tmp_path / 'missing.toml'}: cannot read" in named.stderr
+    unknown = _cli_with_client_config(tmp_path, 'sever = "http://x"\n', 0o644, "list")
+    assert (
+        unknown.returncode == 2
+        and "unknown key 'sever' (known in the top level: output, server, token)" in unknown.stderr
+    )

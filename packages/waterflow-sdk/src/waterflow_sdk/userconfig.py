@@ -2,7 +2,7 @@
 
 Read from ``$WATERFLOW_CLIENT_CONFIG``, else ``$XDG_CONFIG_HOME/waterflow/client.toml`` (``XDG_CONFIG_HOME``
 defaults to ``~/.config``); a missing default file is no error. Flags override variables
-(``WATERFLOW_SERVER``, ``WATERFLOW_API_TOKEN``, ``WATERFLOW_OUTPUT``), which override the file. A
+(``WATERFLOW_SERVER``, ``WATERFLOW_API_TOKEN``, ``WATERFLOW_CLIENT_OUTPUT``), which override the file. A
 file holding a token must not be readable by other users (ADR 0035).
 """
 
@@ -41,7 +41,12 @@ def client_model() -> type[Any]:
         token: SecretStr | None = Field(
             default=None, description="API bearer token.", json_schema_extra=env("WATERFLOW_API_TOKEN")
         )
-        output: str | None = Field(default=None, description="Default --output of the client commands.")
+        # Not WATERFLOW_OUTPUT: that is the file a step writes its outputs to.
+        output: str | None = Field(
+            default=None,
+            description="Default --output of the client commands.",
+            json_schema_extra=env("WATERFLOW_CLIENT_OUTPUT"),
+        )
 
     return ClientConfig
 
