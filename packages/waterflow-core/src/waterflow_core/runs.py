@@ -138,6 +138,9 @@ class StepProgress(BaseModel):
     the last 10, each cut at 500 characters), when the agent reports them."""
     waiting: WaitingFor | None = None
     """Set while a ``flow/approval`` step waits for its signal."""
+    timed_out: bool = False
+    """The step failed because a timeout fired: its own ``timeout``, a flow step's, or no agent
+    picking it up in time; an agent that stopped heartbeating is a plain failure."""
 
 
 class JobProgress(BaseModel):
@@ -157,6 +160,8 @@ class JobProgress(BaseModel):
     steps: list[StepProgress] = Field(default_factory=list)
     outputs: dict[str, Any] = Field(default_factory=dict)
     error: str | None = None
+    batch: int | None = None
+    """The rolling batch (1, 2, ...) of a fan-out instance when its job has ``strategy.batch``."""
 
 
 class RunProgress(BaseModel):

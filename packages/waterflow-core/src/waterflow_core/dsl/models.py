@@ -355,6 +355,25 @@ class Step(_Model):
         return self
 
 
+def _batch_size(value: Any) -> int | str:
+    """A ``batch`` entry: a positive count of instances (``2``) or a share of them (``25%``)."""
+    text = str(value).strip() if isinstance(value, str | int) and not isinstance(value, bool) else None
+    if text is None:
+        raise ValueError(f"a batch size is a positive integer or a percentage like 25%, got {quote(value)}")
+    if text.endswith("%"):
+        match = re.fullmatch(r"(\d+(?:\.\d+)?)\s*%", text)
+        if match is None or not 0 < float(match.group(1)) <= 100:
+            raise ValueError(f"a batch percentage is more than 0% and at most 100%, got {quote(value)}")
+        return f"{match.group(1)}%"
+    if not re.fullmatch(r"\d+", text) or int(text) < 1:
+        raise ValueError(f"a batch size is a positive integer or a percentage like 25%, got {quote(value)}")
+    return int(text)
+
+
+BatchSize = Annotated[int | str, BeforeValidator(_batch_size)]
+"""One entry of ``strategy.batch``: a count of instances, or ``N%`` of the job's instances."""
+
+
 class Strategy(_Model):
     """Fan-out of a job: over a matrix and/or over every live agent of the group."""
 
@@ -366,6 +385,12 @@ class Strategy(_Model):
     the failed ones reported; ADR 0028). Read :attr:`cancels_siblings`."""
     wait_for_agents: Duration | None = None
     """``each-server``: how long to wait for the group's first live agent (default 30 s)."""
+    batch: Annotated[list[BatchSize], Field(min_length=1, max_length=100)] | None = None
+    """Rolling batches (Ansible's ``serial``): the instances start batch after batch, the last
+    size repeating; a batch starts when the previous one ended within the failure budget."""
+    max_fail_percentage: Annotated[float, Field(ge=0, le=100)] | None = None
+    """The failure budget of ``batch``: no further batch starts once more than this percentage
+    of the instances started so far failed (ADR 0036)."""
 
     @property
     def cancels_siblings(self) -> bool:
@@ -376,6 +401,10 @@ class Strategy(_Model):
     def _check_wait_for_agents(self) -> Strategy:
         if self.wait_for_agents is not None and not self.each_server:
             raise ValueError("wait-for-agents applies to each-server only (set each-server: true)")
+        if self.batch is not None and self.matrix is None and not self.each_server:
+            raise ValueError("batch applies to a fan-out job (set each-server: true or a matrix)")
+        if self.max_fail_percentage is not None and self.batch is None:
+            raise ValueError("max-fail-percentage is the failure budget of batch (set batch too)")
         return self
 
     @field_validator("matrix")

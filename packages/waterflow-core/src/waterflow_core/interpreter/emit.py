@@ -18,9 +18,14 @@ from typing import Any, Literal
 from temporalio import workflow
 
 from .. import events
-from ..runs import StepProgress
+from ..matrix import job_matrices
+from ..runs import RunProgress, StepProgress
 
 StepKind = Literal["step", "compensation"]
+
+MAX_EVENT_MATRIX_ROWS = 100
+"""Rows of result matrices a run's finished event carries in all (failed ones first): a webhook
+body stays small whatever the fleet; the API lists every row."""
 
 
 def iso(moment: datetime | None) -> str | None:
@@ -65,11 +70,25 @@ class Emitter:
         self.emit("run.started")
 
     def run_finished(
-        self, status: str, error: str | None, started_at: datetime | None, finished_at: datetime | None
+        self,
+        status: str,
+        error: str | None,
+        started_at: datetime | None,
+        finished_at: datetime | None,
+        progress: RunProgress | None = None,
     ) -> None:
-        """``run.<status>`` (succeeded, failed, cancelled, timed_out)."""
+        """``run.<status>`` (succeeded, failed, cancelled, timed_out), with the fan-out jobs'
+        result matrices from ``progress`` (at most :data:`MAX_EVENT_MATRIX_ROWS` rows in all)."""
+        # Not computed while replaying: the event is not published then.
+        replaying = workflow.unsafe.is_replaying()
+        matrix = job_matrices(progress, MAX_EVENT_MATRIX_ROWS) if progress is not None and not replaying else []
         self.emit(
-            f"run.{status}", status=status, error=error, started_at=iso(started_at), finished_at=iso(finished_at)
+            f"run.{status}",
+            status=status,
+            error=error,
+            started_at=iso(started_at),
+            finished_at=iso(finished_at),
+            matrix=[m.model_dump(mode="json") for m in matrix],
         )
 
     def step_started(self, job: str, entry: StepProgress, path: str, kind: StepKind = "step") -> None:

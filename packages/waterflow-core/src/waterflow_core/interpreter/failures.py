@@ -44,6 +44,8 @@ class StepFailure:
     """No agent picked the activity up within its schedule-to-start timeout."""
     attempt_errors: list[str] = field(default_factory=list)
     """The errors of the attempts before the last one, when the agent reports them."""
+    timed_out: bool = False
+    """The last attempt ran out of its ``timeout`` (start-to-close), or no agent picked it up."""
 
 
 def details_of(err: ApplicationError) -> dict[str, Any]:
@@ -81,6 +83,7 @@ def describe(kind: str, path: str, err: BaseException, options: ActivityOptions)
             attempt_errors=_strings(info.get("attempt_errors")),
         )
     unclaimed = False
+    timed_out = isinstance(cause, TimeoutError) and cause.type != TimeoutType.HEARTBEAT
     if isinstance(cause, TimeoutError):
         if cause.type == TimeoutType.HEARTBEAT:
             reason = f"its agent stopped responding (no heartbeat for {format_duration(options.heartbeat_seconds)})"
@@ -111,6 +114,7 @@ def describe(kind: str, path: str, err: BaseException, options: ActivityOptions)
         log_tail=_strings(info.get("log_tail")),
         unclaimed=unclaimed,
         attempt_errors=_strings(info.get("attempt_errors")),
+        timed_out=timed_out,
     )
 
 

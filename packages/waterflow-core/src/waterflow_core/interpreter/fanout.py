@@ -12,12 +12,27 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import BaseModel
+
 MAX_INSTANCES = 256
 """GitHub's limit on matrix jobs; more is almost always a mistake (and a huge history)."""
 
 SERVERS_ACTIVITY = "waterflow.servers-of-group"
-"""Activity served by the interpreter worker: ``group -> [server names]``, the servers the
-ServerGroupProvider lists that have a live agent (``interpreter/servers.py``)."""
+"""Activity served by the interpreter worker: a group's servers as the ServerGroupProvider lists
+them, only the live ones or each with its ``live`` flag (``interpreter/servers.py``)."""
+
+
+class ServersRequest(BaseModel):
+    """The activity's input from runs that count servers without a live agent as failed."""
+
+    group: str
+
+
+class ListedServer(BaseModel):
+    """One server the provider lists for a group, and whether a live agent of that name runs."""
+
+    name: str
+    live: bool
 
 
 class FanoutError(ValueError):
@@ -31,6 +46,8 @@ class Instance:
     label: str | None
     matrix: dict[str, Any] = field(default_factory=dict)
     server: str | None = None
+    reachable: bool = True
+    """False for a listed server without a live agent: the instance fails without running."""
 
 
 def expand_matrix(matrix: Mapping[str, Any]) -> list[dict[str, Any]]:

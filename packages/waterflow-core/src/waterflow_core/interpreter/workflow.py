@@ -46,11 +46,20 @@ from ..runs import (
 from ..steptask import StepTask, step_path
 from . import approval, chunks, dag, flow, scopes
 from . import contexts as ctx
+from .batches import batch_sizes, budget_exceeded
 from .compensation import compensation_step_id, run_compensations
 from .conditions import EvaluationError, Evaluator
 from .emit import Emitter
 from .failures import StepFailure
-from .fanout import SERVERS_ACTIVITY, FanoutError, Instance, expand_matrix, label_instances
+from .fanout import (
+    SERVERS_ACTIVITY,
+    FanoutError,
+    Instance,
+    ListedServer,
+    ServersRequest,
+    expand_matrix,
+    label_instances,
+)
 from .retry import activity_options
 from .stepcall import StepCall, launch
 from .steptree import NestedBudget, StepTree
@@ -61,6 +70,11 @@ WAIT_FOR_AGENTS_PATCH = "2026-12-wait-for-agents"
 """each-server waits for a group's first live agent; runs recorded before failed at once."""
 FINISH_EVERY_SERVER_PATCH = "2026-12-each-server-finish-all"
 """each-server's fail-fast defaults to false; runs recorded before cancelled the other servers."""
+BATCHES_PATCH = "2026-12-rolling-batches"
+"""``strategy.batch``: instances start batch after batch within a failure budget (ADR 0036)."""
+UNREACHABLE_PATCH = "2026-12-unreachable-servers"
+"""each-server lists every server of the group and fails those without a live agent; runs
+recorded before left them out (ADR 0036)."""
 DEFAULT_WAIT_FOR_AGENTS = 30.0
 """Seconds ``each-server`` waits for its group's first live agent (``strategy.wait-for-agents``)."""
 AGENT_POLL_INTERVAL = 2.0
@@ -69,7 +83,7 @@ AGENT_POLL_INTERVAL = 2.0
 
 @dataclass(slots=True)
 class _InstanceResult:
-    result: StepStatus  # success | failure | cancelled
+    result: StepStatus  # success | failure | cancelled | skipped (never started: budget spent)
     outputs: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
 
@@ -296,7 +310,9 @@ class WaterflowRun:
         self._progress.status = status
         self._progress.error = error
         self._progress.finished_at = workflow.now()
-        self._emit.run_finished(status, error, self._progress.started_at, self._progress.finished_at)
+        self._emit.run_finished(
+            status, error, self._progress.started_at, self._progress.finished_at, progress=self._progress
+        )
         # The progress is the workflow's result: it must fit in a Temporal payload.
         ctx.bound_progress(self._progress)
         if status == "failed":
@@ -428,19 +444,26 @@ class WaterflowRun:
             combos = expand_matrix(matrix)
         pairs: list[tuple[str | None, dict[str, Any]]] = []
         groups: list[str] = []
-        servers_of: dict[str, list[str]] = {}
+        reachable: list[bool] = []
+        servers_of: dict[str, list[tuple[str, bool]]] = {}
         for combo in combos:
             group = self._render_group(job_id, job, {**contexts, "matrix": combo})
             if not strategy.each_server:
                 pairs.append((None, combo))
                 groups.append(group)
+                reachable.append(True)
                 continue
             if group not in servers_of:
                 servers_of[group] = await self._servers_waiting(group, strategy.wait_for_agents)
-            for server in servers_of[group]:
+            for server, live in servers_of[group]:
                 pairs.append((server, combo))
                 groups.append(group)
-        return list(zip(label_instances(pairs), groups, strict=True))
+                reachable.append(live)
+        instances = [
+            inst if live else replace(inst, reachable=False)
+            for inst, live in zip(label_instances(pairs), reachable, strict=True)
+        ]
+        return list(zip(instances, groups, strict=True))
 
     def _render_group(self, job_id: str, job: Job, contexts: dict[str, Any]) -> str:
         group = self._ev.render(job.runs_on, contexts, where=f"jobs.{job_id}.runs-on")
@@ -448,20 +471,21 @@ class WaterflowRun:
             raise EvaluationError(f"jobs.{job_id}.runs-on: expected a group name, got {group!r}")
         return group
 
-    async def _servers_waiting(self, group: str, wait: float | None) -> list[str]:
-        """The group's live agents, waiting up to ``wait`` seconds for the first one.
+    async def _servers_waiting(self, group: str, wait: float | None) -> list[tuple[str, bool]]:
+        """The group's servers with their ``live`` flag, waiting up to ``wait`` seconds for a live one.
 
         Agents that just started may not be listed yet (the registry is read through Temporal's
         visibility, which lags a little): a run submitted as they report ready waits for them.
         """
-        names = await self._servers(group)
-        if names or not workflow.patched(WAIT_FOR_AGENTS_PATCH):
-            if not names:
+        listed = await self._servers(group)
+        live = lambda: any(ok for _, ok in listed)  # noqa: E731
+        if live() or not workflow.patched(WAIT_FOR_AGENTS_PATCH):
+            if not live():
                 raise FanoutError(f"each-server: no live agent in group '{group}'")
-            return names
+            return listed
         grace = DEFAULT_WAIT_FOR_AGENTS if wait is None else wait
         started = workflow.now()
-        while not names:
+        while not live():
             left = grace - (workflow.now() - started).total_seconds()
             if left <= 0:
                 raise FanoutError(
@@ -474,17 +498,22 @@ class WaterflowRun:
                     cancelled, timeout=min(AGENT_POLL_INTERVAL, left), timeout_summary=f"waiting for agents of {group}"
                 )
             except TimeoutError:
-                names = await self._servers(group)
+                listed = await self._servers(group)
             else:
                 return []  # the run was cancelled or timed out: no instance to run
-        return names
+        return listed
 
-    async def _servers(self, group: str) -> list[str]:
+    async def _servers(self, group: str) -> list[tuple[str, bool]]:
+        """The group's servers, each with whether it has a live agent, sorted by name.
+
+        Runs recorded before issue 14 asked for the live ones only (the others were left out).
+        """
+        every = workflow.patched(UNREACHABLE_PATCH)
         try:
-            names = await workflow.execute_activity(
+            answer = await workflow.execute_activity(
                 SERVERS_ACTIVITY,
-                group,
-                result_type=list[str],
+                ServersRequest(group=group) if every else group,
+                result_type=list[ListedServer] if every else list[str],
                 start_to_close_timeout=timedelta(seconds=30),
                 retry_policy=RetryPolicy(maximum_attempts=5, initial_interval=timedelta(seconds=1)),
                 summary=f"live agents of {group}",
@@ -494,7 +523,9 @@ class WaterflowRun:
             # saying so, instead of an internal error.
             reason = exc.cause.message if isinstance(exc.cause, FailureError) else str(exc)
             raise FanoutError(f"each-server: cannot list the servers of group '{group}': {reason}") from None
-        return sorted(names)
+        if every:
+            return sorted((server.name, server.live) for server in answer)
+        return [(name, True) for name in sorted(answer)]
 
     async def _fanout(
         self,
@@ -534,19 +565,48 @@ class WaterflowRun:
             if outcome.result == "failure" and self._fail_fast(strategy):
                 job_scope.cancel(scopes.FAIL_FAST)
 
-        tasks = []
-        for position, (instance, group) in enumerate(instances):
-            await workflow.wait_condition(lambda: running < limit)  # noqa: B023 - the live count
-            if job_scope.cancelled:
+        # Without `batch` the job is one batch: the same commands as before batches existed.
+        batched = strategy.batch is not None and workflow.patched(BATCHES_PATCH)
+        sizes = batch_sizes(strategy.batch if batched else None, len(instances))
+        what = "servers" if strategy.each_server and strategy.matrix is None else "instances"
+        stopped: str | None = None
+        start = 0
+        for number, size in enumerate(sizes, start=1):
+            tasks = []
+            for position in range(start, start + size):
+                instance, group = instances[position]
                 sub = entries[position]
-                sub.status = sub.conclusion = "cancelled"
-                for step in sub.steps:
-                    step.status = step.conclusion = "cancelled"
-                results[position] = _InstanceResult("cancelled")
-                continue
-            running += 1
-            tasks.append(asyncio.create_task(one(position, instance, group, job_scope.child())))
-        await asyncio.gather(*tasks)
+                if batched:
+                    sub.batch = number
+                if not instance.reachable and not job_scope.cancelled:
+                    results[position] = self._unreachable(instance, group, sub)
+                    if self._fail_fast(strategy):
+                        job_scope.cancel(scopes.FAIL_FAST)
+                    continue
+                await workflow.wait_condition(lambda: running < limit)  # noqa: B023 - the live count
+                if job_scope.cancelled:
+                    self._not_started(sub, "cancelled")
+                    results[position] = _InstanceResult("cancelled")
+                    continue
+                running += 1
+                tasks.append(asyncio.create_task(one(position, instance, group, job_scope.child())))
+            await asyncio.gather(*tasks)
+            start += size
+            failed = sum(1 for r in results[:start] if r is not None and r.result == "failure")
+            if batched and start < len(instances) and not job_scope.cancelled and budget_exceeded(
+                failed, start, strategy.max_fail_percentage
+            ):
+                stopped = (
+                    f"stopped after batch {number} of {len(sizes)}: {failed} of the {start} {what} started "
+                    f"failed, more than max-fail-percentage {strategy.max_fail_percentage:g}%; "
+                    f"{len(instances) - start} {what} not started"
+                )
+                break
+        for position in range(start, len(instances)):
+            if batched:
+                entries[position].batch = self._batch_of(sizes, position)
+            self._not_started(entries[position], "skipped", f"not started: the job {stopped}")
+            results[position] = _InstanceResult("skipped")
 
         done = [r for r in results if r is not None]
         outputs = [r.outputs for r in done]
@@ -555,14 +615,48 @@ class WaterflowRun:
             message = "; ".join(errors)
             if strategy.each_server:
                 pairs = zip(instances, results, strict=True)
-                failed = [str(inst.label) for (inst, _), r in pairs if r is not None and r.result == "failure"]
-                what = "servers" if strategy.matrix is None else "instances"
-                shown = ", ".join(failed[:20]) + (f", … ({len(failed) - 20} more)" if len(failed) > 20 else "")
-                message = f"job {job_id} failed on {len(failed)} of {len(instances)} {what} ({shown}): {message}"
+                failed_labels = [str(i.label) for (i, _), r in pairs if r is not None and r.result == "failure"]
+                shown = ", ".join(failed_labels[:20]) + (
+                    f", … ({len(failed_labels) - 20} more)" if len(failed_labels) > 20 else ""
+                )
+                head = f"job {job_id} failed on {len(failed_labels)} of {len(instances)} {what} ({shown})"
+                if stopped:
+                    head += f"; {stopped}"
+                message = f"{head}: {message}"
+            elif stopped:
+                message = f"job {job_id} {stopped}: {message}"
             return "failure", outputs, ctx.clip(message, ctx.MAX_RUN_ERROR_CHARS) or f"job {job_id} failed"
         if any(r.result == "cancelled" for r in done):
             return "cancelled", outputs, None
         return "success", outputs, None
+
+    @staticmethod
+    def _batch_of(sizes: list[int], position: int) -> int:
+        """The batch (from 1) that instance ``position`` belongs to."""
+        end = 0
+        for number, size in enumerate(sizes, start=1):
+            end += size
+            if position < end:
+                return number
+        return len(sizes)
+
+    @staticmethod
+    def _not_started(entry: JobProgress, status: StepStatus, reason: str | None = None) -> None:
+        """Mark an instance (and its steps) that never started: fail-fast, or the budget spent."""
+        entry.status = entry.conclusion = status
+        entry.error = reason
+        for step in entry.steps:
+            step.status = step.conclusion = status
+
+    def _unreachable(self, instance: Instance, group: str, entry: JobProgress) -> _InstanceResult:
+        """An instance whose server has no live agent: it fails at once, its steps not run."""
+        error = f"server {instance.server} has no live agent (group {group})"
+        now = workflow.now()
+        entry.started_at = entry.finished_at = now
+        self._not_started(entry, "skipped")
+        entry.status = entry.conclusion = "failure"
+        entry.error = error
+        return _InstanceResult("failure", {}, error)
 
     @staticmethod
     def _fail_fast(strategy: Strategy) -> bool:
@@ -739,6 +833,7 @@ class WaterflowRun:
     async def _step(self, call: StepCall, scope: scopes.Scope, sp: StepProgress) -> _StepOutcome:
         outcome = await launch(call, sp, scope)
         if isinstance(outcome, StepFailure):
+            sp.timed_out = outcome.timed_out and outcome.outcome == "failure"
             return _StepOutcome(outcome.outcome, {}, outcome.agent, outcome.message)
         return _StepOutcome("success", dict(outcome.outputs), outcome.agent)
 
@@ -833,6 +928,7 @@ class WaterflowRun:
                 watchdog.cancel()
         if scope.reason == scopes.STEP_TIMEOUT:
             result.outcome = "failure"
+            sp.timed_out = True
             result.error = f"step {call_path} timed out after {format_duration(step.timeout or 0)}"
         sp.outputs = ctx.summarize_outputs(result.outputs)
         sp.log_tail = ctx.tail(result.log)

@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from waterflow_core.errors import ErrorItem
+from waterflow_core.matrix import JobMatrix
 from waterflow_core.runs import JobProgress, RunStatus, StepProgress
 
 __all__ = [
@@ -134,6 +135,11 @@ class RunDetail(BaseModel):
         default_factory=list,
         description="Saga compensations run after a failure or cancellation, in the order they ran, each "
         "with its status, error, agent, log tail and times (each is also listed with its job's steps).",
+    )
+    matrix: list[JobMatrix] = Field(
+        default_factory=list,
+        description="Per fan-out job, its result matrix: one row per instance (server), one cell per step "
+        "(ok, failed, timed-out, skipped, cancelled, running, pending).",
     )
     temporal_status: str = Field(description="Temporal's own execution status, for operators.")
 

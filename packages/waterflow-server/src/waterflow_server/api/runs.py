@@ -30,6 +30,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from waterflow_core.dsl import Workflow, load_workflow
 from waterflow_core.errors import WorkflowValidationError
+from waterflow_core.matrix import job_matrices
 from waterflow_core.runs import NAME_MEMO, PROGRESS_QUERY, WORKFLOW_TYPE, RunInput, RunProgress
 
 from .bodies import Submission
@@ -472,6 +473,7 @@ def _detail(
         inputs=started.inputs if started else {},
         jobs=progress.jobs if progress else [],
         compensations=progress.compensations if progress else [],
+        matrix=job_matrices(progress) if progress else [],
         temporal_status=temporal_status_name(description.status),
     )
 
