@@ -50,7 +50,7 @@ class Moment(click.ParamType):
         except ValueError:
             try:
                 return datetime.now(UTC) - timedelta(seconds=parse_duration(text))
-            except (ValueError, TypeError):
+            except (ValueError, TypeError, OverflowError):
                 self.fail(
                     f"{text!r} is neither a time (2026-11-30, 2026-11-30T08:00:00Z) nor a duration ago (2h, 7d)",
                     param,

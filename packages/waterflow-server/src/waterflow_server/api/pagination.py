@@ -65,9 +65,10 @@ def parse_timestamp(value: str | None, name: str) -> datetime | None:
         return None
     try:
         moment = datetime.fromisoformat(value.strip())
-    except ValueError:
+        # In UTC now: an offset that moves it past year 1 or 9999 fails here, not in the query.
+        return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+    except (ValueError, OverflowError):
         raise ValueError(
             f"{name} must be an RFC 3339 timestamp such as 2026-11-30T08:00:00Z or a date such as 2026-11-30, "
             f"got {value[:60]!r}"
         ) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
