@@ -101,10 +101,10 @@ def test_a_secret_needs_a_private_file(tmp_path: Path, text: str) -> None:
         (
             "[net]\nprot = 1\n",
             {},
-            "{file}: unknown key 'net.prot' (known in [net]: body, hosts, password, port, timeout)",
+            "{file}:2: unknown key 'net.prot' (known in [net]: body, hosts, password, port, timeout)",
         ),
-        ("[nett]\nport = 1\n", {}, "{file}: unknown key 'nett' (known in the top level: labels, options, net)"),
-        ("[net]\nport = 0\n", {}, "{file}: net.port: Input should be greater than or equal to 1"),
+        ("[nett]\nport = 1\n", {}, "{file}:1: unknown key 'nett' (known in the top level: labels, options, net)"),
+        ("[net]\nport = 0\n", {}, "{file}:2: net.port: Input should be greater than or equal to 1"),
         ("", {"WATERFLOW_NET_BODY": "1 MB"}, "WATERFLOW_NET_BODY: '1 MB' is not a size like 65536, 512KiB or 1MiB"),
         ('[net]\nport = "x"\n[net]\n', {}, "{file}:3:5: Cannot declare ('net',) twice (TOML)"),
     ],
@@ -136,3 +136,13 @@ def test_json_log_records_are_one_object_per_line() -> None:
     except ValueError:
         record = logging.LogRecord("x", logging.ERROR, __file__, 1, "oops", None, sys.exc_info())
     assert "ValueError: boom" in json.loads(formatter.format(record))["exc"]
+
+
+def test_a_value_error_names_the_line_of_its_key(tmp_path: Path) -> None:
+    text = '[options.hook]\nnote = """\nport = 1\n"""\n\n[net]\n"timeout" = "5s"\n  port   =   0  # no\n'
+    with pytest.raises(ConfigError) as err:
+        load_config(_Model, file=_file(tmp_path, text))
+    assert str(err.value).startswith(f"{tmp_path / 'c.toml'}:8: net.port: ")
+    with pytest.raises(ConfigError) as err:
+        load_config(_Model, file=_file(tmp_path, "# dotted\nnet.hosts = [1]\n"))
+    assert str(err.value).startswith(f"{tmp_path / 'c.toml'}:2: net.hosts.0: Input should be a valid string")

@@ -143,11 +143,11 @@ def test_config_show_never_prints_a_secret(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("[api]\nprot = 8080\n", "{file}: unknown key 'api.prot' (known in [api]: host, port, run_worker)"),
-        ("[limits]\nmax_body_bytes = 10\n", "{file}: limits.max_body_bytes: Input should be greater than or equal"),
-        ('[api]\nport = "eighty"\n', "{file}: api.port: Input should be a valid integer"),
+        ("[api]\nprot = 8080\n", "{file}:2: unknown key 'api.prot' (known in [api]: host, port, run_worker)"),
+        ("[limits]\nmax_body_bytes = 10\n", "{file}:2: limits.max_body_bytes: Input should be greater than or equal"),
+        ('[api]\nport = "eighty"\n', "{file}:2: api.port: Input should be a valid integer"),
         ("[api\nport = 1\n", "{file}:1:5: Expected ']' at the end of a table declaration (TOML)"),
-        ('[limits]\nvalidation_budget = "soon"\n', "{file}: limits.validation_budget: 'soon' is not a duration"),
+        ('[limits]\nvalidation_budget = "soon"\n', "{file}:2: limits.validation_budget: 'soon' is not a duration"),
     ],
 )
 def test_a_bad_file_is_one_line_naming_the_key_and_exit_2(tmp_path: Path, text: str, expected: str) -> None:

@@ -15,7 +15,7 @@ import re
 import stat
 import tomllib
 import typing
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -217,8 +217,50 @@ def _shown(value: Any, setting: Setting) -> Any:
     return value
 
 
-def _read_file(path: Path) -> tuple[dict[str, Any], bool]:
-    """The parsed file and whether other users may read it."""
+_PART = r"""(?:[A-Za-z0-9_-]+|"[^"]*"|'[^']*')"""
+_DOTTED = rf"{_PART}(?:\s*\.\s*{_PART})*"
+_HEADER = re.compile(rf"^\s*\[\[?\s*({_DOTTED})\s*\]\]?\s*(?:#.*)?$")
+_KEY = re.compile(rf"^\s*({_DOTTED})\s*=")
+
+
+def _parts(dotted: str) -> tuple[str, ...]:
+    return tuple(part.strip().strip("\"'") for part in re.findall(_PART, dotted))
+
+
+def _key_lines(text: str) -> dict[tuple[str, ...], int]:
+    """Where each table and key of a TOML text is (1-based lines): tomllib does not say."""
+    lines: dict[tuple[str, ...], int] = {}
+    table: tuple[str, ...] = ()
+    in_string = False
+    for number, line in enumerate(text.splitlines(), start=1):
+        if in_string:
+            in_string = (line.count('"""') + line.count("'''")) % 2 == 0
+            continue
+        header = _HEADER.match(line)
+        if header:
+            table = _parts(header.group(1))
+            lines.setdefault(table, number)
+            continue
+        key = _KEY.match(line)
+        if key:
+            path = (*table, *_parts(key.group(1)))
+            for end in range(len(table) + 1, len(path) + 1):
+                lines.setdefault(path[:end], number)
+        in_string = (line.count('"""') + line.count("'''")) % 2 == 1
+    return lines
+
+
+def _placed(file: Path, lines: Mapping[tuple[str, ...], int], path: Sequence[str]) -> str:
+    """``FILE:LINE`` of the key ``path`` (or of the nearest table holding it), else ``FILE``."""
+    for end in range(len(path), 0, -1):
+        line = lines.get(tuple(path[:end]))
+        if line is not None:
+            return f"{file}:{line}"
+    return str(file)
+
+
+def _read_file(path: Path) -> tuple[dict[str, Any], bool, dict[tuple[str, ...], int]]:
+    """The parsed file, whether other users may read it, and where its keys are."""
     try:
         mode = path.stat().st_mode
         text = path.read_text(encoding="utf-8")
@@ -235,11 +277,11 @@ def _read_file(path: Path) -> tuple[dict[str, Any], bool]:
             message = message[: position.start()].strip()
             raise ConfigError(f"{path}:{position.group(1)}:{position.group(2)}: {message} (TOML)") from None
         raise ConfigError(f"{path}: {message} (TOML)") from None
-    return data, bool(mode & (stat.S_IRWXG | stat.S_IRWXO))
+    return data, bool(mode & (stat.S_IRWXG | stat.S_IRWXO)), _key_lines(text)
 
 
 def _file_layer(
-    path: Path, settings: list[Setting], data: dict[str, Any], shared: bool
+    path: Path, settings: list[Setting], data: dict[str, Any], shared: bool, lines: Mapping[tuple[str, ...], int]
 ) -> tuple[dict[tuple[str, ...], Any], list[str]]:
     by_path = {s.path: s for s in settings}
     sections = {s.path[:-1] for s in settings}
@@ -264,7 +306,8 @@ def _file_layer(
                 )
                 where = f"[{'.'.join(prefix)}]" if prefix else "the top level"
                 raise ConfigError(
-                    f"{path}: unknown key {'.'.join(here)!r} (known in {where}: {', '.join(known) or 'none'})"
+                    f"{_placed(path, lines, here)}: unknown key {'.'.join(here)!r} "
+                    f"(known in {where}: {', '.join(known) or 'none'})"
                 )
             if setting.kind in ("secret", "table") and value not in (None, "", {}):
                 secrets.append(setting.key)
@@ -309,11 +352,12 @@ def load_config(
     """
     settings = settings_of(model)
     by_key = {s.key: s for s in settings}
+    lines: Mapping[tuple[str, ...], int] = {}
     values: dict[tuple[str, ...], Any] = {}
     sources: dict[str, str] = {}
     if file is not None:
-        data, shared = _read_file(file)
-        from_file, _ = _file_layer(file, settings, data, shared)
+        data, shared, lines = _read_file(file)
+        from_file, _ = _file_layer(file, settings, data, shared, lines)
         for path, value in from_file.items():
             values[path] = value
             key = ".".join(path)
@@ -344,11 +388,11 @@ def load_config(
     try:
         config = model.model_validate(_nest(values))
     except ValidationError as exc:
-        raise ConfigError(_explain(exc, sources, file)) from None
+        raise ConfigError(_explain(exc, sources, lines)) from None
     return Loaded(config, sources, file, settings)
 
 
-def _explain(exc: ValidationError, sources: Mapping[str, str], file: Path | None) -> str:
+def _explain(exc: ValidationError, sources: Mapping[str, str], lines: Mapping[tuple[str, ...], int]) -> str:
     problems = []
     for error in exc.errors(include_input=False, include_url=False):
         loc = [str(part) for part in error["loc"]]
@@ -359,7 +403,7 @@ def _explain(exc: ValidationError, sources: Mapping[str, str], file: Path | None
         message = str(error["msg"]).removeprefix("Value error, ")
         kind, _, where = source.partition(" ")
         if kind == "file":
-            problems.append(f"{where}: {key}: {message}")
+            problems.append(f"{_placed(Path(where), lines, loc)}: {key}: {message}")
         elif kind in ("env", "flag"):
             problems.append(f"{where}: {message}")
         else:

@@ -40,17 +40,15 @@ effective configuration and where each value came from (`default`, `file PATH`, 
 WATERFLOW_API_PORT=9000 waterflow config show --server --config server.toml -- --host 0.0.0.0
 ```
 
-A mistake stops the command with one line naming the file and key, the variable or the flag, and
-exit status 2:
+A mistake stops the command with one line naming the file, line and key, the variable or the
+flag, and exit status 2:
 
 ```
-Error: server.toml: unknown key 'api.prot' (known in [api]: host, port, run_worker)
-Error: server.toml: limits.max_body_bytes: Input should be greater than or equal to 1024
+Error: server.toml:4: unknown key 'api.prot' (known in [api]: host, port, run_worker)
+Error: server.toml:7: limits.max_body_bytes: Input should be greater than or equal to 1024
 Error: WATERFLOW_API_PORT: Input should be a valid integer, unable to parse string as an integer
+Error: server.toml:3:5: Expected ']' at the end of a table declaration (TOML)
 ```
-
-TOML gives no positions of values, so a value's error names the key and the file; a syntax error
-names `file:line:column`.
 
 **Secrets** (`temporal.api_key`, `access.token`, and every value of an option table, which may
 hold a webhook's secret or a provider's password) are never printed: `config show` prints `<set>`.
