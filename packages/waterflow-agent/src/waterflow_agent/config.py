@@ -19,6 +19,13 @@ from waterflow_core.temporal import TemporalSettings
 from .steplog import DEFAULT_BURST, DEFAULT_RATE
 
 
+def _queue_safe(name: str) -> str:
+    # The name becomes part of a task queue and a workflow id.
+    if any(ch.isspace() for ch in name) or "/" in name:
+        raise ValueError("agent name must not contain whitespace or '/'")
+    return name
+
+
 class AgentConfig(BaseModel):
     """Everything an :class:`~waterflow_agent.runtime.Agent` needs to run."""
 
@@ -52,10 +59,7 @@ class AgentConfig(BaseModel):
     @field_validator("name")
     @classmethod
     def _name_is_queue_safe(cls, value: str) -> str:
-        # The name becomes part of a task queue and a workflow id.
-        if any(ch.isspace() for ch in value) or "/" in value:
-            raise ValueError("agent name must not contain whitespace or '/'")
-        return value
+        return _queue_safe(value)
 
     @field_validator("groups")
     @classmethod
@@ -117,6 +121,11 @@ class AgentSection(BaseModel):
         description="Extra host facts published as server.facts.KEY.",
         json_schema_extra=PUBLIC_TABLE,
     )
+
+    @field_validator("name")
+    @classmethod
+    def _name_is_queue_safe(cls, value: str | None) -> str | None:
+        return None if value is None else _queue_safe(value)
 
     @model_validator(mode="after")
     def _name_defaults_to_host(self) -> AgentSection:
