@@ -101,7 +101,7 @@ def server_option(func: F) -> F:
 
 
 def friendly_errors(func: F) -> F:
-    """Turn SDK errors into one line on stderr and exit status 1."""
+    """Print SDK errors once on stderr, never a traceback; exit 1 (2 when only inputs were wrong)."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
