@@ -146,3 +146,12 @@ def test_a_value_error_names_the_line_of_its_key(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as err:
         load_config(_Model, file=_file(tmp_path, "# dotted\nnet.hosts = [1]\n"))
     assert str(err.value).startswith(f"{tmp_path / 'c.toml'}:2: net.hosts.0: Input should be a valid string")
+
+
+@pytest.mark.parametrize("mode", [0o620, 0o602, 0o666])
+def test_a_file_others_may_change_is_refused(tmp_path: Path, mode: int) -> None:
+    path = _file(tmp_path, "[net]\nport = 8\n", mode)
+    with pytest.raises(
+        ConfigError, match=r"other users may change the configuration file; restrict it with: chmod go-w"
+    ):
+        load_config(_Model, file=path)

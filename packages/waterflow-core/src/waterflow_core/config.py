@@ -6,7 +6,8 @@ field names another with :func:`env` (the names Waterflow used before there was 
 with :func:`env` ``(None)``. :func:`load_config` merges the layers, remembers where each value
 came from, and turns every mistake into a :class:`ConfigError` naming the file and key, the
 variable or the flag. Secrets (``SecretStr`` fields and free-form option tables) are never shown,
-and a file that holds one must not be readable by other users. See ADR 0035.
+and a file that holds one must not be readable by other users; no file may be writable by them.
+See ADR 0035.
 """
 
 from __future__ import annotations
@@ -277,6 +278,8 @@ def _read_file(path: Path) -> tuple[dict[str, Any], bool, dict[tuple[str, ...], 
             message = message[: position.start()].strip()
             raise ConfigError(f"{path}:{position.group(1)}:{position.group(2)}: {message} (TOML)") from None
         raise ConfigError(f"{path}: {message} (TOML)") from None
+    if mode & (stat.S_IWGRP | stat.S_IWOTH):  # whoever may write it configures this process
+        raise ConfigError(f"{path}: other users may change the configuration file; restrict it with: chmod go-w {path}")
     return data, bool(mode & (stat.S_IRWXG | stat.S_IRWXO)), _key_lines(text)
 
 

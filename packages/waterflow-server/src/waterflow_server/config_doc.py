@@ -53,8 +53,10 @@ Error: server.toml:3:5: Expected ']' at the end of a table declaration (TOML)
 **Secrets** (`temporal.api_key`, `access.token`, and every value of an option table, which may
 hold a webhook's secret or a provider's password) are never printed: `config show` prints `<set>`.
 A file that holds one must not be readable by group or others (`chmod 600`), as for the token
-file; otherwise the command refuses to start. Environment variables remain the better place for
-secrets (the agent takes them out of its environment before steps run, ADR 0020).
+file; otherwise the command refuses to start. No configuration file may be writable by group or
+others, whatever it holds: whoever may change it configures the process. Environment variables
+remain the better place for secrets (the agent takes them out of its environment before steps
+run, ADR 0020).
 
 Durations take `500ms`, `30s`, `5m`, `12h`, `30d` or a number of seconds; sizes take a number of
 bytes or `64KiB`, `1MiB`, `1GiB`. Each section is a TOML table:
