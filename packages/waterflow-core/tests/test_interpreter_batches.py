@@ -341,3 +341,27 @@ jobs:
     assert not [c for c in nodes.calls if c.activity_id.endswith(ghost)]
     (matrix,) = job_matrices(progress)
     assert [(r.instance, r.status, r.cells) for r in matrix.rows][1] == (ghost, "failed", ["skipped"])
+
+
+async def test_a_step_whose_agent_died_after_the_listing_fails_when_not_picked_up(
+    h: Harness, temporal_client: Client
+) -> None:
+    alive, dead = servers(2)
+    h.servers[h.queue] = [alive, dead]  # both listed live; nobody polls the dead one's queue
+    text = f"""
+name: pickup
+jobs:
+  check:
+    runs-on: {h.queue}
+    strategy: {{each-server: true}}
+    steps: [{{id: ok, uses: test/echo, timeout: 2s}}]
+"""
+    async with activity_worker(temporal_client, f"agent:{alive}", h.nodes):
+        progress, error = await h.run(text)
+    assert isinstance(error, ApplicationError)
+    assert job(progress, "check", alive).status == "success"
+    hung = step(progress, "check", "ok", dead)
+    assert hung.status == "failure" and hung.timed_out
+    assert hung.error == f"step check/ok#{dead} failed: no agent picked it up in time"
+    (matrix,) = job_matrices(progress)
+    assert [(r.instance, r.status) for r in matrix.rows] == [(alive, "ok"), (dead, "timed-out")]

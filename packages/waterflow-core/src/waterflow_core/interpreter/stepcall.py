@@ -62,6 +62,9 @@ class StepCall:
     fallback: str | None = None
     """A queue to try when no agent took the call from ``queue`` within :data:`STICKY_PICKUP`
     (a compensation waits for the agent that ran its step, then takes any of the group)."""
+    pickup: timedelta | None = None
+    """How long the call may wait for an agent to take it from ``queue`` (no fallback); None:
+    as long as the run lasts. Set for each-server steps, whose one agent may have died."""
 
     @property
     def path(self) -> str:
@@ -139,7 +142,7 @@ async def _attempt(
         activity_id=activity_id,
         start_to_close_timeout=call.options.start_to_close,
         heartbeat_timeout=call.options.heartbeat,
-        schedule_to_start_timeout=STICKY_PICKUP if sticky else None,
+        schedule_to_start_timeout=STICKY_PICKUP if sticky else call.pickup,
         retry_policy=call.options.retry_policy,
         cancellation_type=_CANCELLATION[call.kind],
         summary=call.summary,

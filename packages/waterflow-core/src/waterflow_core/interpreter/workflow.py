@@ -75,6 +75,12 @@ BATCHES_PATCH = "2026-12-rolling-batches"
 UNREACHABLE_PATCH = "2026-12-unreachable-servers"
 """each-server lists every server of the group and fails those without a live agent; runs
 recorded before left them out (ADR 0036)."""
+PICKUP_PATCH = "2026-12-each-server-pickup"
+"""each-server steps fail when their agent does not take them in time; runs recorded before
+waited for the agent as long as the run lasted."""
+MAX_PICKUP = 300.0
+"""The longest an each-server step waits for its server's agent to take it (seconds); a step
+whose ``timeout`` is shorter waits that long (ADR 0036)."""
 DEFAULT_WAIT_FOR_AGENTS = 30.0
 """Seconds ``each-server`` waits for its group's first live agent (``strategy.wait-for-agents``)."""
 AGENT_POLL_INTERVAL = 2.0
@@ -828,7 +834,12 @@ class WaterflowRun:
             retry=step.retry,
             defaults=self._wf.defaults,
         )
-        return StepCall("step", task, options, queue=place.queue)
+        pickup: timedelta | None = None
+        if place.instance.server and workflow.patched(PICKUP_PATCH):
+            # Only this server's agent polls its queue: an agent that died after the servers
+            # were listed must fail the step, not leave it waiting for the run's timeout.
+            pickup = timedelta(seconds=min(options.timeout_seconds, MAX_PICKUP))
+        return StepCall("step", task, options, queue=place.queue, pickup=pickup)
 
     async def _step(self, call: StepCall, scope: scopes.Scope, sp: StepProgress) -> _StepOutcome:
         outcome = await launch(call, sp, scope)
