@@ -20,7 +20,7 @@ _STANDARD = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) 
 
 
 class JsonFormatter(logging.Formatter):
-    """``{"ts", "level", "logger", "message", ...extra fields}`` on one line (``exc`` for a traceback)."""
+    """``{"ts", "level", "logger", "message", ...extra fields}`` on one line (``exc``: a traceback)."""
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
@@ -32,8 +32,13 @@ class JsonFormatter(logging.Formatter):
         for key, value in record.__dict__.items():
             if key not in _STANDARD and not key.startswith("_") and key not in entry:
                 entry[key] = value
-        if record.exc_info:
+        # exc_text first: whoever set it (the agent's masking of step records) had the last word.
+        if record.exc_text:
+            entry["exc"] = record.exc_text
+        elif record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
+        if record.stack_info:
+            entry["stack"] = record.stack_info
         return json.dumps(entry, ensure_ascii=False, default=str)
 
 
