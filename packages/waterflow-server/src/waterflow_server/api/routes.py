@@ -28,7 +28,7 @@ from .models import (
     ValidateResult,
 )
 from .openapi import WaterflowOpenAPI, error_responses
-from .pagination import PageToken
+from .pagination import PageToken, parse_timestamp
 from .problems import APIError, bad_request, model_response
 from .signals import register_signal_routes
 from .status import parse_status_filter
@@ -94,21 +94,34 @@ def register_routes(app: Application, docs: WaterflowOpenAPI, state: AppState) -
         name: str | None = None,
         page_size: int = 50,
         page_token: str | None = None,
+        since: str | None = None,
+        until: str | None = None,
     ) -> Response:
         """Runs from Temporal visibility, newest first.
 
         ``status`` filters by one or more comma-separated statuses (running, succeeded, failed,
-        cancelled, timed_out); ``name`` by workflow name. A page may hold fewer than
-        ``page_size`` runs when filtering by name; only a null ``next_page_token`` means the end.
+        cancelled, timed_out); ``name`` by workflow name; ``since`` and ``until`` (RFC 3339
+        timestamps or dates, UTC without an offset) by start time, ``since`` inclusive. A page may
+        hold fewer than ``page_size`` runs when filtering by name; only a null
+        ``next_page_token`` means the end.
         """
         try:
             statuses = parse_status_filter(status)
             token = PageToken.decode(page_token)
+            started_since = parse_timestamp(since, "since")
+            started_until = parse_timestamp(until, "until")
         except ValueError as exc:
             raise bad_request(str(exc)) from None
         if not 1 <= page_size <= MAX_PAGE_SIZE:
             raise bad_request(f"page_size must be between 1 and {MAX_PAGE_SIZE}")
-        page = await state.runs.list(statuses=statuses, name=name or None, page_size=page_size, token=token)
+        page = await state.runs.list(
+            statuses=statuses,
+            name=name or None,
+            page_size=page_size,
+            token=token,
+            since=started_since,
+            until=started_until,
+        )
         return model_response(200, page)
 
     @docs(
@@ -252,14 +265,18 @@ def register_routes(app: Application, docs: WaterflowOpenAPI, state: AppState) -
         tags=["operations"],
         responses={
             200: ResponseInfo(
-                "Prometheus text exposition format.",
+                "Prometheus text exposition format (every metric: docs/reference/metrics.md).",
                 content=[ContentInfo(type=str, content_type=PROMETHEUS_TEXT.decode("ascii"))],
             )
         },
     )
     async def metrics() -> Response:
-        """Request counts and latencies by route, runs submitted, submissions rejected."""
-        return Response(200, None, Content(PROMETHEUS_TEXT, state.metrics.render()))
+        """HTTP requests and latency by route, submissions, runs by status, step durations by node
+        type, live agents by group, the interpreter worker's state and the run-event queues.
+
+        Run and agent counts come from Temporal, refreshed at most every 10 s."""
+        body = await state.metrics.scrape(state.client, state.worker)
+        return Response(200, None, Content(PROMETHEUS_TEXT, body))
 
     router.add_post("/v1/workflows", submit_run)
     router.add_get("/v1/workflows", list_runs)
