@@ -11,8 +11,9 @@ Options may also come from the configuration file (``[events.options.<name>]``,
 ``[server_groups.options]``; ADR 0035), which variables and flags override.
 
 Values from flags and variables are text; an option whose type is a mapping or a list (the
-webhook's ``headers``) takes JSON there, and a TOML table or array in the file. Every mistake is a :class:`ProviderConfigError` naming the flag or variable it came from;
-messages never repeat an option's value (it may be a secret).
+webhook's ``headers``) takes JSON there, and a TOML table or array in the file. Every mistake is
+a :class:`ProviderConfigError` naming the key, flag or variable it came from; messages never
+repeat an option's value (it may be a secret).
 """
 
 from __future__ import annotations
