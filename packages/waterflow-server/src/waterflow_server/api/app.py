@@ -23,6 +23,8 @@ from .problems import APIError, install_error_handlers
 from .routes import register_routes
 from .runs import RunService
 from .security import AccessPolicy, RequestGuard
+from .streams import StreamLimits
+from .validation import ValidationPool
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +109,20 @@ def create_app(
     async def on_start(application: Application) -> None:
         state.client = client or await connect_with_retry(settings, connect_timeout)
         state.nodes = NodeDirectory(state.client)
-        state.runs = RunService(state.client, state.nodes)
+        state.runs = RunService(
+            state.client,
+            state.nodes,
+            validation=ValidationPool(
+                workers=settings.validation_workers,
+                queue=settings.validation_queue,
+                budget=settings.validation_budget_seconds,
+            ),
+            streams=StreamLimits(
+                per_client=settings.streams_per_client,
+                total=settings.streams_total,
+                max_seconds=settings.stream_max_seconds,
+            ),
+        )
         state.worker = InterpreterWorkerHost(
             state.client,
             settings.task_queue,
@@ -115,6 +130,7 @@ def create_app(
             event_handlers=settings.event_handlers,
             event_spool=settings.event_spool,
             server_groups=settings.server_groups,
+            event_taps=(state.metrics.runs.observe,),
         )
         await state.worker.start()
         log.info(
