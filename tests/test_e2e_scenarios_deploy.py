@@ -35,7 +35,7 @@ RUN_TIMEOUT = 180.0
 
 
 class _Quiet(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the stdlib's name
+    def log_message(self, format: str, *args: object) -> None:
         """Quiet: the test's output is the CLI's."""
 
 
@@ -88,7 +88,7 @@ def _deploy(url: str, base: str, app_dir: Path, port: int, group: str, version: 
 
 
 def _served(port: int) -> str:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/version", timeout=5) as response:  # noqa: S310 - 127.0.0.1
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/version", timeout=5) as response:
         return str(response.read().decode().strip())
 
 
@@ -143,7 +143,8 @@ def test_wrong_checksum_fails_before_anything_is_unpacked(  # type: ignore[no-un
         run = client.get(output.splitlines()[0])
     assert run.status == "failed"
     assert run.error is not None
-    assert re.match(rf"step deploy/fetch failed: checksum mismatch .* expected sha256:{wrong}, got sha256:{real}", run.error)
+    mismatch = rf"step deploy/fetch failed: checksum mismatch .* expected sha256:{wrong}, got sha256:{real}"
+    assert re.match(mismatch, run.error), run.error
     steps = {step.id: step.status for _, step in run.steps()}
     assert steps == {
         "prepare": "success", "fetch": "failure", "unpack": "skipped", "restart": "skipped",

@@ -111,7 +111,8 @@ def test_failed_health_check_rolls_back_in_reverse_order(stack, project: str) ->
     assert run.status == "failed"
     first = webs[0]
     assert run.error is not None
-    assert run.error.startswith(f"job web failed on 1 of 2 servers ({first}): step web/health#{first} failed after 3 attempts"), run.error
+    why = f"job web failed on 1 of 2 servers ({first}): step web/health#{first} failed after 3 attempts"
+    assert run.error.startswith(why), run.error
     assert "404" in run.error
     # The rollout stopped at the first server; the second was never touched.
     jobs = {(j.id, j.instance): j for j in run.jobs}
