@@ -57,6 +57,7 @@ AGENT_FLAGS: FlagMap = {
     "log_options": ("step_logs.options", lambda values: _pairs(values, "--log-option")),
     "facts": ("agent.facts", lambda values: _pairs(values, "--fact")),
     "run_as": "agent.run_as",
+    "allow_run_as": "agent.allow_run_as",
     "run_secrets_ttl": ("agent.run_secrets_ttl", _seconds),
     "step_log_rate": "agent.step_log_rate",
     "step_log_burst": "agent.step_log_burst",
@@ -107,6 +108,9 @@ def agent_config(ctx: click.Context, environ: Mapping[str, str] | None = None) -
 @click.option("--run-as", metavar="USER",
               help="Start the processes of steps as this user (name or uid); the agent must run as root "
                    "[env WATERFLOW_AGENT_RUN_AS].")
+@click.option("--allow-run-as", "allow_run_as", multiple=True, metavar="USER",
+              help="Let steps that set run-as: USER run their processes as USER (name); the agent must run "
+                   "as root. Repeatable [default: none].")
 @click.option("--run-secrets-ttl", type=Duration(),
               help="How long after a run's last step here its secrets stay masked in its later steps [default 24h].")
 @click.option("--step-log-rate", type=ByteSize(),
@@ -158,6 +162,7 @@ def agent_command(ctx: click.Context, **_: Any) -> None:
             log_handler=None if handler.lower() == "none" else handler,
             facts=dict(section.facts),
             run_as=section.run_as,
+            allow_run_as=list(section.allow_run_as),
             run_secrets_ttl=timedelta(seconds=section.run_secrets_ttl),
             step_log_rate=section.step_log_rate,
             step_log_burst=section.step_log_burst,

@@ -49,6 +49,8 @@ class AgentConfig(BaseModel):
     facts: dict[str, str] = Field(default_factory=dict)
     run_as: str | None = None
     """User (name or uid) whose rights the processes of steps get; the agent must run as root."""
+    allow_run_as: list[str] = Field(default_factory=list)
+    """Users a step's ``run-as:`` may name (none by default); the agent must run as root."""
     run_secrets_ttl: timedelta = Field(default=timedelta(hours=24), gt=timedelta(0))
     """How long after a run's last step on this agent its secrets are still masked in its steps."""
     step_log_rate: int = Field(default=DEFAULT_RATE, ge=0)
@@ -104,6 +106,10 @@ class AgentSection(BaseModel):
     )
     run_as: str | None = Field(
         default=None, description="Start steps' processes as this user (name or uid); the agent must run as root."
+    )
+    allow_run_as: list[str] = Field(
+        default_factory=list,
+        description="Users a step's run-as: may name (none by default); the agent must run as root.",
     )
     run_secrets_ttl: Seconds = Field(
         default=86400.0, gt=0, description="Seconds a run's secrets stay masked in its later steps here."

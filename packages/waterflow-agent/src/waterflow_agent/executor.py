@@ -34,7 +34,7 @@ from waterflow_core.steptask import StepResult, StepTask
 from .masking import MIN_SECRET, SecretMasker, SecretSet
 from .reloader import RegistryHolder
 from .rendering import RenderError, StepTemplates
-from .runas import StepUser
+from .runas import AllowedUser, RunAsPolicy, StepUser, running_as
 from .runsecrets import RunSecrets
 from .steplog import DEFAULT_BURST, DEFAULT_RATE, LogBudget, StepLog
 from .stepprocs import StepProcesses
@@ -48,6 +48,9 @@ MAX_HEARTBEAT_PERIOD = 5.0
 MAX_MESSAGE_CHARS = 16 * 1024
 MAX_DETAILS_BYTES = 512 * 1024
 MAX_RESULT_BYTES = 1024 * 1024
+IN_PROCESS_NODES = frozenset({"http/request", "file/transfer"})
+"""Built-in nodes that do their work inside the agent, starting no process: ``run-as:`` on them
+would change nothing, so it is refused rather than silently ignored (ADR 0038)."""
 
 
 @dataclass(frozen=True)
@@ -77,11 +80,13 @@ class StepExecutor:
         *,
         ship_log: Callable[[dict[str, Any]], None] | None = None,
         step_user: StepUser | None = None,
+        run_as: RunAsPolicy | None = None,
         log_rate: int = DEFAULT_RATE,
         log_burst: int = DEFAULT_BURST,
     ) -> None:
         """``processes``: where steps' processes are tracked; ``step_user``: who they run as
-        (``ctx.step_user``); ``log_rate``/``log_burst``: each step's log budget (bytes)."""
+        (``ctx.step_user``); ``run_as``: the users a step's ``run-as:`` may name;
+        ``log_rate``/``log_burst``: each step's log budget (bytes)."""
         self.identity = identity
         self.registry = registry
         self.secrets = secrets
@@ -89,6 +94,7 @@ class StepExecutor:
         self.ship_log = ship_log
         self.processes = processes
         self.step_user = step_user
+        self.run_as = run_as or RunAsPolicy()
         self.log_rate = log_rate
         self.log_burst = log_burst
         self._running: set[asyncio.Task[Any]] = set()
@@ -123,6 +129,7 @@ class StepExecutor:
         task = self._decode_task(args, info.activity_type)
         # Taken once: a hot reload during this execution does not change the class it runs.
         node_cls = self._lookup(task, info.activity_type)
+        run_as = self._run_as_user(task, node_cls)
 
         templates = StepTemplates(task.with_, task.env)
         secrets, missing = await self._resolve_secrets(task, templates)
@@ -181,7 +188,7 @@ class StepExecutor:
 
         ctx = NodeContext(
             log=step_log.logger,
-            workdir=self.identity.workdir,
+            workdir=self.identity.workdir if run_as is None else run_as.workdir,
             env={**rendered.env, **rendered.shell_env},
             secrets=secrets,
             facts=self.identity.facts,
@@ -189,11 +196,12 @@ class StepExecutor:
             step_path=task.step_path,
             attempt=info.attempt,
             heartbeat=beat,
-            step_user=self.step_user,
+            step_user=self.step_user if run_as is None else run_as.user,
         )
         heartbeats = asyncio.create_task(_heartbeat_forever(beat, _heartbeat_period(info)))
         try:
-            outputs = _dump_outputs(await self._run_node(node_cls(), ctx, inputs, step_log))
+            with running_as(None if run_as is None else run_as.user):
+                outputs = _dump_outputs(await self._run_node(node_cls(), ctx, inputs, step_log))
         except asyncio.CancelledError:
             if not _cancel_requested():
                 raise  # the agent is stopping: the step is not over, another attempt runs it
@@ -290,6 +298,28 @@ class StepExecutor:
                 non_retryable=True,
             )
         return node_cls
+
+    def _run_as_user(self, task: StepTask, node_cls: type[Node]) -> AllowedUser | None:
+        """The allowed user of the step's ``run-as:`` (None: the agent's default user)."""
+        wanted = task.run_as
+        if wanted is None or (self.step_user is not None and wanted == self.step_user.name):
+            return None
+        if node_cls.type in IN_PROCESS_NODES:
+            raise self._error(
+                f"{task.step_path}: run-as: {wanted} does not apply to {node_cls.type}: it works inside the "
+                "agent and starts no process; remove run-as (or do the work with exec/*)",
+                ErrorCode.BAD_INPUT,
+                non_retryable=True,
+            )
+        allowed = self.run_as.get(wanted)
+        if allowed is None:
+            raise self._error(
+                f"{task.step_path}: run-as: agent {self.identity.name} does not allow running steps as "
+                f"user {wanted!r} (start it with --allow-run-as {wanted})",
+                ErrorCode.BAD_INPUT,
+                non_retryable=True,
+            )
+        return allowed
 
     async def _resolve_secrets(
         self, task: StepTask, templates: StepTemplates

@@ -8,6 +8,11 @@ single instruction of its own as root), and with ``HOME``/``USER``/``LOGNAME`` o
 the step set them. Nodes see the user as ``ctx.step_user``, to hand over files they prepare for
 their processes. Steps work in ``<workdir>/steps``, owned by the user; the agent's own files (its
 log, its state) stay in the workdir, which the user cannot write.
+
+A step's own ``run-as: USER`` (ADR 0038) works the same way for that step only: the agent runs
+it only if started with ``--allow-run-as USER`` (:class:`RunAsPolicy`), sets the user for the
+step's task (:func:`running_as`; tasks the node starts inherit it), and the step works in
+``<workdir>/steps-<user>``, owned by that user.
 """
 
 from __future__ import annotations
@@ -17,8 +22,10 @@ import grp
 import os
 import pwd
 import stat
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -67,9 +74,9 @@ class StepUser(node.StepUser):
                 result[key] = mine[key]
         return result
 
-    def prepare_steps_dir(self, workdir: Path) -> Path:
-        """``<workdir>/steps``, owned by this user (mode 0700), reachable by it; returned resolved."""
-        steps = workdir.resolve() / STEPS_DIR
+    def prepare_steps_dir(self, workdir: Path, name: str = STEPS_DIR) -> Path:
+        """``<workdir>/<name>``, owned by this user (mode 0700), reachable by it; returned resolved."""
+        steps = workdir.resolve() / name
         steps.mkdir(mode=0o700, exist_ok=True)
         info = steps.lstat()
         if not stat.S_ISDIR(info.st_mode):
@@ -119,3 +126,54 @@ def group_name(gid: int) -> str:
         return grp.getgrgid(gid).gr_name
     except KeyError:
         return str(gid)
+
+
+_STEP_USER: ContextVar[StepUser | None] = ContextVar("waterflow_step_user", default=None)
+
+
+def current_step_user() -> StepUser | None:
+    """The ``run-as:`` user of the step running in this task, if it set one."""
+    return _STEP_USER.get()
+
+
+@contextmanager
+def running_as(user: StepUser | None) -> Iterator[None]:
+    """Processes started in this task (and tasks created inside) run as ``user`` (None: the default)."""
+    token = _STEP_USER.set(user)
+    try:
+        yield
+    finally:
+        _STEP_USER.reset(token)
+
+
+@dataclass(frozen=True)
+class AllowedUser:
+    """A user steps may ask for with ``run-as:``, and the directory its steps work in."""
+
+    user: StepUser
+    workdir: Path
+
+
+@dataclass(frozen=True)
+class RunAsPolicy:
+    """The users a step's ``run-as:`` may name (the agent's ``--allow-run-as``); none by default."""
+
+    allowed: dict[str, AllowedUser] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, names: Iterable[str], workdir: Path) -> RunAsPolicy:
+        """Resolve every allowed user and prepare its ``<workdir>/steps-<user>``; needs root."""
+        allowed: dict[str, AllowedUser] = {}
+        for spec in dict.fromkeys(names):
+            user = StepUser.resolve(spec)
+            if os.geteuid() != 0:
+                raise RunAsError(
+                    f"--allow-run-as {spec}: the agent must run as root to start steps as another user "
+                    f"(it runs as uid {os.geteuid()})"
+                )
+            allowed[user.name] = AllowedUser(user, user.prepare_steps_dir(workdir, f"{STEPS_DIR}-{user.name}"))
+        return cls(allowed)
+
+    def get(self, name: str) -> AllowedUser | None:
+        """The allowed user ``name``, or None when the agent does not allow it."""
+        return self.allowed.get(name)

@@ -46,7 +46,7 @@ from .executor import AgentIdentity, StepExecutor
 from .facts import host_facts
 from .registration import Registration
 from .reloader import RegistryHolder, Reloader
-from .runas import RunAsError, StepUser, group_name
+from .runas import RunAsError, RunAsPolicy, StepUser, group_name
 from .runsecrets import RunSecrets
 from .steplog import LogShipper
 from .stepprocs import StepProcesses, WorkdirInUse
@@ -107,6 +107,7 @@ class Agent:
         config.workdir.mkdir(parents=True, exist_ok=True)
         # Configuration errors surface before waiting for Temporal, not after.
         steps_dir = self._steps_dir()
+        run_as = self._run_as_policy()
         plugins = PluginManager(strict=False)
         secrets = serve_taken(
             _provider(plugins, SecretProvider, config.secret_provider, self._secret_options), self._taken_env
@@ -119,7 +120,7 @@ class Agent:
         try:
             shipper = self._shipper = self._log_shipper(plugins)
             try:
-                await self._run(secrets, steps_dir, processes, on_ready)
+                await self._run(secrets, steps_dir, processes, on_ready, run_as)
             finally:
                 if shipper is not None:
                     await shipper.close()
@@ -132,6 +133,7 @@ class Agent:
         steps_dir: Path,
         processes: StepProcesses,
         on_ready: Callable[[], None] | None,
+        run_as: RunAsPolicy,
     ) -> None:
         config = self.config
         client = await self._connect()
@@ -155,6 +157,7 @@ class Agent:
             processes,
             ship_log=self._shipper.submit if self._shipper else None,
             step_user=self.step_user,
+            run_as=run_as,
             log_rate=config.step_log_rate,
             log_burst=config.step_log_burst,
         )
@@ -211,6 +214,16 @@ class Agent:
         except RunAsError as err:
             raise AgentError(str(err)) from err
         return user
+
+    def _run_as_policy(self) -> RunAsPolicy:
+        """The users a step's ``run-as:`` may name, each with its own steps directory."""
+        try:
+            policy = RunAsPolicy.load(self.config.allow_run_as, self.config.workdir)
+        except (RunAsError, OSError) as err:
+            raise AgentError(str(err)) from err
+        if policy.allowed:
+            log.info("steps may run as: %s", ", ".join(sorted(policy.allowed)))
+        return policy
 
     def _steps_dir(self) -> Path:
         """Where steps work: the workdir, or with ``--run-as`` its ``steps`` directory owned by the user."""

@@ -10,7 +10,8 @@ can forget. Each such process gets
 - with ``--run-as``, the step user's uid, groups and account variables
   (:mod:`waterflow_agent.runas`): the user wins over whatever the node asked for, the point being
   that no step gets more; a working directory the user could not enter is refused with
-  ``PermissionError``, as ``Popen`` reports a directory it cannot enter.
+  ``PermissionError``, as ``Popen`` reports a directory it cannot enter. A step's own
+  ``run-as:`` (:func:`~waterflow_agent.runas.running_as`) replaces ``--run-as`` for its processes.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Any
 
 from waterflow_core.procs import marked_environment
 
-from .runas import StepUser
+from .runas import StepUser, current_step_user
 
 
 class StepLoop(asyncio.SelectorEventLoop):
@@ -45,10 +46,11 @@ class StepLoop(asyncio.SelectorEventLoop):
 
     def _for_step(self, kwargs: dict[str, Any]) -> dict[str, Any]:
         env = marked_environment(kwargs.get("env"))
-        if self.step_user is not None:
+        user = current_step_user() or self.step_user  # a step's own run-as: wins over --run-as
+        if user is not None:
             if kwargs.get("cwd") is not None:
-                self.step_user.check_can_enter(kwargs["cwd"])  # Popen would enter it as root
-            return {**kwargs, **self.step_user.popen_options(), "env": self.step_user.environment(env)}
+                user.check_can_enter(kwargs["cwd"])  # Popen would enter it as root
+            return {**kwargs, **user.popen_options(), "env": user.environment(env)}
         return kwargs if env is None else {**kwargs, "env": env}
 
 

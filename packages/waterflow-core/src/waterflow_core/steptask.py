@@ -45,6 +45,8 @@ class StepTask(BaseModel):
     contexts: dict[str, Any] = Field(default_factory=dict)
     status: ConditionStatus = "success"
     """What the status functions (``success()``, ``failure()``...) read while rendering."""
+    run_as: str | None = None
+    """The step's ``run-as:`` user; the agent runs the step only if it allows that user (ADR 0038)."""
 
     @property
     def step_path(self) -> str:

@@ -307,6 +307,11 @@ class Compensate(_Model):
         return uses
 
 
+RunAsUser = Annotated[str, StringConstraints(pattern=r"^[a-z_][a-z0-9_.-]{0,31}$")]
+"""A user name for ``run-as:`` (POSIX portable: lower-case letters, digits, ``_ . -``, at most 32);
+a literal, no expression: the agent checks it against the users it allows."""
+
+
 class Step(_Model):
     """One step of a job: a node invocation, executed as one Temporal activity (flow nodes run in the workflow)."""
 
@@ -321,6 +326,8 @@ class Step(_Model):
     retry: Retry | None = None
     continue_on_error: bool = False
     compensate: Compensate | None = None
+    run_as: RunAsUser | None = None
+    """The user the step's processes run as; the agent must allow it (``--allow-run-as``, ADR 0038)."""
     # A flow node's `with:` read a second time, typed (nested steps included); None for other
     # nodes. Errors inside it are placed under `with`, and `with_` keeps the text as written
     # (the run's snapshot dumps that).
@@ -336,7 +343,7 @@ class Step(_Model):
             return None
         return FLOW_WITH[node].model_validate({} if value is None else value)
 
-    @field_validator("heartbeat_timeout", "retry", "compensate")
+    @field_validator("heartbeat_timeout", "retry", "compensate", "run_as")
     @classmethod
     def _activity_only(cls, value: Any, info: ValidationInfo) -> Any:
         node = flow_node(info.data.get("uses"))

@@ -827,6 +827,7 @@ class WaterflowRun:
             env=env,
             contexts=ctx.select(contexts, refs),
             status=status,
+            run_as=step.run_as,
         )
         options = activity_options(
             timeout=step.timeout,
@@ -879,6 +880,7 @@ class WaterflowRun:
             with_=compensate.with_,
             env=env,
             contexts=ctx.select(contexts, refs),
+            run_as=step.run_as,
         )
         options = activity_options(
             timeout=compensate.timeout, heartbeat_timeout=None, retry=compensate.retry, defaults=self._wf.defaults
