@@ -3,7 +3,8 @@
 The artefacts are tar.gz files of examples/single-server-deploy/app (with their own
 `www/version`) served by a real HTTP server on 127.0.0.1. Two deploys in a row: the first starts
 the service, the second restarts it (the old process is gone, the new version answers). A wrong
-checksum fails the download: nothing is downloaded, unpacked or started.
+checksum fails the download: nothing is downloaded, unpacked or started. A version that climbs
+out of releases/ and an artefact member that does are refused, writing nothing outside.
 """
 
 from __future__ import annotations
@@ -153,3 +154,33 @@ def test_wrong_checksum_fails_before_anything_is_unpacked(  # type: ignore[no-un
     # Nothing was written, unpacked or started.
     assert sorted(p.name for p in app_dir.iterdir()) == ["downloads", "releases"]
     assert list((app_dir / "downloads").iterdir()) == [] and list((app_dir / "releases").iterdir()) == []
+
+
+def test_hostile_version_and_artefact_write_nothing_outside(  # type: ignore[no-untyped-def]
+    start_server, start_agent, artefacts: tuple[Path, str], app_dir: Path, tmp_path: Path
+) -> None:
+    root, base = artefacts
+    group = unique_name("app")
+    server = start_server()
+    start_agent(unique_name("app"), [group], env={"WATERFLOW_FILE_ROOTS": str(app_dir)})
+    outside = tmp_path / "outside"
+    outside.mkdir()
+
+    # A version that climbs out of releases/ is refused before anything is downloaded.
+    good = _build(root, tmp_path, "3.0.0")
+    code, output = _deploy(server.url, base, app_dir, free_port(), group, "../../outside", good)
+    assert code == 1 and "version must be letters, digits, . _ -" in output, output
+    assert list(outside.iterdir()) == [] and not (app_dir / "downloads").exists()
+
+    # An artefact (checksum right) whose member climbs out: tar refuses it, nothing becomes current.
+    archive = root / "app-4.0.0.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(APP, arcname=".")
+        # From releases/4.0.0.new, three levels up is tmp_path: the member would land in outside/.
+        tar.add(APP / "www" / "index.html", arcname="../../../outside/pwned")
+    checksum = hashlib.sha256(archive.read_bytes()).hexdigest()
+    code, output = _deploy(server.url, base, app_dir, free_port(), group, "4.0.0", checksum)
+    assert code == 1 and "step deploy/unpack failed" in output, output
+    assert list(outside.iterdir()) == [] and not (app_dir / "outside").exists()
+    assert not (app_dir / "current").exists() and not (app_dir / "app.pid").exists()
+    assert list((app_dir / "releases").iterdir()) == [app_dir / "releases" / "4.0.0.new"]
