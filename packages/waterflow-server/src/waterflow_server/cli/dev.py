@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import sys
 from collections.abc import Mapping
@@ -15,6 +16,7 @@ import click
 from waterflow_sdk.config_layers import FlagMap, config_option, log_options
 from waterflow_sdk.params import Duration
 
+from .hooks_option import hooks_option, hooks_settings
 from .server import (
     SHARED_FLAGS,
     access_options,
@@ -92,6 +94,7 @@ def dev_config(ctx: click.Context, environ: Mapping[str, str] | None = None) -> 
 )
 @access_options
 @provider_options
+@hooks_option
 @log_options("warning")
 @click.option("-v", "--verbose", is_flag=True, help="Log the server's lifecycle at INFO level (--log-level info).")
 @click.pass_context
@@ -160,7 +163,7 @@ def dev_command(ctx: click.Context, **_: Any) -> None:
         agent_name=config.dev.agent_name,
         agent_groups=list(config.dev.agent_groups) or ["local"],
         # DevOptions passes this mapping to ServerSettings as is; the limits go along with it.
-        access={**access, **limit_settings(config.limits)},
+        access={**access, **limit_settings(config.limits), **hooks_settings(ctx.params["hooks_file"])},
         providers=providers,
         secrets=secrets,
     )
@@ -168,7 +171,12 @@ def dev_command(ctx: click.Context, **_: Any) -> None:
         code = asyncio.run(_run(options))
     except KeyboardInterrupt:
         code = 130
-    sys.exit(code)
+    # Everything is stopped; skip interpreter finalization, where the Temporal core's threads can
+    # abort the process (see `waterflow server`).
+    sys.stdout.flush()
+    sys.stderr.flush()
+    logging.shutdown()
+    os._exit(code)
 
 
 def _take_secrets(prefixes: tuple[str, ...] = ()) -> dict[str, str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import sys
 from collections.abc import Mapping
@@ -12,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from waterflow_sdk.config_layers import FlagMap, config_option, log_options, option_pairs
+
+from .hooks_option import hooks_option, hooks_settings
 
 if TYPE_CHECKING:
     from waterflow_core.config import Loaded
@@ -275,6 +278,7 @@ def server_config(ctx: click.Context) -> Loaded[ServerConfig]:
 @click.option("--no-worker", is_flag=True, help="Serve the API only; another server hosts the interpreter worker.")
 @access_options
 @provider_options
+@hooks_option
 @log_options("warning")
 @click.option("-v", "--verbose", is_flag=True, help="Log requests and lifecycle at INFO level (--log-level info).")
 @click.pass_context
@@ -307,18 +311,23 @@ def server_command(ctx: click.Context, **_: Any) -> None:
         **limit_settings(config.limits),
         **access,
         **providers,
+        **hooks_settings(ctx.params["hooks_file"]),
     )
+    code = 0
     try:
         asyncio.run(run_server(settings))
     except KeyboardInterrupt:
         pass
     except ServerFailure as exc:
         click.echo(f"error: {exc}", err=True)
-        sys.stdout.flush()
-        sys.stderr.flush()
-        # Nothing was started to clean up; skipping interpreter finalization avoids an occasional
-        # abort (SIGABRT) from the Temporal core's threads after failed TLS connections.
-        os._exit(1)
+        code = 1
+    # Stopped cleanly (or nothing was started). Interpreter finalization can then abort the
+    # process from the Temporal core's threads (SIGABRT, "PyGILState_Release": seen after failed
+    # TLS connections and in about 1 stop in 6 in a container), so it is skipped.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    logging.shutdown()
+    os._exit(code)
 
 
 class ServerFailure(Exception):
