@@ -104,7 +104,10 @@ class Agent:
     async def run(self, *, on_ready: Callable[[], None] | None = None) -> None:
         """Serve until :meth:`stop`; returns after a clean shutdown."""
         config = self.config
-        config.workdir.mkdir(parents=True, exist_ok=True)
+        try:
+            config.workdir.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise AgentError(f"cannot create the work directory {config.workdir}: {err.strerror}") from None
         # Configuration errors surface before waiting for Temporal, not after.
         steps_dir = self._steps_dir()
         run_as = self._run_as_policy()
