@@ -15,7 +15,7 @@ A fenced block is marked by an HTML comment on the line right before it (docs/RE
 
 Every shell block of docs/getting-started/ carries one of these. Blocks run in the page's order,
 in a fresh directory holding ``examples/``, against one ``waterflow dev`` on free ports: the
-addresses ``127.0.0.1:8080`` and ``127.0.0.1:7233`` in a block are replaced by the stack's.
+ports ``8080`` (API) and ``7233`` (Temporal) in a block are replaced by the stack's.
 """
 
 from __future__ import annotations
@@ -212,11 +212,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
 
 def localize(text: str, stack: Stack) -> str:
-    """A block's text pointed at the test's stack instead of the default ports."""
-    for host in ("127.0.0.1", "localhost"):
-        text = text.replace(f"{host}:8080", f"127.0.0.1:{stack.port}")
-        text = text.replace(f"{host}:7233", f"127.0.0.1:{stack.temporal_port}")
-    return text
+    """A block's text pointed at the test's stack instead of `waterflow dev`'s default ports."""
+    text = re.sub(r"\b8080\b", str(stack.port), text)
+    return re.sub(r"\b7233\b", str(stack.temporal_port), text)
 
 
 @pytest.mark.e2e
