@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from waterflow_core.runs import SERVER_TASK_QUEUE
 from waterflow_core.temporal import TemporalSettings
@@ -13,6 +15,9 @@ from .api.streams import DEFAULT_MAX_SECONDS, DEFAULT_PER_CLIENT, DEFAULT_TOTAL
 from .api.validation import DEFAULT_BUDGET_SECONDS, DEFAULT_QUEUE, DEFAULT_WORKERS
 from .defaults import DEFAULT_HOST, DEFAULT_MAX_BODY_BYTES, DEFAULT_PORT
 from .providers_config import DEFAULT_SERVER_GROUPS, ProviderChoice
+
+if TYPE_CHECKING:
+    from .hooks_config import Hook
 
 
 @dataclass
@@ -59,6 +64,8 @@ class ServerSettings:
     """Directory keeping the event handlers' queues on disk, so a crash of the server loses no event."""
     server_groups: ProviderChoice = field(default_factory=lambda: ProviderChoice(DEFAULT_SERVER_GROUPS))
     """The ServerGroupProvider ``strategy.each-server`` asks (``--server-groups``; ADR 0032)."""
+    hooks: Mapping[str, Hook] = field(default_factory=dict)
+    """Inbound webhooks by name, from the hooks file (``--hooks``; ADR 0037)."""
 
     @property
     def base_url(self) -> str:

@@ -11,13 +11,15 @@ name. The guard refuses all of those even when authentication is off:
   (``text/plain``, forms, multipart) are never read. No CORS headers are ever sent.
 
 With tokens configured, every route except :data:`PUBLIC_PATHS` needs ``Authorization: Bearer``;
-``read`` tokens may only ``GET``.
+``read`` tokens may only ``GET``. Inbound webhooks (:data:`HOOK_PATH`) are authenticated by
+their HMAC signature instead.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -39,6 +41,9 @@ cannot send them without a preflight, which this server never grants."""
 PUBLIC_PATHS = ("/healthz", "/openapi.json", "/docs")
 """Served without a token: health for load balancers; the API description and its UI (which
 then asks for the token itself)."""
+HOOK_PATH = re.compile(r"^/v1/hooks/[A-Za-z0-9._-]{1,100}\Z")
+"""Inbound webhooks (``POST /v1/hooks/{name}``) carry no bearer token: their HMAC signature,
+made with the hook's own secret, is the credential (checked by the handler; ADR 0037)."""
 READ_METHODS = frozenset({"GET", "HEAD"})
 REALM = 'Bearer realm="waterflow"'
 
@@ -181,7 +186,7 @@ class RequestGuard:
                 f"requests from the web origin {origin.decode('latin-1')!r} are not allowed; "
                 "add it with --allowed-origin (WATERFLOW_ALLOWED_ORIGINS) to allow it",
             )
-        if self.policy.tokens and not _is_public(request.path):
+        if self.policy.tokens and not _is_public(request.path) and not HOOK_PATH.match(request.path):
             refusal = self._authorize(request)
             if refusal is not None:
                 return refusal
