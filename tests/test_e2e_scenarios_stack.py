@@ -103,7 +103,8 @@ def test_healthy_stack_is_deployed_one_server_at_a_time(stack, project: str) -> 
 
 def test_failed_health_check_rolls_back_in_reverse_order(stack, project: str) -> None:  # type: ignore[no-untyped-def]
     url, db, webs = stack
-    code, output = _submit(url, project, "-i", "health-path=/missing")
+    # Without its leading / (the template adds it: an input never changes the host).
+    code, output = _submit(url, project, "-i", "health-path=missing")
     assert code == 1, output
     assert "compensations (in the order they ran):" in output
     with Client(url) as client:
@@ -113,7 +114,7 @@ def test_failed_health_check_rolls_back_in_reverse_order(stack, project: str) ->
     assert run.error is not None
     why = f"job web failed on 1 of 2 servers ({first}): step web/health#{first} failed after 3 attempts"
     assert run.error.startswith(why), run.error
-    assert "404" in run.error
+    assert "/missing returned 404, expected 200" in run.error
     # The rollout stopped at the first server; the second was never touched.
     jobs = {(j.id, j.instance): j for j in run.jobs}
     assert jobs[("web", first)].status == "failure" and jobs[("web", webs[1])].status == "cancelled"
