@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from .async_client import AsyncClient
     from .client import Client
     from .errors import RunTimeoutError, WaterflowAPIError, WaterflowConnectionError, WaterflowSDKError
+    from .schedules import Schedule, ScheduledRun, ScheduleTriggered
     from .models import (
         Agent,
         CancelResult,
@@ -53,6 +54,9 @@ __all__ = [
     "RunRef",
     "RunSummary",
     "RunTimeoutError",
+    "Schedule",
+    "ScheduleTriggered",
+    "ScheduledRun",
     "SignalAccepted",
     "Step",
     "Validation",
@@ -68,6 +72,9 @@ _LAZY = {
     "Client": ".client",
     "Retry": "._protocol",
     "SignalAccepted": "._protocol",
+    "Schedule": ".schedules",
+    "ScheduleTriggered": ".schedules",
+    "ScheduledRun": ".schedules",
     "RunTimeoutError": ".errors",
     "WaterflowAPIError": ".errors",
     "WaterflowConnectionError": ".errors",

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Self
 
 import httpx
 
 from . import _protocol as p
+from . import schedules as s
 from .errors import WaterflowAPIError
 from .models import Agent, CancelResult, ErrorItem, LogEntry, Node, Run, RunPage, RunRef, RunSummary, Validation
+from .schedules import Schedule, ScheduleTriggered
 
 __all__ = ["AsyncClient"]
 
@@ -113,6 +115,53 @@ class AsyncClient:
     ) -> p.SignalAccepted:
         """Answer the approval gates of run ``id`` waiting for signal ``name`` (see :meth:`Client.signal`)."""
         return p.parse(await self._send(p.signal_call(id, name, data, decision)), p.SignalAccepted)
+
+    # -- schedules -----------------------------------------------------------------------------
+
+    async def create_schedule(
+        self,
+        workflow: str | os.PathLike[str],
+        *,
+        cron: str | Sequence[str] | None = None,
+        interval: str | float | None = None,
+        inputs: Mapping[str, Any] | None = None,
+        id: str | None = None,
+        timezone: str = "UTC",
+        overlap: str = "skip",
+        paused: bool = False,
+        note: str = "",
+    ) -> Schedule:
+        """Create a schedule (see :meth:`Client.create_schedule`)."""
+        text = await asyncio.to_thread(p.workflow_text, workflow)
+        call = s.create_call(
+            text, cron=cron, interval=interval, inputs=inputs, schedule_id=id,
+            timezone=timezone, overlap=overlap, paused=paused, note=note,
+        )
+        return p.parse(await self._send(call), Schedule)
+
+    async def list_schedules(self) -> list[Schedule]:
+        """Every schedule, by id."""
+        return p.parse_items(await self._send(s.list_call()), "schedules", Schedule)
+
+    async def get_schedule(self, id: str) -> Schedule:
+        """A schedule with its next fire times, recent runs, run count and inputs."""
+        return p.parse(await self._send(s.get_call(id)), Schedule)
+
+    async def pause_schedule(self, id: str) -> Schedule:
+        """Stop the schedule firing until :meth:`unpause_schedule`."""
+        return p.parse(await self._send(s.action_call(id, "pause")), Schedule)
+
+    async def unpause_schedule(self, id: str) -> Schedule:
+        """Let the schedule fire again from its next matching time."""
+        return p.parse(await self._send(s.action_call(id, "unpause")), Schedule)
+
+    async def trigger_schedule(self, id: str) -> ScheduleTriggered:
+        """Start a run of the schedule now (its overlap policy applies)."""
+        return p.parse(await self._send(s.action_call(id, "trigger")), ScheduleTriggered)
+
+    async def delete_schedule(self, id: str) -> None:
+        """Delete the schedule (the runs it started are not touched)."""
+        p.check(await self._send(s.delete_call(id)))
 
     async def list_runs(
         self,

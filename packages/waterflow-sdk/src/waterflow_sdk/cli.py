@@ -639,6 +639,13 @@ def nodes_show(node_type: str, local: bool, server: str, output: str) -> None:
 # -- shell completion -------------------------------------------------------------------------
 
 
+# -- schedules --------------------------------------------------------------------------------
+
+from .cli_schedule import schedule  # noqa: E402 - it builds on the helpers above
+
+cli.add_command(schedule)
+
+
 @cli.command()
 @click.argument("shell", type=click.Choice(["bash", "zsh", "fish"]))
 def completion(shell: str) -> None:

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Self
 
 import httpx
 
 from . import _protocol as p
+from . import schedules as s
 from .errors import WaterflowAPIError
 from .models import Agent, CancelResult, ErrorItem, LogEntry, Node, Run, RunPage, RunRef, RunSummary, Validation
+from .schedules import Schedule, ScheduleTriggered
 
 __all__ = ["Client"]
 
@@ -130,6 +132,58 @@ class Client:
         approver, a run not waiting for ``name``, or data that does not fit.
         """
         return p.parse(self._send(p.signal_call(id, name, data, decision)), p.SignalAccepted)
+
+    # -- schedules -----------------------------------------------------------------------------
+
+    def create_schedule(
+        self,
+        workflow: str | os.PathLike[str],
+        *,
+        cron: str | Sequence[str] | None = None,
+        interval: str | float | None = None,
+        inputs: Mapping[str, Any] | None = None,
+        id: str | None = None,
+        timezone: str = "UTC",
+        overlap: str = "skip",
+        paused: bool = False,
+        note: str = "",
+    ) -> Schedule:
+        """Create a schedule that runs ``workflow`` with ``inputs`` (validated and typed once, now).
+
+        ``cron`` is a 5-field expression (or a list), ``interval`` a duration (``30s``, ``5m``,
+        seconds); give one or both. ``overlap`` is ``skip``, ``buffer-one``, ``buffer-all``,
+        ``cancel-other`` or ``allow-all``. A bad one is a 422 :class:`WaterflowAPIError` naming
+        the field; an ``id`` in use a 409.
+        """
+        call = s.create_call(
+            p.workflow_text(workflow), cron=cron, interval=interval, inputs=inputs, schedule_id=id,
+            timezone=timezone, overlap=overlap, paused=paused, note=note,
+        )
+        return p.parse(self._send(call), Schedule)
+
+    def list_schedules(self) -> list[Schedule]:
+        """Every schedule, by id."""
+        return p.parse_items(self._send(s.list_call()), "schedules", Schedule)
+
+    def get_schedule(self, id: str) -> Schedule:
+        """A schedule with its next fire times, recent runs, run count and inputs."""
+        return p.parse(self._send(s.get_call(id)), Schedule)
+
+    def pause_schedule(self, id: str) -> Schedule:
+        """Stop the schedule firing until :meth:`unpause_schedule`."""
+        return p.parse(self._send(s.action_call(id, "pause")), Schedule)
+
+    def unpause_schedule(self, id: str) -> Schedule:
+        """Let the schedule fire again from its next matching time."""
+        return p.parse(self._send(s.action_call(id, "unpause")), Schedule)
+
+    def trigger_schedule(self, id: str) -> ScheduleTriggered:
+        """Start a run of the schedule now (its overlap policy applies)."""
+        return p.parse(self._send(s.action_call(id, "trigger")), ScheduleTriggered)
+
+    def delete_schedule(self, id: str) -> None:
+        """Delete the schedule (the runs it started are not touched)."""
+        p.check(self._send(s.delete_call(id)))
 
     def list_runs(
         self,
