@@ -6,7 +6,7 @@ import asyncio
 import os
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from types import TracebackType
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 import httpx
 
@@ -15,6 +15,9 @@ from . import schedules as s
 from .errors import WaterflowAPIError
 from .models import Agent, CancelResult, ErrorItem, LogEntry, Node, Run, RunPage, RunRef, RunSummary, Validation
 from .schedules import Schedule, ScheduleTriggered
+
+if TYPE_CHECKING:  # imported when used: it pulls in the expression engine
+    from waterflow_core.plan import Plan
 
 __all__ = ["AsyncClient"]
 
@@ -252,6 +255,15 @@ class AsyncClient:
         """The server's full verdict on a workflow: problems, and the nodes whose ``with:`` it could not check."""
         body = await asyncio.to_thread(p.workflow_text, text)
         return p.validation(await self._send(p.validate_call(body, inputs)))
+
+    async def plan(self, workflow: str | os.PathLike[str], inputs: Mapping[str, Any] | None = None) -> Plan:
+        """What a run would do (jobs, steps, live servers, batches), without starting it (``POST /v1/plan``)."""
+        from waterflow_core.plan import Plan
+
+        from .plan_view import plan_call
+
+        text = await asyncio.to_thread(p.workflow_text, workflow)
+        return p.parse(await self._send(plan_call(text, inputs)), Plan)
 
     async def nodes(self) -> list[Node]:
         """Node types known to the server and its agents, with their input/output schemas."""

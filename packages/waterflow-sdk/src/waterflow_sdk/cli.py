@@ -305,6 +305,50 @@ def submit(
     sys.exit(0 if run.succeeded else EXIT_FAILED)
 
 
+@cli.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("-i", "--input", "inputs", multiple=True, metavar="KEY=VALUE", help="An input value (repeatable).")
+@click.option(
+    "--local",
+    is_flag=True,
+    help="Plan here, without a server: no live servers, each-server groups are resolved at run time.",
+)
+@client_options
+def plan(file: Path, inputs: tuple[str, ...], local: bool, server: str, output: str) -> None:
+    """Show what a run of FILE would do, without running anything: jobs in order, which live servers
+    each runs on in which batches, and each step's with: rendered (a value the run renders itself is
+    shown as written, marked "(at run time)"; secrets show as <secret NAME>).
+    """
+    from waterflow_core.errors import WorkflowValidationError
+
+    from .errors import WaterflowAPIError
+    from .plan_view import local_plan, plan_lines
+
+    values = _parse_inputs(inputs)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise click.BadParameter(f"cannot read {file}: {exc}", param_hint="FILE") from None
+    if local:
+        from waterflow_core.dsl.loader import load_workflow
+
+        try:
+            planned = local_plan(load_workflow(text, source=str(file)), values)
+        except WorkflowValidationError as exc:
+            _api_error(exc, source=str(file), text=text, given=values)
+    else:
+        with _client(server) as client:
+            try:
+                planned = client.plan(text, inputs=values)
+            except WaterflowAPIError as exc:
+                _api_error(exc, source=str(file), text=text, given=values)
+    if output in STRUCTURED:
+        emit(planned.model_dump(mode="json", by_alias=True), output)
+    else:
+        for line in plan_lines(planned):
+            say(line)
+
+
 def _check_watch(watch: bool, output: str) -> None:
     if watch and output in STRUCTURED:
         raise click.UsageError(f"--watch draws the run for a person; use --wait with --output {output}")

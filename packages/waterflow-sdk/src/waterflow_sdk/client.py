@@ -6,7 +6,7 @@ import os
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from types import TracebackType
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 import httpx
 
@@ -15,6 +15,9 @@ from . import schedules as s
 from .errors import WaterflowAPIError
 from .models import Agent, CancelResult, ErrorItem, LogEntry, Node, Run, RunPage, RunRef, RunSummary, Validation
 from .schedules import Schedule, ScheduleTriggered
+
+if TYPE_CHECKING:  # imported when used: it pulls in the expression engine
+    from waterflow_core.plan import Plan
 
 __all__ = ["Client"]
 
@@ -279,6 +282,14 @@ class Client:
     def check(self, text: str | os.PathLike[str], inputs: Mapping[str, Any] | None = None) -> Validation:
         """The server's full verdict on a workflow: problems, and the nodes whose ``with:`` it could not check."""
         return p.validation(self._send(p.validate_call(p.workflow_text(text), inputs)))
+
+    def plan(self, workflow: str | os.PathLike[str], inputs: Mapping[str, Any] | None = None) -> Plan:
+        """What a run would do (jobs, steps, live servers, batches), without starting it (``POST /v1/plan``)."""
+        from waterflow_core.plan import Plan
+
+        from .plan_view import plan_call
+
+        return p.parse(self._send(plan_call(p.workflow_text(workflow), inputs)), Plan)
 
     def nodes(self) -> list[Node]:
         """Node types known to the server and its agents, with their input/output schemas."""

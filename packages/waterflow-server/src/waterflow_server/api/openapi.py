@@ -149,6 +149,7 @@ class WaterflowOpenAPI(OpenAPIHandler):
         bodies = {
             ("/v1/workflows", "post"): SubmitRequest,
             ("/v1/validate", "post"): ValidateRequest,
+            ("/v1/plan", "post"): ValidateRequest,
         }
         for (path, method), model in bodies.items():
             item = (docs.paths or {}).get(path)

@@ -30,6 +30,7 @@ from .models import (
 from .openapi import WaterflowOpenAPI, error_responses
 from .pagination import PageToken, parse_timestamp
 from .hooks import register_hook_routes
+from .plan import register_plan_routes
 from .problems import APIError, bad_request, model_response
 from .schedules import register_schedule_routes
 from .signals import register_signal_routes
@@ -286,6 +287,7 @@ def register_routes(app: Application, docs: WaterflowOpenAPI, state: AppState) -
     router.add_delete("/v1/workflows/{id}", cancel_run)
     router.add_get("/v1/workflows/{id}/logs", run_logs)
     register_signal_routes(app, docs, state)
+    register_plan_routes(app, docs, state)
     register_schedule_routes(app, docs, state)
     register_hook_routes(app, docs, state)
     router.add_post("/v1/validate", validate)
