@@ -51,8 +51,18 @@ class Dev:
 
     def start(self) -> None:
         command = [
-            sys.executable, "-m", "waterflow_sdk", "dev", "--data-dir", str(self.data_dir), "--headless",
-            "--port", str(self.port), "--temporal-port", str(self.temporal_port), *self.args,
+            sys.executable,
+            "-m",
+            "waterflow_sdk",
+            "dev",
+            "--data-dir",
+            str(self.data_dir),
+            "--headless",
+            "--port",
+            str(self.port),
+            "--temporal-port",
+            str(self.temporal_port),
+            *self.args,
         ]
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         env.pop("WATERFLOW_TEMPORAL_ADDRESS", None)
@@ -178,7 +188,9 @@ def test_schedules_fire_and_survive_a_restart_and_webhooks_start_mapped_runs(tmp
             delivery = uuid.uuid4().hex
             body = json.dumps({"ref": "refs/heads/main", "size": 2}).encode()
             headers = {"content-type": "application/json", "x-github-delivery": delivery}
-            forged = http.post("/v1/hooks/push", content=body, headers={**headers, "x-hub-signature-256": signed(body, "w" * 32)})
+            forged = http.post(
+                "/v1/hooks/push", content=body, headers={**headers, "x-hub-signature-256": signed(body, "w" * 32)}
+            )
             assert forged.status_code == 401
             assert http.get(f"/v1/workflows/push-{delivery}").status_code == 404  # no run started
 

@@ -74,7 +74,12 @@ def sign(body: bytes, secret: str = SECRET) -> str:
 
 
 def deliver(
-    http: httpx.Client, name: str, payload: Any, *, delivery: str | None = None, header: str = "X-Hub-Signature-256",
+    http: httpx.Client,
+    name: str,
+    payload: Any,
+    *,
+    delivery: str | None = None,
+    header: str = "X-Hub-Signature-256",
     signature: str | None = None,
 ) -> httpx.Response:
     body = json.dumps(payload).encode()
@@ -172,12 +177,16 @@ def test_mapping_failures_are_422_naming_the_input(http: httpx.Client) -> None:
 
 def test_unknown_hooks_bodies_and_the_token_guard(http: httpx.Client, server: Any) -> None:
     assert deliver(http, "nope", {"ref": "main"}).status_code == 404
-    not_json = http.post("/v1/hooks/push", content=b"{", headers={"content-type": "application/json", "x-hub-signature-256": sign(b"{")})
+    not_json = http.post(
+        "/v1/hooks/push", content=b"{", headers={"content-type": "application/json", "x-hub-signature-256": sign(b"{")}
+    )
     assert not_json.status_code == 400
     form = http.post("/v1/hooks/push", content=b"a=b", headers={"content-type": "application/x-www-form-urlencoded"})
     assert form.status_code == 415
     big = b"[" + b"0," * (600 * 1024) + b"0]"
-    too_large = http.post("/v1/hooks/push", content=big, headers={"content-type": "application/json", "x-hub-signature-256": sign(big)})
+    too_large = http.post(
+        "/v1/hooks/push", content=big, headers={"content-type": "application/json", "x-hub-signature-256": sign(big)}
+    )
     assert too_large.status_code == 413
     # Only the hook path is exempt from the bearer token.
     assert http.get("/v1/workflows").status_code == 401
@@ -218,7 +227,11 @@ def test_the_server_refuses_to_start_with_a_bad_hooks_file(tmp_path: Path) -> No
     env = {**os.environ, "WATERFLOW_HOOKS": str(path)}
     result = subprocess.run(
         [sys.executable, "-m", "waterflow_server", "--port", "0", "--temporal-address", "127.0.0.1:1"],
-        capture_output=True, text=True, env=env, timeout=60, check=False,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
     )
     assert result.returncode == 2, result.stderr
     assert "hooks.yaml:" in result.stderr and "missing.yaml" in result.stderr and "Traceback" not in result.stderr

@@ -85,7 +85,9 @@ def test_create_show_list_trigger_pause_delete(http: httpx.Client) -> None:
     assert run["status"] == "succeeded" and run["name"] == "nightly-report"
     assert run["inputs"] == {"region": "eu", "copies": 3}
     runs = wait_for(
-        lambda: [r for r in http.get("/v1/workflows", params={"name": "nightly-report"}).json()["runs"] if r["id"] == run_id],
+        lambda: [
+            r for r in http.get("/v1/workflows", params={"name": "nightly-report"}).json()["runs"] if r["id"] == run_id
+        ],
         "the run in the run list",
     )
     assert runs[0]["status"] == "succeeded"
@@ -102,7 +104,9 @@ def test_create_show_list_trigger_pause_delete(http: httpx.Client) -> None:
 
 def test_interval_timezone_and_overlap_are_kept(http: httpx.Client) -> None:
     schedule_id = new_id()
-    created = create(http, id=schedule_id, cron=None, interval="90m", timezone="Europe/Berlin", overlap="buffer-one", paused=True)
+    created = create(
+        http, id=schedule_id, cron=None, interval="90m", timezone="Europe/Berlin", overlap="buffer-one", paused=True
+    )
     assert created.status_code == 201, created.text
     body = created.json()
     assert body["interval_seconds"] == 5400 and body["cron"] == []

@@ -44,7 +44,18 @@ def test_schedule_commands(api: Api, waterflow_cli: WaterflowCLI, workflow_file:
     def cli(*args: str) -> Any:
         return waterflow_cli("schedule", *args, server=api.url)
 
-    created = cli("create", str(workflow_file), "--cron", YEARLY, "-i", "region=eu", "--id", schedule_id, "--overlap", "buffer-one")
+    created = cli(
+        "create",
+        str(workflow_file),
+        "--cron",
+        YEARLY,
+        "-i",
+        "region=eu",
+        "--id",
+        schedule_id,
+        "--overlap",
+        "buffer-one",
+    )
     assert created.returncode == 0, created.stderr
     assert created.stdout.strip() == schedule_id and "next run: " in created.stderr
 
@@ -78,20 +89,26 @@ def test_schedule_commands(api: Api, waterflow_cli: WaterflowCLI, workflow_file:
 
 
 def test_schedule_command_mistakes(api: Api, waterflow_cli: WaterflowCLI, workflow_file: Path) -> None:
-    bad_cron = waterflow_cli("schedule", "create", str(workflow_file), "--cron", "* * *", "-i", "region=eu", server=api.url)
+    bad_cron = waterflow_cli(
+        "schedule", "create", str(workflow_file), "--cron", "* * *", "-i", "region=eu", server=api.url
+    )
     assert bad_cron.returncode == 1 and "cron[0]" in bad_cron.stderr and "5 fields" in bad_cron.stderr
     missing_input = waterflow_cli("schedule", "create", str(workflow_file), "--cron", YEARLY, server=api.url)
     assert missing_input.returncode == 2 and "region" in missing_input.stderr
     no_timing = waterflow_cli("schedule", "create", str(workflow_file), "-i", "region=eu", server=api.url)
     assert no_timing.returncode == 2 and "--cron, --interval or both" in no_timing.stderr
-    bad_overlap = waterflow_cli("schedule", "create", str(workflow_file), "--cron", YEARLY, "--overlap", "never", server=api.url)
+    bad_overlap = waterflow_cli(
+        "schedule", "create", str(workflow_file), "--cron", YEARLY, "--overlap", "never", server=api.url
+    )
     assert bad_overlap.returncode == 2
 
 
 def test_both_clients(api: Api, workflow_file: Path) -> None:
     schedule_id = f"sdk-{uuid.uuid4().hex[:8]}"
     with Client(api.url) as client:
-        created = client.create_schedule(workflow_file, interval="2h", inputs={"region": "us"}, id=schedule_id, paused=True)
+        created = client.create_schedule(
+            workflow_file, interval="2h", inputs={"region": "us"}, id=schedule_id, paused=True
+        )
         assert created.interval_seconds == 7200 and created.paused and created.inputs == {"region": "us"}
         assert client.unpause_schedule(schedule_id).paused is False
         with pytest.raises(WaterflowAPIError) as caught:

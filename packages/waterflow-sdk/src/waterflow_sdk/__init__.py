@@ -23,7 +23,6 @@ if TYPE_CHECKING:
     from .async_client import AsyncClient
     from .client import Client
     from .errors import RunTimeoutError, WaterflowAPIError, WaterflowConnectionError, WaterflowSDKError
-    from .schedules import Schedule, ScheduledRun, ScheduleTriggered
     from .models import (
         Agent,
         CancelResult,
@@ -38,6 +37,7 @@ if TYPE_CHECKING:
         Step,
         Validation,
     )
+    from .schedules import Schedule, ScheduledRun, ScheduleTriggered
 
 __all__ = [
     "Agent",

@@ -19,10 +19,20 @@ def schedule() -> None:
 
 @schedule.command("create")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--cron", "crons", multiple=True, metavar="EXPR", help="5-field cron expression ('*/5 * * * *', @daily); repeatable.")
-@click.option("--interval", metavar="DURATION", help="Fire every DURATION (30s, 5m, 1h30m) besides or instead of --cron.")
+@click.option(
+    "--cron",
+    "crons",
+    multiple=True,
+    metavar="EXPR",
+    help="5-field cron expression ('*/5 * * * *', @daily); repeatable.",
+)
+@click.option(
+    "--interval", metavar="DURATION", help="Fire every DURATION (30s, 5m, 1h30m) besides or instead of --cron."
+)
 @click.option("-i", "--input", "inputs", multiple=True, metavar="KEY=VALUE", help="An input value (repeatable).")
-@click.option("--id", "schedule_id", help="Schedule id (default: from the workflow's name); each run's id is it plus the time.")
+@click.option(
+    "--id", "schedule_id", help="Schedule id (default: from the workflow's name); each run's id is it plus the time."
+)
 @click.option("--timezone", default="UTC", show_default=True, help="IANA time zone the cron is read in.")
 @click.option(
     "--overlap",
@@ -60,8 +70,15 @@ def schedule_create(
     with _client(server) as client:
         try:
             created = client.create_schedule(
-                text, cron=list(crons), interval=interval, inputs=values, id=schedule_id,
-                timezone=timezone, overlap=overlap, paused=paused, note=note,
+                text,
+                cron=list(crons),
+                interval=interval,
+                inputs=values,
+                id=schedule_id,
+                timezone=timezone,
+                overlap=overlap,
+                paused=paused,
+                note=note,
             )
         except WaterflowAPIError as exc:
             _api_error(exc, source=str(file), text=text, given=values)

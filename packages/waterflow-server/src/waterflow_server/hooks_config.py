@@ -98,8 +98,11 @@ def _hook(base: Path, name: str, settings: Any, problem: Any) -> Hook | None:
         return None
     for key in settings:
         if key == "secret":
-            problem((*where, key), "a secret is never written in the hooks file: put it in a file (mode 600) "
-                    "and name it with secret-file", key=True)
+            problem(
+                (*where, key),
+                "a secret is never written in the hooks file: put it in a file (mode 600) and name it with secret-file",
+                key=True,
+            )
         elif key not in _HOOK_KEYS:
             problem((*where, key), f"unknown key {key!r} (expected {', '.join(_HOOK_KEYS)})", key=True)
     for required in ("workflow", "secret-file"):

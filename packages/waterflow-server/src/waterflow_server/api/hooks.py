@@ -39,7 +39,10 @@ def signature_problem(hook: Hook, body: bytes, request: Request) -> str | None:
         (value for name in SIGNATURE_HEADERS if (value := request.get_first_header(name)) is not None), None
     )
     if presented is None:
-        return "missing signature: send X-Waterflow-Signature-256 (or X-Hub-Signature-256): sha256=<HMAC-SHA256 hex of the body>"
+        return (
+            "missing signature: send X-Waterflow-Signature-256 (or X-Hub-Signature-256): "
+            "sha256=<HMAC-SHA256 hex of the body>"
+        )
     text = presented.decode("latin-1").strip()
     if not text.startswith(PREFIX):
         return "the signature must be 'sha256=<hex>'"
@@ -50,7 +53,9 @@ def signature_problem(hook: Hook, body: bytes, request: Request) -> str | None:
 
 
 def _unmappable(path: str, message: str) -> APIError:
-    return APIError(422, "invalid_inputs", f"{path}: {message}", [ErrorItem(line=0, column=0, path=path, message=message)])
+    return APIError(
+        422, "invalid_inputs", f"{path}: {message}", [ErrorItem(line=0, column=0, path=path, message=message)]
+    )
 
 
 def map_delivery(hook: Hook, payload: Any, headers: dict[str, str]) -> tuple[dict[str, Any], str | None]:

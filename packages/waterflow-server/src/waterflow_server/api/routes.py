@@ -15,6 +15,7 @@ from blacksheep.server.sse import ServerSentEvent, ServerSentEventsResponse
 from waterflow_core.agent_registry import list_agents
 
 from .bodies import read_submission
+from .hooks import register_hook_routes
 from .models import (
     AgentEntry,
     AgentList,
@@ -29,7 +30,6 @@ from .models import (
 )
 from .openapi import WaterflowOpenAPI, error_responses
 from .pagination import PageToken, parse_timestamp
-from .hooks import register_hook_routes
 from .plan import register_plan_routes
 from .problems import APIError, bad_request, model_response
 from .schedules import register_schedule_routes

@@ -29,8 +29,9 @@ OVERLAP_POLICIES: dict[str, ScheduleOverlapPolicy] = {
 OVERLAP_NAMES = {policy: name for name, policy in OVERLAP_POLICIES.items()}
 
 ALIASES = frozenset({"@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"})
-_MONTHS = {name: number for number, name in enumerate("jan feb mar apr may jun jul aug sep oct nov dec".split(), 1)}
-_DAYS = {name: number for number, name in enumerate("sun mon tue wed thu fri sat".split())}
+_MONTH_NAMES = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
+_MONTHS = {name: number for number, name in enumerate(_MONTH_NAMES, 1)}
+_DAYS = {name: number for number, name in enumerate(["sun", "mon", "tue", "wed", "thu", "fri", "sat"])}
 _FIELDS: tuple[tuple[str, int, int, dict[str, int]], ...] = (
     ("minute", 0, 59, {}),
     ("hour", 0, 23, {}),
@@ -49,7 +50,11 @@ def cron_problem(expression: str) -> str | None:
     """Why ``expression`` is not a 5-field cron expression (or an ``@daily``-style alias); ``None`` if it is."""
     text = expression.strip().lower()
     if text.startswith("@"):
-        return None if text in ALIASES else f"unknown alias {expression.strip()!r} (use one of {', '.join(sorted(ALIASES))})"
+        return (
+            None
+            if text in ALIASES
+            else f"unknown alias {expression.strip()!r} (use one of {', '.join(sorted(ALIASES))})"
+        )
     fields = text.split()
     if len(fields) != 5:
         return f"a cron expression has 5 fields (minute hour day-of-month month day-of-week), not {len(fields)}"
@@ -79,7 +84,9 @@ def _item_problem(item: str, low: int, high: int, names: dict[str, int]) -> str 
 
 
 def _invalid(path: str, message: str) -> APIError:
-    return APIError(422, "invalid_schedule", f"{path}: {message}", [ErrorItem(line=0, column=0, path=path, message=message)])
+    return APIError(
+        422, "invalid_schedule", f"{path}: {message}", [ErrorItem(line=0, column=0, path=path, message=message)]
+    )
 
 
 class ScheduleRequest:
@@ -88,7 +95,9 @@ class ScheduleRequest:
     def __init__(self, document: dict[str, Any]) -> None:
         unknown = sorted(set(document) - BODY_KEYS)
         if unknown:
-            raise bad_request(f"unknown key(s) in the request body: {', '.join(unknown)} (allowed: {', '.join(sorted(BODY_KEYS))})")
+            raise bad_request(
+                f"unknown key(s) in the request body: {', '.join(unknown)} (allowed: {', '.join(sorted(BODY_KEYS))})"
+            )
         workflow = document.get("workflow")
         if not isinstance(workflow, str) or not workflow.strip():
             raise bad_request("'workflow' must be the workflow YAML as a string")
@@ -153,7 +162,9 @@ class ScheduleRequest:
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
-            raise _invalid("timezone", f"unknown time zone {value!r} (use an IANA name such as Europe/Berlin)") from None
+            raise _invalid(
+                "timezone", f"unknown time zone {value!r} (use an IANA name such as Europe/Berlin)"
+            ) from None
         return value
 
 

@@ -193,7 +193,7 @@ class ScheduleService:
         action = schedule.action
         if isinstance(action, ScheduleActionStartWorkflow) and action.args:
             with contextlib.suppress(Exception):  # an unreadable snapshot still shows the schedule
-                decoded = await self.client.data_converter.decode(action.args, [RunInput])  # type: ignore[arg-type]
+                decoded = await self.client.data_converter.decode(action.args, [RunInput])
                 if decoded and isinstance(decoded[0], RunInput):
                     inputs = decoded[0].inputs
         return ScheduleInfo(
@@ -324,7 +324,9 @@ def register_schedule_routes(app: Application, docs: WaterflowOpenAPI, state: Ap
     def ok(model: type, text: str) -> ResponseInfo:
         return ResponseInfo(text, content=[ContentInfo(type=model)])
 
-    unknown = {404: ResponseInfo("No Waterflow schedule with this id.", content=[ContentInfo(type=ErrorBody)])}
+    unknown: dict[int | str, str | ResponseInfo] = {
+        404: ResponseInfo("No Waterflow schedule with this id.", content=[ContentInfo(type=ErrorBody)])
+    }
 
     @docs(
         summary="Create a schedule",

@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
 import click
-
-if TYPE_CHECKING:
-    from ..hooks_config import Hook
 
 
 def hooks_option(func: click.decorators.FC) -> click.decorators.FC:
@@ -23,7 +20,7 @@ def hooks_option(func: click.decorators.FC) -> click.decorators.FC:
     )(func)
 
 
-def hooks_settings(path: Path | None) -> dict[str, dict[str, Hook]]:
+def hooks_settings(path: Path | None) -> dict[str, Any]:
     """The ``ServerSettings`` field of the hooks file (none without one); exit 2 naming any mistake."""
     if path is None:
         return {}
