@@ -123,3 +123,38 @@ def test_plan_lists_the_live_agents_in_batches_and_runs_nothing(  # type: ignore
     with Client(server.url) as client:
         assert [r.id for r in client.list_runs(page_size=500).runs] == before
     assert list(marker.iterdir()) == []
+
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "distributed-stack.yaml"
+
+
+def test_plan_of_the_distributed_stack_lists_every_server_and_runs_nothing(  # type: ignore[no-untyped-def]
+    start_server, start_agent, tmp_path: Path
+) -> None:
+    server = start_server()
+    db = start_agent(unique_name("db"), ["db"]).name
+    web = sorted(start_agent(unique_name(f"web{n}"), ["web"]).name for n in range(3))
+    with Client(server.url) as client:
+        before = [r.id for r in client.list_runs(page_size=500).runs]
+        deadline = time.monotonic() + 60
+        while True:  # the registry lags a little behind agents reporting ready; bounded
+            plan = client.plan(EXAMPLE, inputs={"dir": str(tmp_path)})
+            db_job, web_job = plan.jobs
+            listed = [i.server for batch in web_job.batches for i in batch.instances]
+            if (set(web) <= set(listed) and db in (db_job.servers or [])) or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        live = {a.name: a.groups for a in client.agents() if a.alive}
+        after = [r.id for r in client.list_runs(page_size=500).runs]
+
+    assert [job.id for job in plan.jobs] == ["db", "web"]
+    assert db_job.servers == sorted(name for name, groups in live.items() if "db" in groups)
+    assert db in db_job.servers
+    # Every live web server, each with the rollout's max-parallel 1 (no batches: one batch).
+    assert listed == sorted(name for name, groups in live.items() if "web" in groups)
+    assert set(web) <= set(listed)
+    assert (web_job.each_server, web_job.max_parallel, len(web_job.batches)) == (True, 1, 1)
+    first = web_job.batches[0].instances[0].steps[0]
+    assert first.with_["file"] == f"{tmp_path}/web/docker-compose.yml"
+    assert first.with_["project"] == "stack-web-$<< server.name >>"
+    assert before == after
