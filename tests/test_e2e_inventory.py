@@ -1,8 +1,9 @@
-"""each-server over an inventory group runs on exactly the inventory's servers that have a live agent.
+"""each-server over an inventory group runs on exactly the inventory's servers; one without an agent fails.
 
 Three real agents share a group; the server reads an inventory whose group `fleet` lists two of
 them plus a server with no agent. The fan-out runs one instance on each of the two, none on the
-agent the inventory does not list, and none (no hanging step) for the server without an agent.
+agent the inventory does not list, and the server without an agent is an instance that fails at
+once, without a hanging step (issue 14, ADR 0036).
 """
 
 from __future__ import annotations
@@ -42,11 +43,17 @@ def test_each_server_uses_the_inventory(start_server, start_agent, tmp_path: Pat
     )
     with Client(server.url) as client:
         run = client.wait(client.submit(workflow).id, timeout=180, poll=0.2)
-    assert run.succeeded, run.error
-    instances = [job for job in run.jobs if job.id == "check" and job.instance is not None]
-    ran_on = sorted(step.agent for job in instances for step in job.steps)
+    assert run.status == "failed", run
+    assert run.error is not None
+    assert run.error.startswith(
+        f"job check failed on 1 of 3 servers ({ghost}): server {ghost} has no live agent (group {fleet})"
+    ), run.error
+    instances = {job.instance: job for job in run.jobs if job.id == "check" and job.instance is not None}
+    assert sorted(instances) == sorted([listed[0].name, listed[1].name, ghost])
+    assert instances[ghost].status == "failure"
+    assert [step.status for step in instances[ghost].steps] == ["skipped"]
+    ran_on = sorted(step.agent for job in instances.values() for step in job.steps if step.agent)
     assert ran_on == sorted(agent.name for agent in listed)
-    for job in instances:
-        [step] = job.steps
-        assert step.outputs["server"] == step.agent
-    assert "no live agent" in server.output and ghost in server.output
+    for name in (listed[0].name, listed[1].name):
+        [step] = instances[name].steps
+        assert step.status == "success" and step.outputs["server"] == step.agent == name
