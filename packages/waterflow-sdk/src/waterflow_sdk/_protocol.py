@@ -202,6 +202,16 @@ def get_call(run_id: str) -> Call:
     return Call("GET", run_path(run_id))
 
 
+def rerun_call(run_id: str, failed_only: bool, from_step: str | None, new_id: str | None) -> Call:
+    """``POST /v1/workflows/{id}/rerun`` (idempotent when it names the rerun's ``id``)."""
+    body: dict[str, Any] = {"failed_only": failed_only}
+    if from_step:
+        body["from_step"] = from_step
+    if new_id:
+        body["id"] = new_id
+    return Call("POST", run_path(run_id, "/rerun"), json=body, idempotent=bool(new_id))
+
+
 def cancel_call(run_id: str) -> Call:
     """``DELETE /v1/workflows/{id}``."""
     return Call("DELETE", run_path(run_id))

@@ -109,6 +109,14 @@ class AsyncClient:
                 return run
             await asyncio.sleep(delay)
 
+    async def rerun(
+        self, id: str, *, failed_only: bool = False, from_step: str | None = None, new_id: str | None = None
+    ) -> RunRef:
+        """Start a new run of finished run ``id`` skipping what succeeded (see :meth:`Client.rerun`)."""
+        call = p.rerun_call(id, failed_only, from_step, new_id)
+        response, attempts = await self._exchange(call)
+        return p.submitted(response, call, retried=attempts > 1)
+
     async def cancel(self, id: str) -> CancelResult:
         """Ask a running run to stop: running steps are cancelled, completed ones compensated."""
         return p.parse(await self._send(p.cancel_call(id)), CancelResult)

@@ -689,6 +689,12 @@ from .cli_schedule import schedule  # noqa: E402 - it builds on the helpers abov
 
 cli.add_command(schedule)
 
+# -- reruns -----------------------------------------------------------------------------------
+
+from .cli_rerun import rerun  # noqa: E402 - it builds on the helpers above
+
+cli.add_command(rerun)
+
 
 @cli.command()
 @click.argument("shell", type=click.Choice(["bash", "zsh", "fish"]))

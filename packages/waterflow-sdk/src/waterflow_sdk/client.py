@@ -121,6 +121,19 @@ class Client:
                 return run
             time.sleep(delay)
 
+    def rerun(
+        self, id: str, *, failed_only: bool = False, from_step: str | None = None, new_id: str | None = None
+    ) -> RunRef:
+        """Start a new run of finished run ``id`` with its workflow and inputs, skipping what succeeded.
+
+        ``failed_only`` skips the jobs and servers that succeeded; ``from_step`` (``job/step``)
+        resumes that job at that step. Skipped steps keep their outputs and read ``skipped`` with
+        ``succeeded_in``. ``new_id`` names the rerun and makes the call idempotent (ADR 0039).
+        """
+        call = p.rerun_call(id, failed_only, from_step, new_id)
+        response, attempts = self._exchange(call)
+        return p.submitted(response, call, retried=attempts > 1)
+
     def cancel(self, id: str) -> CancelResult:
         """Ask a running run to stop: running steps are cancelled, completed ones compensated."""
         return p.parse(self._send(p.cancel_call(id)), CancelResult)

@@ -166,6 +166,15 @@ class WaterflowOpenAPI(OpenAPIHandler):
                     "text/yaml": yaml_text,
                 },
             )
+        from .rerun import RERUN_PATH, RerunRequest  # imported here: that module imports this one
+
+        rerun = (docs.paths or {}).get(RERUN_PATH)
+        if rerun is not None and rerun.post is not None:
+            rerun.post.request_body = RequestBody(
+                required=False,
+                description="What to skip: failed_only, from_step (job/step); id: the rerun's id (idempotency key).",
+                content={"application/json": MediaType(schema=self.get_schema_by_type(RerunRequest))},
+            )
         from .signals import SIGNAL_PATH, SignalRequest  # imported here: that module imports this one
 
         item = (docs.paths or {}).get(SIGNAL_PATH)

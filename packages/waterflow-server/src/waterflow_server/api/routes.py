@@ -32,6 +32,7 @@ from .openapi import WaterflowOpenAPI, error_responses
 from .pagination import PageToken, parse_timestamp
 from .plan import register_plan_routes
 from .problems import APIError, bad_request, model_response
+from .rerun import register_rerun_routes
 from .schedules import register_schedule_routes
 from .signals import register_signal_routes
 from .status import parse_status_filter
@@ -287,6 +288,7 @@ def register_routes(app: Application, docs: WaterflowOpenAPI, state: AppState) -
     router.add_delete("/v1/workflows/{id}", cancel_run)
     router.add_get("/v1/workflows/{id}/logs", run_logs)
     register_signal_routes(app, docs, state)
+    register_rerun_routes(app, docs, state)
     register_plan_routes(app, docs, state)
     register_schedule_routes(app, docs, state)
     register_hook_routes(app, docs, state)
