@@ -2,6 +2,7 @@
 
 The agent runs the step's processes as the named user only when it was started with
 ``--allow-run-as`` for that user; otherwise the step fails at once, naming the user and the option.
+A compensation runs as its step's user; ``http/request`` refuses ``run-as`` (it starts no process).
 """
 
 from __future__ import annotations
@@ -39,6 +40,29 @@ jobs:
           command: id -u
 """
 
+UNDONE = """
+name: run-as-compensation
+jobs:
+  probe:
+    runs-on: {group}
+    steps:
+      - id: change
+        uses: exec/shell
+        run-as: nobody
+        with: {{command: 'true'}}
+        compensate:
+          uses: exec/shell
+          with: {{command: 'id -u > undone-by'}}
+      - id: fail
+        uses: exec/shell
+        with: {{command: 'exit 3'}}
+      - id: request
+        uses: http/request
+        run-as: nobody
+        if: always()
+        with: {{url: 'http://127.0.0.1:9/'}}
+"""
+
 
 @pytest.fixture
 def public_tmp() -> Iterator[Path]:
@@ -69,6 +93,7 @@ def test_run_as_allowed_user_and_refused_user(start_server, temporal_dev, public
             refused = client.wait(
                 client.submit(textwrap.dedent(WORKFLOW.format(group=group, user="daemon"))).id, timeout=180, poll=0.2
             )
+            undone = client.wait(client.submit(textwrap.dedent(UNDONE.format(group=group))).id, timeout=180, poll=0.2)
     finally:
         agent.stop()
     assert ok.succeeded, ok.error
@@ -86,3 +111,10 @@ def test_run_as_allowed_user_and_refused_user(start_server, temporal_dev, public
     first = {step.id: step for _, step in refused.steps()}["as-user"]
     # Not retried: no agent configuration changes between attempts.
     assert first.status == "failure" and first.attempt in (0, 1) and first.attempt_errors == []
+
+    # The compensation undoes what nobody's processes did, as nobody; an in-process node refuses run-as.
+    assert not undone.succeeded
+    assert (steps_dir / "undone-by").read_text().strip() == str(nobody.pw_uid)
+    request = {step.id: step for _, step in undone.steps()}["request"]
+    assert request.status == "failure"
+    assert "run-as: nobody does not apply to http/request" in (request.error or "")
