@@ -30,7 +30,8 @@ from pydantic import (
 )
 from pydantic.json_schema import SkipJsonSchema
 
-from ..expressions import OPEN
+from ..errors import ExpressionError
+from ..expressions import OPEN, parse_template
 from ._messages import name, quote
 from .durations import parse_duration
 
@@ -431,6 +432,49 @@ class Strategy(_Model):
         return matrix
 
 
+def _concurrency_key(value: str, allowed: frozenset[str]) -> str:
+    try:
+        template = parse_template(value)
+    except ExpressionError as exc:
+        raise ValueError(exc.message) from None
+    for _, compiled in template.expressions:
+        for ref in compiled.references:
+            if ref.context not in allowed:
+                raise ValueError(
+                    f"context '{name(ref.context)}' is not available in concurrency.key "
+                    f"(available: {', '.join(sorted(allowed))})"
+                )
+    return value
+
+
+def _shorthand(value: Any) -> Any:
+    return {"key": value} if isinstance(value, str) else value
+
+
+ConcurrencyKey = Annotated[str, StringConstraints(min_length=1, max_length=500)]
+
+
+class Concurrency(_Model):
+    """``concurrency:`` of a workflow: runs with the same rendered ``key`` never overlap (ADR 0040)."""
+
+    key: ConcurrencyKey
+    policy: Literal["queue", "cancel-running", "refuse"] = "queue"
+
+    @field_validator("key")
+    @classmethod
+    def _key(cls, key: str) -> str:
+        return _concurrency_key(key, frozenset({"inputs", "vars", "workflow"}))
+
+
+class JobConcurrency(Concurrency):
+    """``concurrency:`` of a job: its key may also read ``needs``."""
+
+    @field_validator("key")
+    @classmethod
+    def _key(cls, key: str) -> str:
+        return _concurrency_key(key, frozenset({"inputs", "vars", "workflow", "needs"}))
+
+
 class Job(_Model):
     """A job: steps run in order on the server group named by ``runs-on``."""
 
@@ -444,6 +488,7 @@ class Job(_Model):
     env: dict[str, str] = Field(default_factory=dict)
     outputs: dict[Identifier, str] = Field(default_factory=dict)
     steps: Annotated[list[Step], Field(min_length=1)]
+    concurrency: Annotated[JobConcurrency | None, BeforeValidator(_shorthand)] = None
 
 
 class Workflow(_Model):
@@ -456,6 +501,7 @@ class Workflow(_Model):
     env: dict[str, str] = Field(default_factory=dict)
     defaults: Defaults = Field(default_factory=Defaults)
     timeout: Duration | None = None
+    concurrency: Annotated[Concurrency | None, BeforeValidator(_shorthand)] = None
     jobs: Annotated[dict[Identifier, Job], Field(min_length=1)]
 
 
