@@ -144,3 +144,14 @@ def test_rerun_is_idempotent_with_an_id_and_refused_while_running(  # type: igno
             raise AssertionError("a rerun took the id of an unrelated run")
         body = json.loads(httpx.get(f"{server.url}/v1/workflows/{running}", timeout=10).text)
         assert body["reruns"] == [first.id]
+        # Malformed requests are refused with the field named, never a 500.
+        url = f"{server.url}/v1/workflows/{running}/rerun"
+        for sent, status, words in [
+            ({"nope": 1}, 400, "nope"),
+            ({"failed_only": "maybe"}, 400, "failed_only"),
+            ({"id": "../../etc"}, 400, "id must be"),
+            ([1], 400, "JSON object"),
+        ]:
+            answer = httpx.post(url, json=sent, timeout=10)
+            assert answer.status_code == status and words in answer.json()["message"], (sent, answer.text)
+        assert httpx.post(f"{server.url}/v1/workflows/no-such-run/rerun", json={}, timeout=10).status_code == 404
