@@ -5,10 +5,15 @@ validated as a submission is; the planner (:mod:`waterflow_core.plan`) asks the 
 ServerGroupProvider for the servers of each group, as ``each-server`` would, and never a secret
 provider. Like every ``POST`` it needs an operator token: the answer lists the live servers,
 which ``GET /v1/agents`` shows to read tokens too, but read tokens stay ``GET``-only.
+
+Planning evaluates expressions for every instance of every job: it runs in the validation pool
+(a thread, bounded in number and time, ADR 0023), not on the event loop; the provider is still
+asked on the event loop, where the Temporal client lives.
 """
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING
 
 from blacksheep import Application, Request, Response
@@ -54,7 +59,15 @@ def register_plan_routes(app: Application, docs: WaterflowOpenAPI, state: AppSta
         submission = await read_submission(request, state.settings.max_body_bytes)
         workflow = await state.runs.validate(submission.workflow)
         inputs = state.runs.check_inputs(workflow, submission.inputs)
-        planned = await plan_workflow(workflow, inputs, servers)
+        loop = asyncio.get_running_loop()
+
+        async def servers_from_pool(group: str) -> list[ListedServer]:
+            return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(servers(group), loop))
+
+        def work() -> Plan:
+            return asyncio.run(plan_workflow(workflow, inputs, servers_from_pool))
+
+        planned = await state.runs.validation.run(work)
         return json_response(200, planned.model_dump(mode="json", by_alias=True))
 
     app.router.add_post(PLAN_PATH, plan)
