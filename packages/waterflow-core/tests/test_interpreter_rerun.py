@@ -93,7 +93,9 @@ async def test_failed_only_runs_the_failed_servers_and_reuses_the_others_outputs
     assert second.status == "succeeded", second.error
     ran = sorted(c.activity_id for c in h.nodes.calls)
     assert ran == sorted([f"deploy/up#{bad}", f"deploy/done#{bad}", "report/all"])
-    assert all(c.task.contexts.get("inputs", {}).get("version") == "1.2" for c in h.nodes.calls if "up#" in c.activity_id)
+    assert all(
+        c.task.contexts.get("inputs", {}).get("version") == "1.2" for c in h.nodes.calls if "up#" in c.activity_id
+    )
     for name in (names[0], names[2]):
         instance = job(second, "deploy", name)
         assert (instance.status, instance.conclusion, instance.succeeded_in) == ("skipped", "success", original)
@@ -194,3 +196,7 @@ def test_from_step_must_name_a_step_of_the_run() -> None:
     with pytest.raises(RerunError, match="expected JOB/STEP with a job of the run"):
         plan_rerun("x", snapshot, progress, from_step="deploy")
     assert plan_rerun("x", snapshot, progress).rerun is not None
+    unreadable = RunInput(workflow={"name": "w", "jobs": {"j": {"runs-on": "q", "steps": "not a list"}}})
+    with pytest.raises(RerunError, match="cannot be read by this version") as caught:
+        plan_rerun("x", unreadable, progress)
+    assert caught.value.field == "workflow"

@@ -79,10 +79,15 @@ def plan_rerun(
     succeeded. A step undone by a
     compensation of the original is never skipped: what it did is gone. Raises :class:`RerunError`.
     """
+    from pydantic import ValidationError
+
     from .dsl.models import Workflow
     from .interpreter.dag import ancestors, step_ids
 
-    workflow = Workflow.model_validate(started.workflow)
+    try:
+        workflow = Workflow.model_validate(started.workflow)
+    except ValidationError as exc:  # a snapshot this version no longer reads (or a forged input)
+        raise RerunError("workflow", f"the run's workflow cannot be read by this version: {exc.errors()[:1]}") from None
     ids = {job_id: step_ids(job.steps) for job_id, job in workflow.jobs.items()}
     resume_job, resume_index = _resume_point(from_step, ids)
     upstream = ancestors(workflow.jobs).get(resume_job, frozenset()) if resume_job else frozenset()

@@ -106,6 +106,8 @@ async def start_rerun(runs: RunService, run_id: str, body: RerunRequest) -> RunR
     try:
         rerun = plan_rerun(run_id, started, progress, failed_only=body.failed_only, from_step=body.from_step)
     except RerunError as exc:
+        if exc.field != "from_step":
+            raise APIError(409, "not_rerunnable", str(exc)) from None
         item = ErrorItem(line=0, column=0, path=exc.field, message=str(exc))
         raise APIError(422, "invalid_rerun", str(exc), [item]) from None
     new_id = body.id or new_run_id(started.name)
