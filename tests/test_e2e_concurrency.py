@@ -72,6 +72,7 @@ def test_queue_never_overlaps_and_the_wait_is_visible(start_server, start_agent,
         first = client.submit(text, inputs={"tag": "prod"})
         until(lambda: f"{first.id}-start" in marks(file), "the first run starts")
         second = client.submit(text, inputs={"tag": "prod"})
+
         def queued() -> dict[str, str] | None:
             waiting = client.get(second.id).waiting_for_lock
             return waiting if waiting and waiting.get("holder") else None

@@ -192,6 +192,23 @@ async def test_a_run_cancelled_while_waiting_withdraws(h: Harness) -> None:
     assert (await h.finish(first))[0].status == "succeeded"
 
 
+async def test_a_run_timing_out_while_waiting_withdraws(h: Harness) -> None:
+    key = f"k-{uuid.uuid4().hex[:8]}"
+    first = await h.start(locked(key, sleep=30))
+    await holding(h, first)
+    late, error = await h.run(locked(key).replace("name: locked", "name: locked\ntimeout: 1s"))
+    assert late.status == "timed_out" and "waiting for its concurrency lock" in str(error)
+    state = await h.client.get_workflow_handle(lock_id(f"{key}-x")).query(STATE_QUERY, result_type=LockState)
+    assert state.waiting == []
+    await first.cancel()
+
+
+async def test_a_key_too_long_once_rendered_fails_the_run(h: Harness) -> None:
+    done, error = await h.run(locked("k"), {"tag": "x" * 600})
+    assert done.status == "failed"
+    assert "concurrency key is 602 characters long, at most 500" in str(error)
+
+
 JOBS = """
 name: jobs
 jobs:

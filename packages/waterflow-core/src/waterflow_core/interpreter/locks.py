@@ -44,6 +44,9 @@ ANSWER_SIGNAL = "waterflow.lock.answer"
 STATE_QUERY = "state"
 MAX_KEY_CHARS = 500
 """A rendered key longer than this fails the run (it is shown in progress and kept in histories)."""
+MAX_WAITERS = 1000
+"""Runs that may wait for one key; more are refused (the waiters are the lock's input when it
+continues as new, which must stay far below Temporal's 2 MB payload limit)."""
 MAX_HISTORY = 2000
 """Events after which the lock workflow continues as new (its state is a few hundred bytes a waiter)."""
 WATCH_HEARTBEAT = 5.0
@@ -136,6 +139,9 @@ class WaterflowLock:
         if request.policy == "refuse" and (holder is not None or state.waiting):
             ahead = holder.run if holder else state.waiting[0].run
             self._answer(request, "refused", ahead, f"concurrency key {state.key!r} is held by run {ahead}")
+            return
+        if len(state.waiting) >= MAX_WAITERS:
+            self._answer(request, "refused", error=f"{MAX_WAITERS} runs already wait for concurrency key {state.key!r}")
             return
         if request.policy == "cancel-running":
             for other in ([holder] if holder else []) + state.waiting:
