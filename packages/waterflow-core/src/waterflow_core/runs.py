@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field
 
+from .rerun import Rerun
+
 if TYPE_CHECKING:
     from .dsl.models import Workflow
 
@@ -50,6 +52,8 @@ class RunInput(BaseModel):
     """The inputs, checked and typed against the workflow's ``inputs:``."""
     source: str = ""
     """The workflow text as submitted, for display."""
+    rerun: Rerun | None = None
+    """Set on a rerun: the run it reruns and the steps it skips (ADR 0039)."""
 
     @classmethod
     def plan(cls, workflow: Workflow, inputs: Mapping[str, Any] | None = None, *, source: str = "") -> RunInput:
@@ -100,6 +104,21 @@ class WaitingFor(BaseModel):
     """Why signals for this gate were ignored (wrong approver, mistyped data), the last 10."""
 
 
+class LockStatus(BaseModel):
+    """A ``concurrency:`` lock a run waits for or holds (ADR 0040)."""
+
+    key: str
+    """The rendered ``concurrency.key``."""
+    policy: str = "queue"
+    holder: str = ""
+    """The run holding the lock: when waiting, the one that held it when this run asked
+    (empty when it was free or still unknown); when held, this run."""
+    since: datetime | None = None
+    """When the run asked (waiting) or got the lock (held)."""
+    scope: str = "workflow"
+    """``workflow`` (the whole run) or ``job:<id>``."""
+
+
 class SignalPayload(BaseModel):
     """The payload of :data:`SIGNAL`: an answer to the gates waiting for ``name``."""
 
@@ -141,6 +160,9 @@ class StepProgress(BaseModel):
     timed_out: bool = False
     """The step failed because a timeout fired: its own ``timeout``, a flow step's, or no agent
     picking it up in time; an agent that stopped heartbeating is a plain failure."""
+    succeeded_in: str | None = None
+    """Set on a step a rerun skipped (``status`` skipped, ``conclusion`` success): the run it
+    succeeded in, whose recorded outputs it carries (ADR 0039)."""
 
 
 class JobProgress(BaseModel):
@@ -162,6 +184,10 @@ class JobProgress(BaseModel):
     error: str | None = None
     batch: int | None = None
     """The rolling batch (1, 2, ...) of a fan-out instance when its job has ``strategy.batch``."""
+    succeeded_in: str | None = None
+    """Set when a rerun skipped every step of this instance: the run they succeeded in."""
+    waiting_for_lock: LockStatus | None = None
+    """Set while the job waits for its ``concurrency:`` lock."""
 
 
 class RunProgress(BaseModel):
@@ -176,3 +202,7 @@ class RunProgress(BaseModel):
     compensations: list[StepProgress] = Field(default_factory=list)
     """Saga compensations run after a failure or cancellation, in the order they ran (each is
     also listed after the steps of the job instance whose step it undoes)."""
+    waiting_for_lock: LockStatus | None = None
+    """Set while the run waits for its workflow-level ``concurrency:`` lock (no job has started)."""
+    locks: list[LockStatus] = Field(default_factory=list)
+    """The ``concurrency:`` locks the run holds now (workflow-level and its jobs')."""

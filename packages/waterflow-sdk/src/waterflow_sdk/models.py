@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from waterflow_core.errors import ErrorItem
+from waterflow_core.matrix import JobMatrix
 
 __all__ = [
     "Agent",
@@ -68,6 +69,8 @@ class Step(_Model):
     waiting: dict[str, Any] | None = None
     """Set while the step is an approval gate waiting for its signal (``flow/approval``): ``signal``,
     ``approvers``, ``message``, ``deadline``, ``inputs``, ``refused``."""
+    succeeded_in: str | None = None
+    """Set on a step a rerun skipped (status ``skipped``): the run it succeeded in."""
 
 
 class Job(_Model):
@@ -82,6 +85,10 @@ class Job(_Model):
     steps: list[Step] = Field(default_factory=list)
     outputs: dict[str, Any] = Field(default_factory=dict)
     error: str | None = None
+    succeeded_in: str | None = None
+    """Set when a rerun skipped every step of this instance: the run they succeeded in."""
+    waiting_for_lock: dict[str, Any] | None = None
+    """Set while the job waits for its ``concurrency:`` lock: ``key``, ``policy``, ``holder``, ``since``."""
 
 
 class Run(_Model):
@@ -98,7 +105,17 @@ class Run(_Model):
     jobs: list[Job] = Field(default_factory=list)
     compensations: list[Step] = Field(default_factory=list)
     """Saga compensations, in the order they ran (each is also one of its job's steps)."""
+    matrix: list[JobMatrix] = Field(default_factory=list)
+    """Per fan-out job: one row per server (instance), one cell per step."""
     temporal_status: str = ""
+    rerun_of: str | None = None
+    """The run this one reruns (``Client.rerun``)."""
+    reruns: list[str] = Field(default_factory=list)
+    """The reruns of this run, oldest first."""
+    waiting_for_lock: dict[str, Any] | None = None
+    """Set while the run waits for its ``concurrency:`` lock: ``key``, ``policy``, ``holder``, ``since``."""
+    locks: list[dict[str, Any]] = Field(default_factory=list)
+    """The ``concurrency:`` locks the run holds now (``key``, ``scope``, ``since``)."""
 
     @property
     def done(self) -> bool:

@@ -9,6 +9,7 @@ from typing import Any
 
 from waterflow_core.steptask import step_path
 
+from .matrix_table import matrix_lines
 from .models import Job, Run, Step
 
 STATUS_MARKS = {
@@ -55,7 +56,9 @@ def _value_lines(key: str, value: Any, indent: str) -> list[str]:
 def step_lines(job: Job, step: Step, *, with_logs: bool = True) -> list[str]:
     """How one step reads: a status line, then its log tail, outputs and error, indented."""
     head = f"[{progress_path(job, step)}] {STATUS_MARKS.get(step.status, step.status)}"
-    if step.agent:
+    if step.succeeded_in:
+        head += f": succeeded in run {step.succeeded_in}"
+    elif step.agent:
         head += f" on {step.agent}"
     if step.attempt > 1 or (step.status == "running" and step.attempt):
         head += f" (attempt {step.attempt})"
@@ -137,6 +140,14 @@ def compensation_lines(run: Run) -> list[str]:
     return lines
 
 
+def lock_line(waiting: dict[str, Any]) -> str:
+    """What a run or job waiting for its ``concurrency:`` lock waits for."""
+    line = f"waiting for lock {waiting.get('key', '')!r} ({waiting.get('policy', 'queue')})"
+    if waiting.get("holder"):
+        line += f" held by run {waiting['holder']}"
+    return line + (f" since {waiting['since']}" if waiting.get("since") else "")
+
+
 def run_lines(run: Run, *, with_logs: bool = False) -> list[str]:
     """A run as a header and its job/step tree."""
     lines = [f"run {run.id}  {run.name}  {run.status}"]
@@ -146,13 +157,23 @@ def run_lines(run: Run, *, with_logs: bool = False) -> list[str]:
         lines.append(f"  finished {run.finished_at.isoformat(timespec='seconds')}")
     if run.error:
         lines.append(f"  error: {run.error}")
+    if run.rerun_of:
+        lines.append(f"  rerun of {run.rerun_of}")
+    if run.reruns:
+        lines.append(f"  reruns   {', '.join(run.reruns)}")
+    if run.waiting_for_lock:
+        lines.append(f"  {lock_line(run.waiting_for_lock)}")
     for job in run.jobs:
         label = step_path(job.id, None, job.instance)
-        lines.append(f"  job {label} ({job.runs_on}) {job.status}")
+        skipped = f": succeeded in run {job.succeeded_in}" if job.succeeded_in else ""
+        lines.append(f"  job {label} ({job.runs_on}) {job.status}{skipped}")
+        if job.waiting_for_lock:
+            lines.append(f"    {lock_line(job.waiting_for_lock)}")
         for step in job.steps:
             lines += [f"    {line}" for line in step_lines(job, step, with_logs=with_logs)]
         for key, value in job.outputs.items():
             lines += _value_lines(f"output {key}", value, "    ")
+    lines += matrix_lines(run.matrix)
     return lines + compensation_lines(run)
 
 

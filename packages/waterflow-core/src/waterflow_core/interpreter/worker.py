@@ -12,6 +12,7 @@ from ..providers import AgentsServerGroupProvider, ServerGroupProvider
 from ..runs import SERVER_TASK_QUEUE
 from ..temporal import sandboxed_runner
 from .chunkrun import WaterflowLoopChunk
+from .locks import WaterflowLock, lock_activities
 from .servers import servers_activity
 from .workflow import WaterflowRun
 
@@ -35,9 +36,10 @@ def build_interpreter_worker(
     return Worker(
         client,
         task_queue=task_queue,
-        workflows=[WaterflowRun, WaterflowLoopChunk],
+        workflows=[WaterflowRun, WaterflowLoopChunk, WaterflowLock],
         activities=[
             servers_activity(server_groups or AgentsServerGroupProvider(client=client), client),
+            *lock_activities(client),
             *activities,
         ],
         **kwargs,

@@ -28,6 +28,7 @@ from ..agent_registry import personal_queue
 from ..dsl.durations import format_duration
 from ..dsl.models import FlowApprovalWith, FlowLoopWith, Job, Step, Strategy, Workflow
 from ..errors import ErrorCode
+from ..rerun import Rerun, ReusedStep
 from ..runs import (
     GATES_QUERY,
     PROGRESS_QUERY,
@@ -35,6 +36,7 @@ from ..runs import (
     WORKFLOW_TYPE,
     ConditionStatus,
     JobProgress,
+    LockStatus,
     RunInput,
     RunProgress,
     RunStatus,
@@ -44,7 +46,7 @@ from ..runs import (
     WaitingFor,
 )
 from ..steptask import StepTask, step_path
-from . import approval, chunks, dag, flow, scopes
+from . import approval, chunks, dag, flow, locks, scopes
 from . import contexts as ctx
 from .batches import batch_sizes, budget_exceeded
 from .compensation import compensation_step_id, run_compensations
@@ -78,6 +80,8 @@ recorded before left them out (ADR 0036)."""
 PICKUP_PATCH = "2026-12-each-server-pickup"
 """each-server steps fail when their agent does not take them in time; runs recorded before
 waited for the agent as long as the run lasted."""
+RERUN_PATCH = "2026-12-rerun"
+"""A rerun (``RunInput.rerun``) skips the steps that succeeded in the run it reruns (ADR 0039)."""
 MAX_PICKUP = 300.0
 """The longest an each-server step waits for its server's agent to take it (seconds); a step
 whose ``timeout`` is shorter waits that long (ADR 0036)."""
@@ -191,6 +195,8 @@ class WaterflowRun:
         self._progress = RunProgress(name=self._wf.name)
         self._emit = Emitter(self._wf.name)
         self._gates = approval.Gates()
+        self._locks = locks.RunLocks(self._progress.locks)
+        self._rerun: Rerun | None = None
         for job_id, job in self._wf.jobs.items():
             fanout = job.strategy is not None and (job.strategy.matrix is not None or job.strategy.each_server)
             self._progress.jobs.append(
@@ -218,6 +224,11 @@ class WaterflowRun:
         """An answer to the gates waiting for ``signal.name``; checked by each gate, never raising."""
         self._gates.deliver(signal)
 
+    @workflow.signal(name=locks.ANSWER_SIGNAL)
+    def lock_answer(self, answer: locks.LockAnswer) -> None:
+        """The answer of a ``concurrency:`` lock this run asked for (ADR 0040)."""
+        self._locks.deliver(answer)
+
     def _list_nested_steps(self) -> None:
         # Display only: no decision reads the lists, so bringing them up to date when progress
         # is read (a query, the result) keeps adding nested entries O(1) and replays unchanged.
@@ -233,6 +244,8 @@ class WaterflowRun:
         self._emit.run_started()
         if self._invalid:
             return self._finish("failed", self._invalid)
+        if run.rerun is not None and workflow.patched(RERUN_PATCH):
+            self._rerun = run.rerun
         self._base = {
             "inputs": self._inputs,
             "workflow": {"id": info.workflow_id, "run_id": info.run_id, "name": self._wf.name},
@@ -242,6 +255,9 @@ class WaterflowRun:
         except EvaluationError as exc:
             return self._finish("failed", str(exc))
         self._wf_env = self._render_env({}, self._wf.env, self._base, where="env")
+        refused = await self._take_run_lock()
+        if refused is not None:
+            return refused
 
         tasks = [asyncio.create_task(self._job(job_id)) for job_id in self._wf.jobs]
         cancel: asyncio.CancelledError | None = None
@@ -299,6 +315,7 @@ class WaterflowRun:
             errors = saga.result()
             if errors:
                 error = "; ".join([error or "", *errors]).lstrip("; ")
+        cancel = await self._release_locks() or cancel
 
         result = self._finish(status, error)
         if cancel is not None:
@@ -357,6 +374,70 @@ class WaterflowRun:
             env[key] = value if isinstance(value, str) else json.dumps(value)
         return env
 
+    # -- concurrency locks (ADR 0040) ----------------------------------------------------------
+
+    def _lock_key(self, text: str, contexts: dict[str, Any], where: str) -> str:
+        key = self._ev.render(text, contexts, where=where)
+        return key if isinstance(key, str) else json.dumps(key)
+
+    async def _take_run_lock(self) -> RunProgress | None:
+        """Wait for the workflow-level lock; the finished run's progress when it cannot be had."""
+        spec = self._wf.concurrency
+        if spec is None:
+            return None
+
+        def show(waiting: LockStatus | None) -> None:
+            self._progress.waiting_for_lock = waiting
+
+        try:
+            key = self._lock_key(spec.key, self._base, "concurrency.key")
+            error = await self._locks.acquire(
+                locks.RUN_SCOPE, key, spec.policy, show, stop=lambda: False, timeout=self._wf.timeout
+            )
+        except EvaluationError as exc:
+            return self._finish("failed", str(exc))
+        except TimeoutError:
+            timeout = format_duration(self._wf.timeout or 0)
+            return self._finish("timed_out", f"the run timed out after {timeout} waiting for its concurrency lock")
+        except asyncio.CancelledError:
+            self._finish("cancelled", "the run was cancelled while waiting for its concurrency lock")
+            raise
+        return self._finish("failed", error) if error else None
+
+    async def _take_job_lock(
+        self, job_id: str, job: Job, contexts: dict[str, Any], entry: JobProgress
+    ) -> tuple[StepStatus, Any, str | None] | None:
+        """Wait for the job's lock (released when the job ends); the job's end when it cannot be had."""
+        spec = job.concurrency
+        if spec is None:
+            return None
+
+        def show(waiting: LockStatus | None) -> None:
+            entry.waiting_for_lock = waiting
+
+        try:
+            key = self._lock_key(spec.key, contexts, f"jobs.{job_id}.concurrency.key")
+        except EvaluationError as exc:
+            return "failure", {}, str(exc)
+        stop = lambda: self._scope.cancelled  # noqa: E731
+        error = await self._locks.acquire(locks.job_scope(job_id), key, spec.policy, show, stop=stop)
+        if error is None:
+            return None
+        if self._scope.cancelled:
+            return "cancelled", {}, None
+        return "failure", {}, f"job {job_id}: {error}"
+
+    async def _release_locks(self) -> asyncio.CancelledError | None:
+        """Release the run's locks; a cancellation requested meanwhile is returned, not raised."""
+        release = asyncio.create_task(self._locks.release_all())
+        late: asyncio.CancelledError | None = None
+        while not release.done():
+            try:
+                await workflow.wait([release])
+            except asyncio.CancelledError as exc:
+                late = late or exc
+        return late
+
     # -- jobs ---------------------------------------------------------------------------------
 
     def _job_entry(self, job_id: str) -> JobProgress:
@@ -380,6 +461,7 @@ class WaterflowRun:
         except Exception as exc:  # noqa: BLE001 - a bug must fail the job, not wedge the workflow task
             workflow.logger.exception("internal error in job %s", job_id)
             result, outputs, error = "failure", {}, f"job {job_id}: internal error: {exc!r}"
+        await self._locks.release(locks.job_scope(job_id))
         conclusion = "success" if result == "failure" and job.continue_on_error else result
         self._results[job_id] = conclusion
         self._job_outputs[job_id] = outputs
@@ -417,6 +499,9 @@ class WaterflowRun:
             run = dag.needs_succeeded(job, self._results)
         if not run:
             return ("cancelled" if status == "cancelled" else "skipped"), {}, None
+        refused = await self._take_job_lock(job_id, job, contexts, entry)
+        if refused is not None:
+            return refused
 
         entry.status = "running"
         entry.started_at = workflow.now()
@@ -466,7 +551,7 @@ class WaterflowRun:
                 groups.append(group)
                 reachable.append(live)
         instances = [
-            inst if live else replace(inst, reachable=False)
+            inst if live or self._reused_whole(job_id, inst.label) else replace(inst, reachable=False)
             for inst, live in zip(label_instances(pairs), reachable, strict=True)
         ]
         return list(zip(instances, groups, strict=True))
@@ -717,6 +802,8 @@ class WaterflowRun:
             result = _InstanceResult("success", outputs)
         entry.status = entry.conclusion = result.result
         entry.error = result.error
+        if self._rerun is not None and result.result == "success" and self._reused_whole(job_id, instance.label):
+            entry.status, entry.succeeded_in = "skipped", self._rerun.of
         return result
 
     async def _watchdog(self, scope: scopes.Scope, seconds: float, path: str, reason: str) -> None:
@@ -739,6 +826,10 @@ class WaterflowRun:
                     self._load.steps += 1
                 await self._load.pace()
             sp = frame.entries[index]
+            reused = self._reused(frame, sid)
+            if reused is not None:
+                self._skip_reused(frame, path=frame.prefix + sid, sid=sid, sp=sp, reused=reused)
+                continue
             scope = frame.scope
             status: ConditionStatus = "cancelled" if scope.cancelled else ("failure" if failed else "success")
             where = f"{frame.where}[{index}]"
@@ -795,6 +886,24 @@ class WaterflowRun:
                     frame, path, step, display=sp.name or sid, agent=agent, contexts=after
                 ))
         return failed
+
+    def _reused(self, frame: _Frame, sid: str) -> ReusedStep | None:
+        """The recorded success a rerun reuses instead of running step ``sid`` (a job's own steps only)."""
+        if self._rerun is None or frame.parent is not None:
+            return None
+        return self._rerun.reused(frame.place.job_id, frame.place.instance.label, sid)
+
+    def _reused_whole(self, job_id: str, label: str | None) -> bool:
+        return self._rerun is not None and self._rerun.whole(job_id, label, self._ids[job_id])
+
+    def _skip_reused(self, frame: _Frame, *, path: str, sid: str, sp: StepProgress, reused: ReusedStep) -> None:
+        """Report a step a rerun skips: its outputs are those it recorded; it is never compensated here."""
+        job_id = frame.place.job_id
+        sp.status, sp.conclusion = "skipped", reused.conclusion
+        sp.succeeded_in = reused.run if reused.outcome != "skipped" else None
+        sp.outputs, sp.agent = dict(reused.outputs), reused.agent
+        frame.results[sid] = ctx.step_entry(reused.outputs, reused.outcome, reused.conclusion, reused.agent)
+        self._emit.step_finished(job_id, sp, step_path(job_id, path, frame.place.instance.label))
 
     def _concluded(self, frame: _Frame, sp: StepProgress) -> None:
         if frame.parent is not None:  # a nested step: its entry counts against the progress budget

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from waterflow_core.errors import ErrorItem
 from waterflow_core.matrix import JobMatrix
-from waterflow_core.runs import JobProgress, RunStatus, StepProgress
+from waterflow_core.runs import JobProgress, LockStatus, RunStatus, StepProgress
 
 __all__ = [
     "AgentEntry",
@@ -141,7 +141,20 @@ class RunDetail(BaseModel):
         description="Per fan-out job, its result matrix: one row per instance (server), one cell per step "
         "(ok, failed, timed-out, skipped, cancelled, running, pending).",
     )
+    waiting_for_lock: LockStatus | None = Field(
+        default=None,
+        description="Set while the run waits for its workflow-level concurrency lock: the key, the policy, "
+        "the run holding it when this one asked, and since when (ADR 0040). A job waiting for its own lock "
+        "has the same field on its entry in jobs.",
+    )
+    locks: list[LockStatus] = Field(
+        default_factory=list, description="The concurrency locks the run holds now (scope workflow or job:<id>)."
+    )
     temporal_status: str = Field(description="Temporal's own execution status, for operators.")
+    rerun_of: str | None = Field(default=None, description="The run this one reruns (ADR 0039).")
+    reruns: list[str] = Field(
+        default_factory=list, description="The reruns of this run, oldest first (ADR 0039)."
+    )
 
 
 class LogEntry(BaseModel):

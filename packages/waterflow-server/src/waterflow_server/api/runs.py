@@ -39,6 +39,7 @@ from .models import CancelAccepted, LogEntry, LogsResponse, RunDetail, RunList, 
 from .nodes import NodeDirectory
 from .pagination import NOT_ISSUED, PageToken
 from .problems import APIError, bad_request, invalid_workflow, not_found, temporal_unavailable
+from .rerun_links import reruns_of
 from .status import api_status, temporal_status_name, visibility_query
 from .streams import StreamLimits, stream_expired
 from .validation import ValidationPool
@@ -241,7 +242,10 @@ class RunService:
         progress, started = await asyncio.gather(self.progress(handle, description), self.run_input(handle))
         if progress is not None and description.status == WorkflowExecutionStatus.RUNNING:
             _fill_running(progress, description)
-        return _detail(run_id, description, progress, started)
+        detail = _detail(run_id, description, progress, started)
+        detail.rerun_of = started.rerun.of if started is not None and started.rerun is not None else None
+        detail.reruns = await reruns_of(self.client, run_id, description.start_time)
+        return detail
 
     async def list(
         self,
@@ -474,6 +478,8 @@ def _detail(
         jobs=progress.jobs if progress else [],
         compensations=progress.compensations if progress else [],
         matrix=job_matrices(progress) if progress else [],
+        waiting_for_lock=progress.waiting_for_lock if progress else None,
+        locks=progress.locks if progress else [],
         temporal_status=temporal_status_name(description.status),
     )
 
