@@ -159,5 +159,5 @@ def test_a_burst_below_one_long_line_is_a_clear_startup_error(tmp_path: Path) ->
         timeout=120,
     )
     assert done.returncode == 2
-    assert "step_log_burst" in done.stderr and "65536" in done.stderr
+    assert "--step-log-burst" in done.stderr and "65536" in done.stderr
     assert "Traceback" not in done.stderr
