@@ -202,6 +202,11 @@ def get_call(run_id: str) -> Call:
     return Call("GET", run_path(run_id))
 
 
+def snapshot_call(run_id: str) -> Call:
+    """``GET /v1/workflows/{id}/snapshot``."""
+    return Call("GET", run_path(run_id, "/snapshot"))
+
+
 def rerun_call(run_id: str, failed_only: bool, from_step: str | None, new_id: str | None) -> Call:
     """``POST /v1/workflows/{id}/rerun`` (idempotent when it names the rerun's ``id``)."""
     body: dict[str, Any] = {"failed_only": failed_only}

@@ -13,7 +13,19 @@ import httpx
 from . import _protocol as p
 from . import schedules as s
 from .errors import WaterflowAPIError
-from .models import Agent, CancelResult, ErrorItem, LogEntry, Node, Run, RunPage, RunRef, RunSummary, Validation
+from .models import (
+    Agent,
+    CancelResult,
+    ErrorItem,
+    LogEntry,
+    Node,
+    Run,
+    RunPage,
+    RunRef,
+    RunSnapshot,
+    RunSummary,
+    Validation,
+)
 from .schedules import Schedule, ScheduleTriggered
 
 if TYPE_CHECKING:  # imported when used: it pulls in the expression engine
@@ -98,6 +110,11 @@ class AsyncClient:
     async def get(self, id: str) -> Run:
         """The run with its job/step tree (statuses, outputs, errors, compensations)."""
         return p.parse(await self._send(p.get_call(id)), Run)
+
+    async def snapshot(self, id: str) -> RunSnapshot:
+        """What the run was started with: the workflow text as submitted, the validated workflow and
+        the typed inputs."""
+        return p.parse(await self._send(p.snapshot_call(id)), RunSnapshot)
 
     async def wait(self, id: str, timeout: float | None = None, poll: float = 1.0) -> Run:
         """Poll until the run finishes; raise :class:`RunTimeoutError` after ``timeout`` seconds."""

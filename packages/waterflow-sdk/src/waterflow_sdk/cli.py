@@ -439,6 +439,24 @@ def logs(run_id: str, follow: bool, server: str, output: str) -> None:
 @cli.command()
 @click.argument("run_id", metavar="ID")
 @client_options
+def snapshot(run_id: str, server: str, output: str) -> None:
+    """Show what run ID was started with: its workflow as submitted and its inputs."""
+    with _client(server) as client:
+        started = client.snapshot(run_id)
+    if output in STRUCTURED:
+        _emit_model(started, output)
+        return
+    say(f"# run {started.id} ({started.name}): the workflow as submitted")
+    for line in (started.source or "(no workflow text was kept)").rstrip("\n").splitlines():
+        say(line)
+    say("# inputs")
+    for key, value in started.inputs.items():
+        say(f"{key} = {json.dumps(value, ensure_ascii=False)}")
+
+
+@cli.command()
+@click.argument("run_id", metavar="ID")
+@client_options
 def cancel(run_id: str, server: str, output: str) -> None:
     """Cancel a running run (completed steps are compensated)."""
     with _client(server) as client:

@@ -13,7 +13,19 @@ import httpx
 from . import _protocol as p
 from . import schedules as s
 from .errors import WaterflowAPIError
-from .models import Agent, CancelResult, ErrorItem, LogEntry, Node, Run, RunPage, RunRef, RunSummary, Validation
+from .models import (
+    Agent,
+    CancelResult,
+    ErrorItem,
+    LogEntry,
+    Node,
+    Run,
+    RunPage,
+    RunRef,
+    RunSnapshot,
+    RunSummary,
+    Validation,
+)
 from .schedules import Schedule, ScheduleTriggered
 
 if TYPE_CHECKING:  # imported when used: it pulls in the expression engine
@@ -107,6 +119,11 @@ class Client:
     def get(self, id: str) -> Run:
         """The run with its job/step tree (statuses, outputs, errors, compensations)."""
         return p.parse(self._send(p.get_call(id)), Run)
+
+    def snapshot(self, id: str) -> RunSnapshot:
+        """What the run was started with: the workflow text as submitted, the validated workflow and
+        the typed inputs."""
+        return p.parse(self._send(p.snapshot_call(id)), RunSnapshot)
 
     def wait(self, id: str, timeout: float | None = None, poll: float = 1.0) -> Run:
         """Poll every ``poll`` seconds until the run finishes and return it.

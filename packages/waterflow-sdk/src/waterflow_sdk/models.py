@@ -91,6 +91,19 @@ class Job(_Model):
     """Set while the job waits for its ``concurrency:`` lock: ``key``, ``policy``, ``holder``, ``since``."""
 
 
+class RunSnapshot(_Model):
+    """What a run was started with (``Client.snapshot``): it never changes under the run."""
+
+    id: str
+    name: str = ""
+    source: str = ""
+    """The workflow text as submitted."""
+    workflow: dict[str, Any] = Field(default_factory=dict)
+    """The validated workflow the run interprets (kebab-case keys)."""
+    inputs: dict[str, Any] = Field(default_factory=dict)
+    """The inputs, typed against the workflow's ``inputs:``."""
+
+
 class Run(_Model):
     """A run with its job/step tree."""
 

@@ -119,6 +119,16 @@ class RunList(BaseModel):
     )
 
 
+class RunSnapshot(BaseModel):
+    """Answer of ``GET /v1/workflows/{id}/snapshot``: what the run was started with, never changed since."""
+
+    id: str
+    name: str
+    source: str = Field(description="The workflow text as submitted (empty for runs started without one).")
+    workflow: dict[str, Any] = Field(description="The validated workflow the run interprets (kebab-case keys).")
+    inputs: dict[str, Any] = Field(description="The inputs, typed against the workflow's `inputs:`.")
+
+
 class RunDetail(BaseModel):
     """A run with its job/step tree (``GET /v1/workflows/{id}``)."""
 

@@ -26,6 +26,7 @@ from .models import (
     RunDetail,
     RunList,
     RunRef,
+    RunSnapshot,
     ValidateResult,
 )
 from .openapi import WaterflowOpenAPI, error_responses
@@ -136,6 +137,26 @@ def register_routes(app: Application, docs: WaterflowOpenAPI, state: AppState) -
     async def get_run(id: str) -> Response:
         """Status, timestamps, inputs and the job/step tree (with step outputs and errors)."""
         return model_response(200, await state.runs.get(id))
+
+    @docs(
+        summary="What a run was started with",
+        tags=["runs"],
+        responses={
+            200: _ok(RunSnapshot, "The workflow text, the validated workflow and the typed inputs."),
+            **error_responses(404, 409, 503),
+        },
+    )
+    async def get_snapshot(id: str) -> Response:
+        """The snapshot the run was planned from at submit (its first history event): it never
+        changes under the run, whatever happens to the file it came from."""
+        handle, _ = await state.runs.describe(id)
+        started = await state.runs.run_input(handle)
+        if started is None:
+            raise APIError(409, "no_snapshot", f"what run {id!r} was started with cannot be read")
+        snapshot = RunSnapshot(
+            id=id, name=started.name, source=started.source, workflow=started.workflow, inputs=started.inputs
+        )
+        return model_response(200, snapshot)
 
     @docs(
         summary="Cancel a run",
@@ -285,6 +306,7 @@ def register_routes(app: Application, docs: WaterflowOpenAPI, state: AppState) -
     router.add_post("/v1/workflows", submit_run)
     router.add_get("/v1/workflows", list_runs)
     router.add_get("/v1/workflows/{id}", get_run)
+    router.add_get("/v1/workflows/{id}/snapshot", get_snapshot)
     router.add_delete("/v1/workflows/{id}", cancel_run)
     router.add_get("/v1/workflows/{id}/logs", run_logs)
     register_signal_routes(app, docs, state)
