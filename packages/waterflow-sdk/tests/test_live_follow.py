@@ -176,3 +176,16 @@ def test_a_stream_error_is_raised(api: Any) -> None:
     script = Script([[step("running", RUNNING), Send("error", {"code": "unavailable", "message": "Temporal is down"})]])
     with api(script) as client, pytest.raises(WaterflowAPIError, match="Temporal is down"):
         follow(client, "r", PlainView(lambda line: None), timeout=None)
+
+
+def test_the_plain_view_prints_the_matrix_once_at_the_end(api: Any) -> None:
+    row = {"instance": "web-1", "status": "ok", "cells": ["ok"]}
+    matrix = [{"job": "job", "steps": ["s"], "rows": [row]}]
+    done = {**DONE, "matrix": matrix}
+    script = Script([[log("one"), step("success", done), Send("end", {}, done)]], run=done)
+    lines: list[str] = []
+    with api(script) as client:
+        assert follow(client, "r", PlainView(lines.append), timeout=60).succeeded
+    assert lines[:3] == ["[job/s] | one", "[job/s] succeeded on a1 in 2.0s", "  matrix of job job:"]
+    assert sum("matrix of job" in line for line in lines) == 1  # once, though every read had it
+    assert any(line.split() == ["web-1", "ok", "ok"] for line in lines[3:]), lines

@@ -206,3 +206,29 @@ def _row(text: str, name: str) -> list[str]:
         if words and words[0] == name:
             return words
     raise AssertionError(f"no row {name!r} in:\n{_strip(text)}")
+
+
+FLEET_MATRIX = {
+    "job": "deploy",
+    "steps": ["stop", "start"],
+    "rows": [
+        {"instance": "web-1", "status": "ok", "cells": ["ok", "ok"]},
+        {"instance": "web-2", "status": "running", "cells": ["ok", "running"]},
+        {"instance": "web-\x1b]0;pwned\x07", "status": "failed", "cells": ["failed", "skipped"], "error": "boom"},
+    ],
+}
+
+
+def test_the_view_shows_the_matrix_of_a_fan_out_job() -> None:
+    model = LiveModel("r-1")
+    model.update(run(steps=[step("stop", "success")]), at(0))
+    assert model.matrix == [] and "matrix of job" not in draw(model, at(0))
+
+    model.update(run(steps=[step("stop", "success")], matrix=[FLEET_MATRIX]), at(1))
+    drawn = draw(model, at(1), width=120)
+    assert "matrix of job deploy:" in drawn
+    rows = [line for line in drawn.splitlines() if "web-" in line]
+    assert len(rows) == 3
+    assert re.search(r"web-1\s+ok\s+ok\s+ok", rows[0]) and re.search(r"web-2\s+running\s+ok\s+running", rows[1])
+    assert "failed" in rows[2] and "boom" in rows[2]
+    assert "\x1b]0;" not in drawn and "\x07" not in drawn  # a server's name cannot retitle the terminal

@@ -6,7 +6,8 @@ own and handed over through a queue; the main thread feeds each entry to the
 event says a state changed, and redraws. There is no polling loop: between entries the view only
 redraws itself (elapsed times move). On a terminal the view is drawn with rich; when stdout is
 not a terminal, or ``NO_COLOR`` is set, or ``TERM=dumb``, it is plain append-only lines, one per
-state change and per log line (ADR 0034).
+state change and per log line (ADR 0034), and the per-server result matrix of each fan-out job
+printed once when the run has ended (the rich view shows it in every frame).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from .cli import EXIT_INTERRUPTED
 from .client import Client
 from .errors import WaterflowAPIError, WaterflowSDKError
 from .live_model import LiveModel, plain_lines, printable
+from .matrix_table import matrix_lines
 from .models import LogEntry, Run
 
 REDRAW_SECONDS = 0.5
@@ -45,6 +47,9 @@ class View(Protocol):
     def note(self, text: str) -> None:
         """Say something about the watching itself (not the run)."""
 
+    def finish(self, model: LiveModel) -> None:
+        """The run has ended: show what only the final state says."""
+
 
 class PlainView:
     """Append-only lines: one per state change and per log line (CI logs, pipes, dumb terminals)."""
@@ -60,6 +65,12 @@ class PlainView:
     def note(self, text: str) -> None:
         """Print ``(text)``."""
         self._echo(f"({text})")
+
+    def finish(self, model: LiveModel) -> None:
+        """Print the per-server result matrices once, from the final state (a table per change
+        would flood a CI log)."""
+        for line in matrix_lines(model.matrix):
+            self._echo(printable(line))
 
 
 class TerminalView:
@@ -78,6 +89,9 @@ class TerminalView:
     def note(self, text: str) -> None:
         """Print ``text`` above the view."""
         self._live.console.print(text, markup=False, highlight=False, style="dim")
+
+    def finish(self, model: LiveModel) -> None:
+        """Nothing: the last frame, which stays on the screen, already shows the matrices."""
 
 
 def plain_wanted(stream: IO[str]) -> bool:
@@ -157,6 +171,7 @@ def follow(
         model.settle()
         view.show(model, _now())
         if run.done:
+            view.finish(model)
             return run
         view.note(printable(f"the server {ended}; following run {run_id} again (recent lines may repeat)"))
         time.sleep(reconnect_pause)

@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from waterflow_core.matrix import JobMatrix
 from waterflow_core.steptask import step_path
 
 from .models import LogEntry, Run, Step
@@ -205,6 +206,11 @@ class LiveModel:
                 self._announced[change.step.path] = change.status
             out.append(change)
         return out
+
+    @property
+    def matrix(self) -> list[JobMatrix]:
+        """The per-server result matrices of the fan-out jobs, as the last run read has them."""
+        return self.run.matrix if self.run is not None else []
 
     def running(self) -> list[StepView]:
         """The steps running now."""

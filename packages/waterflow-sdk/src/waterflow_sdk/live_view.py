@@ -1,4 +1,5 @@
-"""How ``--watch`` draws a :class:`~.live_model.LiveModel` with rich: one line per job and step.
+"""How ``--watch`` draws a :class:`~.live_model.LiveModel` with rich: one line per job and step,
+then the per-server result matrix of each fan-out job (as ``waterflow status`` shows it).
 
 Every piece of text from the server goes in as a rich ``Text`` (never as markup, so a log line
 reading ``[red]`` stays literal), already passed through :func:`~.live_model.printable`. Lines
@@ -13,6 +14,7 @@ from rich.console import Group
 from rich.text import Text
 
 from .live_model import LiveModel, StepView, format_elapsed, printable, state_word
+from .matrix_table import matrix_lines
 
 STATE_STYLES = {
     "pending": "dim",
@@ -95,6 +97,8 @@ def render(model: LiveModel, now: datetime) -> Group:
     for step in steps:
         if step.path not in placed:  # named by the stream, not yet by a run read
             lines += _step_lines(step, width, now)
+    # matrix_lines cuts and cleans every cell; printable() is the belt to its braces
+    lines += [_line(printable(line)) for line in matrix_lines(model.matrix)]
     if not model.done:
         lines.append(_line((HINT, "dim")))
     return Group(*lines)
