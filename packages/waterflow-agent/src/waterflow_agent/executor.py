@@ -139,7 +139,10 @@ class StepExecutor:
         run_set_full = not run_secrets.add(secrets.values())
         masker = SecretMasker(run_secrets, SecretSet(secrets.values()))
 
-        contexts = {**task.contexts, "server": self.identity.server_context(), "secrets": secrets}
+        # ``server.vars`` (the provider's per-server vars) is the one part of ``server`` the task
+        # carries; the agent's own name, groups and facts always come from the agent.
+        server = {**_task_server_vars(task.contexts), **self.identity.server_context()}
+        contexts = {**task.contexts, "server": server, "secrets": secrets}
         try:
             rendered = templates.render(node_cls, contexts, status=task.status)
         except RenderError as err:
@@ -445,3 +448,10 @@ async def _heartbeat_forever(beat: Callable[[], None], period: float) -> None:
     while True:
         beat()
         await asyncio.sleep(period)
+
+
+def _task_server_vars(contexts: Mapping[str, Any]) -> dict[str, Any]:
+    """``{"vars": ...}`` when the workflow sent the instance's ``server.vars``, else nothing."""
+    server = contexts.get("server")
+    variables = server.get("vars") if isinstance(server, dict) else None
+    return {"vars": variables} if isinstance(variables, dict) else {}

@@ -2,7 +2,8 @@
 
 Agents render ``with:``/``env:`` themselves, so a step's activity input carries only the contexts
 (and, for keyed contexts, only the entries) its templates reference; never ``secrets`` (the agent
-resolves them) and never ``server`` (the agent supplies its own facts).
+resolves them) and of ``server`` only ``server.vars`` (the provider's per-server variables of an
+each-server instance): the agent supplies the rest (its name, groups and facts) itself.
 """
 
 from __future__ import annotations
@@ -28,7 +29,11 @@ def step_entry(outputs: Mapping[str, Any], outcome: str, conclusion: str, agent:
 def select(contexts: Mapping[str, Any], references: Iterable[tuple[str, str | None]]) -> dict[str, Any]:
     """The part of ``contexts`` that ``references`` read (agent-side contexts left out)."""
     wanted: dict[str, set[str] | None] = {}
+    server_vars = (contexts.get("server") or {}).get("vars")
     for context, head in references:
+        if context == "server" and server_vars and head in (None, "vars"):
+            wanted["server"] = None
+            continue
         if context in AGENT_SIDE or context not in contexts:
             continue
         if head is None or context not in KEYED:
@@ -39,7 +44,7 @@ def select(contexts: Mapping[str, Any], references: Iterable[tuple[str, str | No
             wanted[context].add(head)  # type: ignore[union-attr]
     out: dict[str, Any] = {}
     for context in sorted(wanted):
-        value = contexts[context]
+        value = contexts[context] if context != "server" else {"vars": server_vars}
         keys = wanted[context]
         if keys is None or not isinstance(value, dict):
             out[context] = value

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 MAX_INSTANCES = 256
 """GitHub's limit on matrix jobs; more is almost always a mistake (and a huge history)."""
@@ -26,6 +26,8 @@ class ServersRequest(BaseModel):
     """The activity's input from runs that count servers without a live agent as failed."""
 
     group: str
+    limit: list[str] | None = None
+    """The run's ``--limit`` patterns (waterflow_core.limit): only the servers they match are listed."""
 
 
 class ListedServer(BaseModel):
@@ -33,6 +35,8 @@ class ListedServer(BaseModel):
 
     name: str
     live: bool
+    vars: dict[str, Any] = Field(default_factory=dict)
+    """The provider's per-server variables (``server.vars.*``); absent from answers recorded before."""
 
 
 class FanoutError(ValueError):

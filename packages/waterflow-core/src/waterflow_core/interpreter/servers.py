@@ -6,19 +6,24 @@ Asked with the group's name (runs recorded before issue 14), the activity answer
 servers with a live agent (the others are logged, ADR 0032); asked with a
 :class:`ServersRequest`, it answers every listed server with its ``live`` flag, and the workflow
 makes each server without an agent an instance that fails at once (ADR 0036). Providers whose
-servers *are* the live agents (``agents``) skip the check.
+servers *are* the live agents (``agents``) skip the check. Each listed server carries the
+provider's ``vars`` (``server.vars.*``, bounded), and a request's ``limit`` (the run's
+``--limit``) keeps only the servers it matches.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from temporalio import activity
 from temporalio.client import Client
+from temporalio.exceptions import ApplicationError
 
 from ..agent_registry import list_agents
+from ..limit import GROUP_PREFIX, matches
 from ..providers import ServerGroupProvider
 from .fanout import SERVERS_ACTIVITY, ListedServer, ServersRequest
 
@@ -26,17 +31,56 @@ log = logging.getLogger(__name__)
 
 MAX_NAMED = 20
 """Servers named in one warning about servers without a live agent."""
+MAX_VARS_BYTES = 4096
+"""JSON size of one server's ``vars``: they travel in the history with every step of the server
+(256 servers x 4 KiB stays far below Temporal's 2 MB payload limit, ADR 0026)."""
 
 
-async def listed_servers(provider: ServerGroupProvider, client: Client | None, group: str) -> list[ListedServer]:
-    """Every server ``provider`` lists for ``group``, sorted by name, each with its ``live`` flag."""
-    names = sorted({str(server["name"]) for server in await provider.servers(group)})
+async def listed_servers(
+    provider: ServerGroupProvider, client: Client | None, group: str, limit: list[str] | None = None
+) -> list[ListedServer]:
+    """Every server ``provider`` lists for ``group`` (those ``limit`` matches), sorted by name,
+    each with its ``live`` flag and ``vars``."""
+    variables: dict[str, dict[str, Any]] = {}
+    for server in await provider.servers(group):
+        name = str(server["name"])
+        variables[name] = _checked_vars(provider, name, server.get("vars"))
+    if limit is not None:
+        groups_of = await _groups_named(provider, limit)
+        variables = {n: v for n, v in variables.items() if matches(limit, n, groups_of)}
+    names = sorted(variables)
     if provider.lists_live_agents or not names:
-        return [ListedServer(name=name, live=True) for name in names]
+        return [ListedServer(name=name, live=True, vars=variables[name]) for name in names]
     if client is None:
         raise RuntimeError(f"server group provider {provider.name!r} needs a Temporal client to find live agents")
     live = {agent.name for agent in await list_agents(client)}
-    return [ListedServer(name=name, live=name in live) for name in names]
+    return [ListedServer(name=name, live=name in live, vars=variables[name]) for name in names]
+
+
+def _checked_vars(provider: ServerGroupProvider, name: str, value: Any) -> dict[str, Any]:
+    """A server's ``vars``: a JSON object of at most MAX_VARS_BYTES, else an error naming it."""
+    if value is None:
+        return {}
+    where = f"server group provider {provider.name!r}: vars of server {name!r}"
+    if not isinstance(value, dict):
+        raise ApplicationError(f"{where}: expected a mapping, got {type(value).__name__}", non_retryable=True)
+    try:
+        text = json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise ApplicationError(f"{where}: not JSON ({exc})", non_retryable=True) from None
+    if len(text.encode()) > MAX_VARS_BYTES:
+        raise ApplicationError(
+            f"{where}: {len(text.encode())} bytes of JSON (at most {MAX_VARS_BYTES})", non_retryable=True
+        )
+    loaded: dict[str, Any] = json.loads(text)  # plain JSON types only (tuples become lists...)
+    return loaded
+
+
+async def _groups_named(provider: ServerGroupProvider, limit: list[str]) -> dict[str, set[str]]:
+    """Group → its server names, for the groups ``group:`` patterns of ``limit`` may name."""
+    if not any(p.startswith(GROUP_PREFIX) for p in limit):
+        return {}
+    return {g: {str(s["name"]) for s in await provider.servers(g)} for g in await provider.groups()}
 
 
 async def live_servers(provider: ServerGroupProvider, client: Client | None, group: str) -> list[str]:
@@ -66,6 +110,7 @@ def servers_activity(provider: ServerGroupProvider, client: Client | None) -> Ca
         if isinstance(request, str):  # a run recorded before issue 14: live names only
             return await live_servers(provider, client, request)
         asked = ServersRequest.model_validate(request)
-        return [s.model_dump() for s in await listed_servers(provider, client, asked.group)]
+        listed = await listed_servers(provider, client, asked.group, asked.limit)
+        return [s.model_dump(exclude_defaults=True) | {"live": s.live} for s in listed]
 
     return servers_of_group
