@@ -198,3 +198,29 @@ def test_every_dsl_key_is_documented() -> None:
     keys = {f.alias or n for c in classes if c.__module__ == models.__name__ for n, f in c.model_fields.items()}
     missing = sorted(k for k in keys if f"`{k}`" not in page)
     assert not missing, f"undocumented DSL keys: {missing}"
+
+
+def test_check_is_a_node_call_checked_like_a_step() -> None:
+    ok = load_workflow(
+        "name: c\njobs:\n  j:\n    runs-on: g\n    steps:\n"
+        "      - id: s\n        uses: exec/shell\n        with: {run: make}\n"
+        "        check: {uses: exec/shell, with: {run: make -n}, timeout: 30s}\n"
+    )
+    check = ok.jobs["j"].steps[0].check
+    assert check is not None and check.uses == "exec/shell" and check.with_ == {"run": "make -n"}
+    for bad, message in [
+        ("check: {uses: flow/sleep, with: {duration: 1s}}", "a flow node cannot be a check"),
+        ("check: {uses: exec/shell, colour: red}", "unknown key 'colour'"),
+        ("check: {uses: exec/shell, with: {run: $<< steps.later.outputs.x >>}}", "later"),
+    ]:
+        head = "name: c\njobs:\n  j:\n    runs-on: g\n    steps:\n      - id: s\n"
+        text = f"{head}        uses: exec/shell\n        {bad}\n"
+        with pytest.raises(WorkflowValidationError) as caught:
+            load_workflow(text)
+        assert message in str(caught.value) and "8:" in str(caught.value), str(caught.value)
+    flow_step = (
+        "name: c\njobs:\n  j:\n    runs-on: g\n    steps:\n      - uses: flow/sleep\n"
+        "        with: {duration: 1s}\n        check: {uses: exec/shell}\n"
+    )
+    with pytest.raises(WorkflowValidationError, match="'check' does not apply to flow/sleep"):
+        load_workflow(flow_step)

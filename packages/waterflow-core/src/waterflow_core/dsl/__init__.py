@@ -8,9 +8,10 @@ column.
 from .durations import format_duration, parse_duration
 from .inputs import resolve_inputs
 from .loader import NodeChecker, WithProblem, load_workflow
-from .models import Compensate, Defaults, InputSpec, Job, Retry, Step, Strategy, Workflow
+from .models import Check, Compensate, Defaults, InputSpec, Job, Retry, Step, Strategy, Workflow
 
 __all__ = [
+    "Check",
     "Compensate",
     "Defaults",
     "InputSpec",

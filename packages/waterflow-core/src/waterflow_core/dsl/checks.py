@@ -263,6 +263,9 @@ def _check_steps(steps: list[Any], base: Path, scope: _Scope, taken: dict[str, P
             problems += _check_templates(
                 compensate.get(key), (*where, "compensate", key), SCOPE_STEP_WITH, scope, index + 1
             )
+        check = _mapping(step.get("check"))
+        for key in ("with", "env"):  # a check runs in its step's place: it sees what the step sees
+            problems += _check_templates(check.get(key), (*where, "check", key), SCOPE_STEP_WITH, scope, index)
         node = flow_node(step.get("uses"))
         if node is None:
             problems += _check_templates(step.get("with"), (*where, "with"), SCOPE_STEP_WITH, scope, index)

@@ -142,6 +142,7 @@ _SUBMODELS: dict[str, tuple[type[BaseModel], int]] = {
     "retry": (models.Retry, 1),
     "strategy": (models.Strategy, 1),
     "compensate": (models.Compensate, 1),
+    "check": (models.Check, 1),
 }
 
 

@@ -308,6 +308,25 @@ class Compensate(_Model):
         return uses
 
 
+class Check(_Model):
+    """What a check run (``--check``) runs instead of the step: a node call that looks without
+    changing anything (ADR 0041). Steps without one are skipped in a check run."""
+
+    name: str | None = None
+    uses: NodeRef
+    with_: dict[str, Any] = Field(default_factory=dict)
+    env: dict[str, str] = Field(default_factory=dict)
+    timeout: Duration | None = None
+    retry: Retry | None = None
+
+    @field_validator("uses")
+    @classmethod
+    def _not_flow(cls, uses: str) -> str:
+        if uses.startswith("flow/"):
+            raise ValueError("a check runs on an agent: a flow node cannot be a check")
+        return uses
+
+
 RunAsUser = Annotated[str, StringConstraints(pattern=r"^[a-z_][a-z0-9_.-]{0,31}$")]
 """A user name for ``run-as:`` (POSIX portable: lower-case letters, digits, ``_ . -``, at most 32);
 a literal, no expression: the agent checks it against the users it allows."""
@@ -327,6 +346,8 @@ class Step(_Model):
     retry: Retry | None = None
     continue_on_error: bool = False
     compensate: Compensate | None = None
+    check: Check | None = None
+    """Run instead of the step in a check run (``--check``); never in a normal run (ADR 0041)."""
     run_as: RunAsUser | None = None
     """The user the step's processes run as; the agent must allow it (``--allow-run-as``, ADR 0038)."""
     # A flow node's `with:` read a second time, typed (nested steps included); None for other
@@ -344,7 +365,7 @@ class Step(_Model):
             return None
         return FLOW_WITH[node].model_validate({} if value is None else value)
 
-    @field_validator("heartbeat_timeout", "retry", "compensate", "run_as")
+    @field_validator("heartbeat_timeout", "retry", "compensate", "check", "run_as")
     @classmethod
     def _activity_only(cls, value: Any, info: ValidationInfo) -> Any:
         node = flow_node(info.data.get("uses"))
@@ -521,19 +542,21 @@ def nested_step_lists(step: Step) -> list[tuple[Path, list[Step]]]:
     return []
 
 
-def step_targets(workflow: Workflow) -> Iterator[tuple[Path, Step | Compensate]]:
+def step_targets(workflow: Workflow) -> Iterator[tuple[Path, Step | Compensate | Check]]:
     """Every step (nested steps of flow nodes included) and every compensation, with its
     document path (``("jobs", "j", "steps", 0, "with", "steps", 1)``), in document order."""
     for job_id, job in workflow.jobs.items():
         yield from _targets(("jobs", job_id, "steps"), job.steps)
 
 
-def _targets(base: Path, steps: list[Step]) -> Iterator[tuple[Path, Step | Compensate]]:
+def _targets(base: Path, steps: list[Step]) -> Iterator[tuple[Path, Step | Compensate | Check]]:
     # Recursive: nesting is bounded by the YAML loader's 64 levels.
     for index, step in enumerate(steps):
         path = (*base, index)
         yield path, step
         if step.compensate is not None:
             yield (*path, "compensate"), step.compensate
+        if step.check is not None:
+            yield (*path, "check"), step.check
         for sub, nested in nested_step_lists(step):
             yield from _targets((*path, *sub), nested)
