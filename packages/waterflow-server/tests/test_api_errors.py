@@ -160,6 +160,7 @@ async def test_bad_inputs_are_422_with_line_zero(api: Api, parked_workflow: str)
         (b'{"workflow": 5}', {"content-type": "application/json"}, 400),
         (b'{"workflow": "name: x", "inputs": []}', {"content-type": "application/json"}, 400),
         (b'{"workflow": "name: x", "bogus": 1}', {"content-type": "application/json"}, 400),
+        (b'{"workflow": "name: x", "check": "yes"}', {"content-type": "application/json"}, 400),
         (b"\xff\xfe\x00garbage", {"content-type": "application/yaml"}, 400),
         (b"--b\r\n", {"content-type": "multipart/form-data; boundary=b"}, 415),
         (b"key: [unclosed", {"content-type": "text/yaml"}, 422),
@@ -196,6 +197,9 @@ async def test_bad_query_parameters_are_400(api: Api) -> None:
     assert_error(await api.http.get("/v1/workflows", params={"page_token": "not-a-token"}), 400)
     assert_error(
         await api.http.post("/v1/workflows", params={"inputs": "[1]"}, content=b"name: x", headers=YAML), 400
+    )
+    assert_error(
+        await api.http.post("/v1/workflows", params={"check": "1"}, content=b"name: x", headers=YAML), 400
     )
 
 

@@ -58,6 +58,8 @@ def step_lines(job: Job, step: Step, *, with_logs: bool = True) -> list[str]:
     head = f"[{progress_path(job, step)}] {STATUS_MARKS.get(step.status, step.status)}"
     if step.succeeded_in:
         head += f": succeeded in run {step.succeeded_in}"
+    elif step.reason and step.status == "skipped":
+        head += f": {step.reason}"
     elif step.agent:
         head += f" on {step.agent}"
     if step.attempt > 1 or (step.status == "running" and step.attempt):
@@ -157,6 +159,8 @@ def run_lines(run: Run, *, with_logs: bool = False) -> list[str]:
         lines.append(f"  finished {run.finished_at.isoformat(timespec='seconds')}")
     if run.error:
         lines.append(f"  error: {run.error}")
+    if run.check:
+        lines.append("  check run: steps ran their check: or were skipped")
     if run.rerun_of:
         lines.append(f"  rerun of {run.rerun_of}")
     if run.reruns:

@@ -9,7 +9,7 @@ from typing import Any
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 
-from ..runs import NAME_MEMO, SERVER_TASK_QUEUE, WORKFLOW_TYPE, RunInput, RunProgress
+from ..runs import CHECK_MEMO, NAME_MEMO, SERVER_TASK_QUEUE, WORKFLOW_TYPE, RunInput, RunProgress
 
 CLEANUP_GRACE = timedelta(hours=1)
 """Added to a run's ``timeout`` for Temporal's execution timeout: the workflow enforces the
@@ -45,7 +45,7 @@ async def start_run(
         id_reuse_policy=(
             WorkflowIDReusePolicy.ALLOW_DUPLICATE if allow_reuse else WorkflowIDReusePolicy.REJECT_DUPLICATE
         ),
-        memo={NAME_MEMO: run.name, **(memo or {})},
+        memo={NAME_MEMO: run.name, **({CHECK_MEMO: True} if run.check else {}), **(memo or {})},
         static_summary=run.name[:200],
         static_details=run.description or None,
     )
