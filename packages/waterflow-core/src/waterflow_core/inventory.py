@@ -11,8 +11,9 @@ servers:              # optional: per-server settings
 ```
 
 The file is read with the workflow loader's strict YAML rules (every scalar is text) and checked
-as a whole; every problem is reported with its ``file:line:column``. ``vars`` are kept for the
-``server.vars.*`` context of a later release; expressions do not read them yet.
+as a whole; every problem is reported with its ``file:line:column``. A server's ``vars`` (JSON
+values, at most 4 KiB of JSON per server) are ``server.vars.*`` in the expressions of its
+each-server instances.
 """
 
 from __future__ import annotations
