@@ -29,6 +29,12 @@ SERVER_TASK_QUEUE = "waterflow-server"
 
 NAME_MEMO = "name"
 """Memo key of a run's workflow name (set at start; listings read it without a query)."""
+CHECK_MEMO = "check"
+"""Memo key set (true) on a check run (``RunInput.check``), so listings mark it without a query."""
+CHECK_RUN = "check run"
+"""The ``reason`` of a step a check run skipped for having no ``check:``."""
+CHECK_RAN = "ran its check"
+"""The ``reason`` of a step that ran its ``check:`` instead of itself (a check run)."""
 
 RunStatus = Literal["running", "succeeded", "failed", "cancelled", "timed_out"]
 StepStatus = Literal["pending", "running", "success", "failure", "skipped", "cancelled"]
@@ -54,6 +60,11 @@ class RunInput(BaseModel):
     """The workflow text as submitted, for display."""
     rerun: Rerun | None = None
     """Set on a rerun: the run it reruns and the steps it skips (ADR 0039)."""
+    limit: list[str] | None = None
+    """``--limit``: the patterns each-server jobs keep their servers by (:mod:`waterflow_core.limit`)."""
+    check: bool = False
+    """A check run (``--check``): steps with ``check:`` run it instead, the others are skipped
+    and no compensation runs (ADR 0041)."""
 
     @classmethod
     def plan(cls, workflow: Workflow, inputs: Mapping[str, Any] | None = None, *, source: str = "") -> RunInput:
@@ -163,6 +174,9 @@ class StepProgress(BaseModel):
     succeeded_in: str | None = None
     """Set on a step a rerun skipped (``status`` skipped, ``conclusion`` success): the run it
     succeeded in, whose recorded outputs it carries (ADR 0039)."""
+    reason: str | None = None
+    """In a check run (ADR 0041): ``check run`` on a step skipped for having no ``check:``,
+    ``ran its check`` on one that ran its ``check:`` instead of itself."""
 
 
 class JobProgress(BaseModel):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -121,13 +121,23 @@ NO_RETRY = Retry(attempts=1)
 DEFAULT_RETRY = Retry()
 
 
-def submit_call(text: str, inputs: Mapping[str, Any] | None, run_id: str | None) -> Call:
+def submit_call(
+    text: str,
+    inputs: Mapping[str, Any] | None,
+    run_id: str | None,
+    limit: str | Sequence[str] | None = None,
+    check: bool = False,
+) -> Call:
     """``POST /v1/workflows`` with the JSON envelope (idempotent when it names the run ``id``)."""
     body: dict[str, Any] = {"workflow": text}
     if inputs:
         body["inputs"] = dict(inputs)
     if run_id:
         body["id"] = run_id
+    if limit is not None:
+        body["limit"] = limit if isinstance(limit, str) else list(limit)
+    if check:
+        body["check"] = True
     return Call("POST", "/v1/workflows", json=body, idempotent=bool(run_id))
 
 

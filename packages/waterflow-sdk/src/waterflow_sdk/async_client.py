@@ -99,11 +99,13 @@ class AsyncClient:
         workflow: str | os.PathLike[str],
         inputs: Mapping[str, Any] | None = None,
         id: str | None = None,
+        limit: str | Sequence[str] | None = None,
+        check: bool = False,
     ) -> RunRef:
-        """Start a run of ``workflow`` (YAML text or a path); ``id`` is an idempotency key (see
-        :meth:`Client.submit`)."""
+        """Start a run of ``workflow`` (YAML text or a path); ``id`` is an idempotency key,
+        ``limit`` restricts each-server jobs and ``check`` starts a check run (see :meth:`Client.submit`)."""
         text = await asyncio.to_thread(p.workflow_text, workflow)
-        call = p.submit_call(text, inputs, id)
+        call = p.submit_call(text, inputs, id, limit, check)
         response, attempts = await self._exchange(call)
         return p.submitted(response, call, retried=attempts > 1)
 

@@ -248,6 +248,19 @@ def schema(output: str) -> None:
     "run_id",
     help="Run id; also an idempotency key (a finished run with this id is returned, not rerun).",
 )
+@click.option(
+    "--limit",
+    metavar="PATTERNS",
+    help="Run each-server jobs only on these servers: comma-separated names, globs and group:NAME "
+    "(e.g. 'web-1,web-[2-3],group:db').",
+)
+@click.option(
+    "--check",
+    "check_run",
+    is_flag=True,
+    help="A check run: steps with check: run it instead of themselves, the others are skipped, "
+    "nothing is compensated.",
+)
 @click.option("--wait", is_flag=True, help="Follow the run to its end; exit 0 only if it succeeded.")
 @click.option("--watch", is_flag=True, help=WATCH_HELP)
 @click.option(
@@ -259,6 +272,8 @@ def submit(
     file: Path,
     inputs: tuple[str, ...],
     run_id: str | None,
+    limit: str | None,
+    check_run: bool,
     wait: bool,
     watch: bool,
     timeout: float | None,
@@ -281,7 +296,7 @@ def submit(
         raise click.BadParameter(f"cannot read {file}: {exc}", param_hint="FILE") from None
     with _client(server) as client:
         try:
-            ref = client.submit(text, inputs=values, id=run_id)
+            ref = client.submit(text, inputs=values, id=run_id, limit=limit, check=check_run)
         except WaterflowAPIError as exc:
             _api_error(exc, source=str(file), text=text, given=values)
         if not (wait or watch):
@@ -544,7 +559,10 @@ def list_runs(
     if output in STRUCTURED:
         emit([run.model_dump(mode="json") for run in runs], output)
         return
-    rows = [(run.id, run.status, run.name, _when(run.started_at), _when(run.finished_at)) for run in runs]
+    rows = [
+        (run.id, run.status + " (check)" * run.check, run.name, _when(run.started_at), _when(run.finished_at))
+        for run in runs
+    ]
     if output == "table":
         from .node_tables import table
 

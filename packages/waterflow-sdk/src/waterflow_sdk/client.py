@@ -104,15 +104,20 @@ class Client:
         workflow: str | os.PathLike[str],
         inputs: Mapping[str, Any] | None = None,
         id: str | None = None,
+        limit: str | Sequence[str] | None = None,
+        check: bool = False,
     ) -> RunRef:
         """Start a run of ``workflow`` (YAML text, or a path: ``Path`` or a one-line ``str``).
 
         ``id`` is the run id and an idempotency key (ADR 0009): an id whose run finished returns
         that run with ``created=False``; one that is running raises a 409
         :class:`WaterflowAPIError`. With an ``id`` a submission whose answer was lost is sent
-        again, and the run the lost try started is returned.
+        again, and the run the lost try started is returned. ``limit`` restricts each-server jobs
+        to the servers it matches (``"web-1,web-[2-3],group:db"``: names, globs, ``group:``).
+        ``check`` starts a check run: steps with ``check:`` run it instead of themselves, the
+        others are skipped, nothing is compensated (ADR 0041).
         """
-        call = p.submit_call(p.workflow_text(workflow), inputs, id)
+        call = p.submit_call(p.workflow_text(workflow), inputs, id, limit, check)
         response, attempts = self._exchange(call)
         return p.submitted(response, call, retried=attempts > 1)
 

@@ -71,6 +71,8 @@ class Step(_Model):
     ``approvers``, ``message``, ``deadline``, ``inputs``, ``refused``."""
     succeeded_in: str | None = None
     """Set on a step a rerun skipped (status ``skipped``): the run it succeeded in."""
+    reason: str | None = None
+    """In a check run: ``check run`` (skipped: no ``check:``) or ``ran its check``."""
 
 
 class Job(_Model):
@@ -102,6 +104,8 @@ class RunSnapshot(_Model):
     """The validated workflow the run interprets (kebab-case keys)."""
     inputs: dict[str, Any] = Field(default_factory=dict)
     """The inputs, typed against the workflow's ``inputs:``."""
+    limit: list[str] | None = None
+    """The run's ``--limit`` patterns (None: every server of each each-server job)."""
 
 
 class Run(_Model):
@@ -123,6 +127,8 @@ class Run(_Model):
     temporal_status: str = ""
     rerun_of: str | None = None
     """The run this one reruns (``Client.rerun``)."""
+    check: bool = False
+    """A check run (``submit(..., check=True)``): steps ran their ``check:`` or were skipped."""
     reruns: list[str] = Field(default_factory=list)
     """The reruns of this run, oldest first."""
     waiting_for_lock: dict[str, Any] | None = None
@@ -154,6 +160,8 @@ class RunSummary(_Model):
     status: str
     started_at: datetime | None = None
     finished_at: datetime | None = None
+    check: bool = False
+    """A check run."""
 
 
 class RunPage(_Model):

@@ -26,10 +26,12 @@ from temporalio.exceptions import ActivityError, ApplicationError, FailureError
 
 from ..agent_registry import personal_queue
 from ..dsl.durations import format_duration
-from ..dsl.models import FlowApprovalWith, FlowLoopWith, Job, Step, Strategy, Workflow
+from ..dsl.models import Check, FlowApprovalWith, FlowLoopWith, Job, Step, Strategy, Workflow, nested_step_lists
 from ..errors import ErrorCode
 from ..rerun import Rerun, ReusedStep
 from ..runs import (
+    CHECK_RAN,
+    CHECK_RUN,
     GATES_QUERY,
     PROGRESS_QUERY,
     SIGNAL,
@@ -197,6 +199,9 @@ class WaterflowRun:
         self._gates = approval.Gates()
         self._locks = locks.RunLocks(self._progress.locks)
         self._rerun: Rerun | None = None
+        self._limit = run.limit
+        self._check_run = run.check
+        self._server_vars: dict[str, dict[str, Any]] = {}  # each-server: the provider's vars by server
         for job_id, job in self._wf.jobs.items():
             fanout = job.strategy is not None and (job.strategy.matrix is not None or job.strategy.each_server)
             self._progress.jobs.append(
@@ -556,6 +561,13 @@ class WaterflowRun:
         ]
         return list(zip(instances, groups, strict=True))
 
+    def _server_context(self, server: str | None) -> dict[str, Any]:
+        """The workflow side's ``server`` of an each-server instance: its name and provider vars."""
+        if not server:
+            return {}
+        variables = self._server_vars.get(server)
+        return {"name": server, "vars": variables} if variables else {"name": server}
+
     def _render_group(self, job_id: str, job: Job, contexts: dict[str, Any]) -> str:
         group = self._ev.render(job.runs_on, contexts, where=f"jobs.{job_id}.runs-on")
         if not isinstance(group, str) or not group.strip():
@@ -569,6 +581,8 @@ class WaterflowRun:
         visibility, which lags a little): a run submitted as they report ready waits for them.
         """
         listed = await self._servers(group)
+        if self._limit is not None and not listed:
+            raise FanoutError(f"each-server: --limit {','.join(self._limit)} matches no server of group '{group}'")
         live = lambda: any(ok for _, ok in listed)  # noqa: E731
         if live() or not workflow.patched(WAIT_FOR_AGENTS_PATCH):
             if not live():
@@ -603,7 +617,7 @@ class WaterflowRun:
         try:
             answer = await workflow.execute_activity(
                 SERVERS_ACTIVITY,
-                ServersRequest(group=group) if every else group,
+                ServersRequest(group=group, limit=self._limit) if every else group,
                 result_type=list[ListedServer] if every else list[str],
                 start_to_close_timeout=timedelta(seconds=30),
                 retry_policy=RetryPolicy(maximum_attempts=5, initial_interval=timedelta(seconds=1)),
@@ -615,6 +629,9 @@ class WaterflowRun:
             reason = exc.cause.message if isinstance(exc.cause, FailureError) else str(exc)
             raise FanoutError(f"each-server: cannot list the servers of group '{group}': {reason}") from None
         if every:
+            for server in answer:
+                if server.vars:
+                    self._server_vars[server.name] = server.vars
             return sorted((server.name, server.live) for server in answer)
         return [(name, True) for name in sorted(answer)]
 
@@ -770,7 +787,7 @@ class WaterflowRun:
             contexts=job_contexts,
             env=job_env,
             env_levels=(self._wf.env, job.env),
-            server={"name": instance.server} if instance.server else {},
+            server=self._server_context(instance.server),
             tree=StepTree(entry),
         )
         self._trees[(job_id, instance.label)] = frame.tree
@@ -852,8 +869,19 @@ class WaterflowRun:
                     self._emit.step_finished(job_id, sp, step_path(job_id, path, frame.place.instance.label))
                     continue
                 frame.running.step = step_path(job_id, path)
+                # A check run descends into the flow steps that run lists (their steps are
+                # checked or skipped in turn); any other step runs its check or nothing.
+                checking = self._check_run and not nested_step_lists(step)
+                if checking and step.check is None:
+                    self._skip_unchecked(frame, path=path, sid=sid, sp=sp)
+                    continue
+                if checking:
+                    call = self._step_call(frame, path, sid, step, contexts, status, check=True)
+                    sp.name, sp.reason = call.task.name, CHECK_RAN
+                    self._emit.step_started(job_id, sp, call.path)
+                    outcome = await self._step(call, scope, sp)
                 # Runs recorded before flow nodes existed scheduled any `uses` as an activity.
-                if step.flow is not None and workflow.patched(FLOW_PATCH):
+                elif step.flow is not None and workflow.patched(FLOW_PATCH):
                     outcome = await self._flow(frame, index, sid, step, contexts, status, sp)
                 else:
                     call = self._step_call(frame, path, sid, step, contexts, status)
@@ -876,10 +904,10 @@ class WaterflowRun:
             self._concluded(frame, sp)
             self._emit.step_finished(job_id, sp, step_path(job_id, path, frame.place.instance.label))
             if outcome.agent:
-                frame.server = {"name": frame.place.instance.server or outcome.agent}
+                frame.server = self._server_context(frame.place.instance.server) or {"name": outcome.agent}
             if conclusion == "failure" and not failed:
                 failed = outcome.error or f"step {step_path(job_id, path)} failed"
-            if outcome.outcome == "success" and step.compensate is not None:
+            if outcome.outcome == "success" and step.compensate is not None and not self._check_run:
                 after = {**contexts, "steps": dict(frame.results)}
                 agent = frame.place.instance.server or outcome.agent
                 self._compensations.append(self._compensation_call(
@@ -905,33 +933,55 @@ class WaterflowRun:
         frame.results[sid] = ctx.step_entry(reused.outputs, reused.outcome, reused.conclusion, reused.agent)
         self._emit.step_finished(job_id, sp, step_path(job_id, path, frame.place.instance.label))
 
+    def _skip_unchecked(self, frame: _Frame, *, path: str, sid: str, sp: StepProgress) -> None:
+        """Report a step a check run skips: it has no ``check:`` (ADR 0041)."""
+        job_id = frame.place.job_id
+        sp.status = sp.conclusion = "skipped"
+        sp.reason = CHECK_RUN
+        frame.results[sid] = ctx.step_entry({}, "skipped", "skipped", "")
+        self._concluded(frame, sp)
+        self._emit.step_finished(job_id, sp, step_path(job_id, path, frame.place.instance.label))
+
     def _concluded(self, frame: _Frame, sp: StepProgress) -> None:
         if frame.parent is not None:  # a nested step: its entry counts against the progress budget
             self._nested_entries.finished(frame.tree, sp)
 
     def _step_call(
-        self, frame: _Frame, path: str, sid: str, step: Step, contexts: dict[str, Any], status: ConditionStatus
+        self,
+        frame: _Frame,
+        path: str,
+        sid: str,
+        step: Step,
+        contexts: dict[str, Any],
+        status: ConditionStatus,
+        *,
+        check: bool = False,
     ) -> StepCall:
+        """The activity call of ``step``, or with ``check`` of its ``check:`` (a check run)."""
         place = frame.place
-        env = ctx.merged_env(*frame.env_levels, step.env)
-        refs = [*self._ev.references(step.with_), *self._ev.references(env)]
+        action: Step | Check = step.check if check and step.check is not None else step
+        env = ctx.merged_env(*frame.env_levels, step.env, *([action.env] if action is not step else []))
+        refs = [*self._ev.references(action.with_), *self._ev.references(env)]
+        name = self._display_name(step, sid, contexts, status)
+        if isinstance(action, Check):
+            name = self._check_name(action, contexts, status) or f"check {name}"
         task = StepTask(
             workflow_id=self._run_id(),
             job=place.job_id,
             step=path,
             instance=place.instance.label,
-            name=self._display_name(step, sid, contexts, status),
-            node=step.uses,
-            with_=step.with_,
+            name=name,
+            node=action.uses,
+            with_=action.with_,
             env=env,
             contexts=ctx.select(contexts, refs),
             status=status,
             run_as=step.run_as,
         )
         options = activity_options(
-            timeout=step.timeout,
+            timeout=action.timeout,
             heartbeat_timeout=step.heartbeat_timeout,
-            retry=step.retry,
+            retry=action.retry,
             defaults=self._wf.defaults,
         )
         pickup: timedelta | None = None
@@ -947,6 +997,14 @@ class WaterflowRun:
             sp.timed_out = outcome.timed_out and outcome.outcome == "failure"
             return _StepOutcome(outcome.outcome, {}, outcome.agent, outcome.message)
         return _StepOutcome("success", dict(outcome.outputs), outcome.agent)
+
+    def _check_name(self, check: Check, contexts: dict[str, Any], status: str) -> str:
+        if not check.name:
+            return ""
+        try:
+            return str(self._ev.render(check.name, contexts, status, where="check.name"))
+        except EvaluationError:
+            return check.name
 
     def _display_name(self, step: Step, sid: str, contexts: dict[str, Any], status: str) -> str:
         if step.name:
@@ -1117,7 +1175,7 @@ class WaterflowRun:
                 "name": self._wf.name,
                 "defaults": defaults,
                 "jobs": {place.job_id: {"runs-on": place.group, "steps": [own]}},
-            }),
+            }, check=self._check_run),
             root=self._run_id(),
             path=frame.prefix + sid,
             where=call.where,

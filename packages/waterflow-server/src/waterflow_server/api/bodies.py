@@ -9,6 +9,7 @@ from typing import Any
 from blacksheep import Request
 
 from waterflow_core.dsl.strict_yaml import MAX_DEPTH
+from waterflow_core.limit import LimitError, parse_limit
 
 from .problems import APIError, bad_request
 
@@ -64,6 +65,10 @@ class Submission:
     inputs: dict[str, Any] = field(default_factory=dict)
     id: str | None = None
     inputs_given: bool = False
+    limit: list[str] | None = None
+    """``--limit``: the patterns each-server jobs keep their servers by (waterflow_core.limit)."""
+    check: bool = False
+    """``--check``: a check run (ADR 0041)."""
 
 
 def _text(body: bytes) -> str:
@@ -117,8 +122,9 @@ def _query_inputs(request: Request) -> tuple[dict[str, Any], bool]:
 async def read_submission(request: Request, limit: int) -> Submission:
     """Parse ``POST /v1/workflows`` or ``POST /v1/validate``.
 
-    JSON: ``{"workflow": "<yaml>", "inputs": {...}, "id": "..."}``. Anything else: the body is
-    the workflow YAML, with ``id`` and ``inputs`` (a JSON object) in the query string.
+    JSON: ``{"workflow": "<yaml>", "inputs": {...}, "id": "...", "limit": "web-*,group:db",
+    "check": true}``. Anything else: the body is the workflow YAML, with ``id``, ``inputs`` (a
+    JSON object), ``limit`` and ``check`` (``true``/``false``) in the query string.
     """
     media = _media_type(request)
     if media.startswith("multipart/"):
@@ -134,11 +140,20 @@ async def read_submission(request: Request, limit: int) -> Submission:
     if not is_json(request):
         inputs, given = _query_inputs(request)
         ids = request.query.get("id")
-        return Submission(workflow=text, inputs=inputs, id=ids[0] if ids else None, inputs_given=given)
+        limits = request.query.get("limit")
+        checks = request.query.get("check")
+        return Submission(
+            workflow=text,
+            inputs=inputs,
+            id=ids[0] if ids else None,
+            inputs_given=given,
+            limit=_limit(limits[0] if limits else None),
+            check=_check(checks[0] if checks else False),
+        )
     document = parse_json(text, "request body")
     if not isinstance(document, dict):
         raise bad_request("JSON body must be an object with a 'workflow' key")
-    unknown = sorted(set(document) - {"workflow", "inputs", "id"})
+    unknown = sorted(set(document) - {"workflow", "inputs", "id", "limit", "check"})
     if unknown:
         raise bad_request(f"unknown key(s) in JSON body: {', '.join(unknown)}")
     workflow = document.get("workflow")
@@ -151,8 +166,30 @@ async def read_submission(request: Request, limit: int) -> Submission:
     if run_id is not None and not isinstance(run_id, str):
         raise bad_request("'id' must be a string")
     return Submission(
-        workflow=workflow, inputs=json_inputs or {}, id=run_id, inputs_given=json_inputs is not None
+        workflow=workflow,
+        inputs=json_inputs or {},
+        id=run_id,
+        inputs_given=json_inputs is not None,
+        limit=_limit(document.get("limit")),
+        check=_check(document.get("check", False)),
     )
+
+
+def _check(value: Any) -> bool:
+    """``check``: a JSON boolean, or ``true``/``false`` in the query string; else a 400."""
+    if isinstance(value, bool):
+        return value
+    if value in ("true", "false"):
+        return bool(value == "true")
+    raise bad_request(f"'check' must be true or false, got {value!r:.40}")
+
+
+def _limit(value: Any) -> list[str] | None:
+    """The ``limit`` patterns, or a 400 naming each bad one."""
+    try:
+        return parse_limit(value)
+    except LimitError as exc:
+        raise bad_request("'limit': " + "; ".join(item.message for item in exc.errors)) from None
 
 
 __all__ = ["MAX_JSON_DEPTH", "Submission", "is_json", "parse_json", "read_body", "read_submission", "too_large"]

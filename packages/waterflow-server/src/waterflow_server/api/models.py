@@ -55,6 +55,16 @@ class SubmitRequest(BaseModel):
         default=None,
         description="Run id and idempotency key: submitting the same id again never starts a second run.",
     )
+    limit: str | list[str] | None = Field(
+        default=None,
+        description="Restrict each-server jobs to these servers: comma-separated names, shell-style globs "
+        "and `group:NAME` patterns (a text or a list); a job whose group none matches fails.",
+    )
+    check: bool = Field(
+        default=False,
+        description="A check run (ADR 0041): steps with `check:` run it instead of themselves, the others are "
+        "skipped, nothing is compensated.",
+    )
 
 
 class ValidateRequest(BaseModel):
@@ -108,6 +118,7 @@ class RunSummary(BaseModel):
     status: RunStatus
     started_at: datetime | None = None
     finished_at: datetime | None = None
+    check: bool = Field(default=False, description="A check run (`--check`, ADR 0041).")
 
 
 class RunList(BaseModel):
@@ -127,6 +138,7 @@ class RunSnapshot(BaseModel):
     source: str = Field(description="The workflow text as submitted (empty for runs started without one).")
     workflow: dict[str, Any] = Field(description="The validated workflow the run interprets (kebab-case keys).")
     inputs: dict[str, Any] = Field(description="The inputs, typed against the workflow's `inputs:`.")
+    limit: list[str] | None = Field(default=None, description="The run's `--limit` patterns (None: every server).")
 
 
 class RunDetail(BaseModel):
@@ -162,6 +174,10 @@ class RunDetail(BaseModel):
     )
     temporal_status: str = Field(description="Temporal's own execution status, for operators.")
     rerun_of: str | None = Field(default=None, description="The run this one reruns (ADR 0039).")
+    check: bool = Field(
+        default=False,
+        description="A check run (`--check`, ADR 0041): steps ran their `check:` or were skipped.",
+    )
     reruns: list[str] = Field(
         default_factory=list, description="The reruns of this run, oldest first (ADR 0039)."
     )

@@ -154,7 +154,12 @@ def register_routes(app: Application, docs: WaterflowOpenAPI, state: AppState) -
         if started is None:
             raise APIError(409, "no_snapshot", f"what run {id!r} was started with cannot be read")
         snapshot = RunSnapshot(
-            id=id, name=started.name, source=started.source, workflow=started.workflow, inputs=started.inputs
+            id=id,
+            name=started.name,
+            source=started.source,
+            workflow=started.workflow,
+            inputs=started.inputs,
+            limit=started.limit,
         )
         return model_response(200, snapshot)
 

@@ -31,7 +31,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from waterflow_core.dsl import Workflow, load_workflow
 from waterflow_core.errors import WorkflowValidationError
 from waterflow_core.matrix import job_matrices
-from waterflow_core.runs import NAME_MEMO, PROGRESS_QUERY, WORKFLOW_TYPE, RunInput, RunProgress
+from waterflow_core.runs import CHECK_MEMO, NAME_MEMO, PROGRESS_QUERY, WORKFLOW_TYPE, RunInput, RunProgress
 
 from .bodies import Submission
 from .logs import LogTracker, progress_steps, snapshot_entries
@@ -150,6 +150,10 @@ class RunService:
             check_run_id(submission.id)
         workflow = await self.validate(submission.workflow)
         run = self.plan(workflow, submission.inputs, submission.workflow)
+        if submission.limit is not None:
+            run = run.model_copy(update={"limit": submission.limit})
+        if submission.check:
+            run = run.model_copy(update={"check": True})
         run_id = submission.id or new_run_id(workflow.name)
         if submission.id is not None:
             existing = await self._existing(run_id)
@@ -244,6 +248,7 @@ class RunService:
             _fill_running(progress, description)
         detail = _detail(run_id, description, progress, started)
         detail.rerun_of = started.rerun.of if started is not None and started.rerun is not None else None
+        detail.check = started is not None and started.check
         detail.reruns = await reruns_of(self.client, run_id, description.start_time)
         return detail
 
@@ -485,10 +490,11 @@ def _detail(
 
 
 async def _summary(execution: WorkflowExecution) -> RunSummary:
-    name = ""
+    name, check = "", False
     with contextlib.suppress(Exception):
         memo = await execution.memo()
         name = str(memo.get(NAME_MEMO, "") or "")
+        check = memo.get(CHECK_MEMO) is True
     return RunSummary(
         id=execution.id,
         run_id=execution.run_id,
@@ -496,6 +502,7 @@ async def _summary(execution: WorkflowExecution) -> RunSummary:
         status=api_status(execution.status),
         started_at=execution.start_time,
         finished_at=execution.close_time,
+        check=check,
     )
 
 
