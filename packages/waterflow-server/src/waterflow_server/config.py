@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from waterflow_core.config import ByteCount, Seconds, env
 from waterflow_core.config_sections import LoggingSection, TemporalSection
+from waterflow_core.runs import SERVER_TASK_QUEUE
 
 from .api.streams import DEFAULT_MAX_SECONDS, DEFAULT_PER_CLIENT, DEFAULT_TOTAL
 from .api.validation import DEFAULT_BUDGET_SECONDS, DEFAULT_QUEUE, DEFAULT_WORKERS
@@ -33,6 +34,14 @@ class ApiSection(_Section):
     port: int = Field(default=DEFAULT_PORT, ge=0, le=65535, description="TCP port (0: any free port).")
     run_worker: bool = Field(
         default=True, description="Host the interpreter workflow worker (false: an API-only replica; flag --no-worker)."
+    )
+    task_queue: str = Field(
+        default=SERVER_TASK_QUEUE,
+        min_length=1,
+        max_length=200,
+        description="Task queue of the interpreter worker; the runs this server starts go there. Servers on one "
+        "Temporal namespace share runs only when they share it, so give servers with other providers or event "
+        "handlers their own.",
     )
 
 

@@ -25,6 +25,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -121,6 +122,9 @@ class StartServer:
         self._request = request
         self._tmp_path_factory = tmp_path_factory
         self.servers: list[ServerProcess] = []
+        self.task_queue = f"waterflow-server-{uuid.uuid4().hex[:12]}"
+        """The interpreter queue of this test's servers: servers of other tests on the same Temporal
+        (other providers, other event handlers) must not run this test's runs."""
 
     def __call__(
         self,
@@ -135,6 +139,8 @@ class StartServer:
     ) -> ServerProcess:
         if temporal_address is None:
             temporal_address = self._request.getfixturevalue("temporal_dev").address
+        if "--task-queue" not in args and "WATERFLOW_API_TASK_QUEUE" not in (env or {}):
+            args = ["--task-queue", self.task_queue, *args]
         server = ServerProcess(
             temporal_address,
             workdir=self._tmp_path_factory.mktemp("server"),

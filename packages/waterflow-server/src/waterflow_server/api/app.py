@@ -122,6 +122,7 @@ def create_app(
                 total=settings.streams_total,
                 max_seconds=settings.stream_max_seconds,
             ),
+            task_queue=settings.task_queue,
         )
         state.worker = InterpreterWorkerHost(
             state.client,

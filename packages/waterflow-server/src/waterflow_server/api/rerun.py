@@ -115,7 +115,9 @@ async def start_rerun(runs: RunService, run_id: str, body: RerunRequest) -> RunR
 
     try:
         with temporal_errors():
-            created = await start_run(runs.client, rerun, workflow_id=new_id, memo={RERUN_MEMO: run_id})
+            created = await start_run(
+                runs.client, rerun, workflow_id=new_id, memo={RERUN_MEMO: run_id}, task_queue=runs.task_queue
+            )
     except WorkflowAlreadyStartedError:
         existing = await _existing_rerun(runs, new_id, run_id)
         if existing is not None:

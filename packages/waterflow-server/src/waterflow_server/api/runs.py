@@ -31,7 +31,15 @@ from temporalio.service import RPCError, RPCStatusCode
 from waterflow_core.dsl import Workflow, load_workflow
 from waterflow_core.errors import WorkflowValidationError
 from waterflow_core.matrix import job_matrices
-from waterflow_core.runs import CHECK_MEMO, NAME_MEMO, PROGRESS_QUERY, WORKFLOW_TYPE, RunInput, RunProgress
+from waterflow_core.runs import (
+    CHECK_MEMO,
+    NAME_MEMO,
+    PROGRESS_QUERY,
+    SERVER_TASK_QUEUE,
+    WORKFLOW_TYPE,
+    RunInput,
+    RunProgress,
+)
 
 from .bodies import Submission
 from .logs import LogTracker, progress_steps, snapshot_entries
@@ -105,9 +113,12 @@ class RunService:
         *,
         validation: ValidationPool | None = None,
         streams: StreamLimits | None = None,
+        task_queue: str = SERVER_TASK_QUEUE,
     ) -> None:
         self.client = client
         self.nodes = nodes
+        self.task_queue = task_queue
+        """Where the runs this service starts go (the interpreter worker's queue)."""
         self.validation = validation or ValidationPool()
         self.streams = streams or StreamLimits()
 
@@ -163,7 +174,7 @@ class RunService:
 
         try:
             with temporal_errors():
-                handle = await start_run(self.client, run, workflow_id=run_id)
+                handle = await start_run(self.client, run, workflow_id=run_id, task_queue=self.task_queue)
         except WorkflowAlreadyStartedError:
             existing = await self._existing(run_id)
             if existing is not None:

@@ -251,6 +251,7 @@ SERVER_FLAGS: FlagMap = {
     **SHARED_FLAGS,
     "max_body_bytes": "limits.max_body_bytes",
     "no_worker": ("api.run_worker", lambda no_worker: not no_worker),
+    "task_queue": "api.task_queue",
 }
 
 
@@ -276,6 +277,10 @@ def server_config(ctx: click.Context) -> Loaded[ServerConfig]:
     help="Largest request body accepted; bigger ones get 413 [default 1048576; env WATERFLOW_LIMITS_MAX_BODY_BYTES].",
 )
 @click.option("--no-worker", is_flag=True, help="Serve the API only; another server hosts the interpreter worker.")
+@click.option(
+    "--task-queue",
+    help="Task queue of the interpreter worker and of the runs this server starts (default waterflow-server).",
+)
 @access_options
 @provider_options
 @hooks_option
@@ -308,6 +313,7 @@ def server_command(ctx: click.Context, **_: Any) -> None:
         host=config.api.host,
         port=config.api.port,
         run_worker=config.api.run_worker,
+        task_queue=config.api.task_queue,
         **limit_settings(config.limits),
         **access,
         **providers,
