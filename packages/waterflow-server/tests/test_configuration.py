@@ -143,7 +143,10 @@ def test_config_show_never_prints_a_secret(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("[api]\nprot = 8080\n", "{file}:2: unknown key 'api.prot' (known in [api]: host, port, run_worker, task_queue)"),
+        (
+            "[api]\nprot = 8080\n",
+            "{file}:2: unknown key 'api.prot' (known in [api]: host, port, run_worker, task_queue)",
+        ),
         ("[limits]\nmax_body_bytes = 10\n", "{file}:2: limits.max_body_bytes: Input should be greater than or equal"),
         ('[api]\nport = "eighty"\n', "{file}:2: api.port: Input should be a valid integer"),
         ("[api\nport = 1\n", "{file}:1:5: Expected ']' at the end of a table declaration (TOML)"),
