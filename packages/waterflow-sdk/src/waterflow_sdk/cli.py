@@ -299,25 +299,7 @@ def submit(
             ref = client.submit(text, inputs=values, id=run_id, limit=limit, check=check_run)
         except WaterflowAPIError as exc:
             _api_error(exc, source=str(file), text=text, given=values)
-        if not (wait or watch):
-            if output in STRUCTURED:
-                _emit_model(ref, output)
-            else:
-                say(ref.id)
-                if not ref.created:
-                    say(f"(run {ref.id} already exists; nothing new was started)", err=True)
-            return
-        if output not in STRUCTURED:
-            say(ref.id)
-        if watch:
-            run = _watch(client, ref.id, timeout)
-        else:
-            run = _follow(client, ref.id, timeout=timeout, poll=poll, quiet=output in STRUCTURED)
-    if output in STRUCTURED:
-        _emit_model(run, output)
-    else:
-        say(_final(run))
-    sys.exit(0 if run.succeeded else EXIT_FAILED)
+        _report_started(client, ref, wait=wait, watch=watch, timeout=timeout, poll=poll, output=output)
 
 
 @cli.command()
@@ -362,6 +344,31 @@ def plan(file: Path, inputs: tuple[str, ...], local: bool, server: str, output: 
     else:
         for line in plan_lines(planned):
             say(line)
+
+
+def _report_started(
+    client: Any, ref: Any, *, wait: bool, watch: bool, timeout: float | None, poll: float, output: str
+) -> None:
+    """Print a started run's id; with ``wait``/``watch`` follow it to its end and exit by its outcome."""
+    if not (wait or watch):
+        if output in STRUCTURED:
+            _emit_model(ref, output)
+        else:
+            say(ref.id)
+            if not ref.created:
+                say(f"(run {ref.id} already exists; nothing new was started)", err=True)
+        return
+    if output not in STRUCTURED:
+        say(ref.id)
+    if watch:
+        run = _watch(client, ref.id, timeout)
+    else:
+        run = _follow(client, ref.id, timeout=timeout, poll=poll, quiet=output in STRUCTURED)
+    if output in STRUCTURED:
+        _emit_model(run, output)
+    else:
+        say(_final(run))
+    sys.exit(0 if run.succeeded else EXIT_FAILED)
 
 
 def _check_watch(watch: bool, output: str) -> None:

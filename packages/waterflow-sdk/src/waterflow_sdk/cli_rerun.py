@@ -2,22 +2,9 @@
 
 from __future__ import annotations
 
-import sys
-
 import click
 
-from .cli import (
-    EXIT_FAILED,
-    WATCH_HELP,
-    _check_watch,
-    _client,
-    _emit_model,
-    _final,
-    _follow,
-    _watch,
-    client_options,
-)
-from .output import STRUCTURED, say
+from .cli import WATCH_HELP, _check_watch, _client, _report_started, client_options
 
 
 @click.command()
@@ -58,22 +45,4 @@ def rerun(
     _check_watch(watch, output)
     with _client(server) as client:
         ref = client.rerun(run_id, failed_only=failed_only, from_step=from_step, new_id=new_id)
-        if not (wait or watch):
-            if output in STRUCTURED:
-                _emit_model(ref, output)
-            else:
-                say(ref.id)
-                if not ref.created:
-                    say(f"(run {ref.id} already exists; nothing new was started)", err=True)
-            return
-        if output not in STRUCTURED:
-            say(ref.id)
-        if watch:
-            run = _watch(client, ref.id, timeout)
-        else:
-            run = _follow(client, ref.id, timeout=timeout, poll=poll, quiet=output in STRUCTURED)
-    if output in STRUCTURED:
-        _emit_model(run, output)
-    else:
-        say(_final(run))
-    sys.exit(0 if run.succeeded else EXIT_FAILED)
+        _report_started(client, ref, wait=wait, watch=watch, timeout=timeout, poll=poll, output=output)

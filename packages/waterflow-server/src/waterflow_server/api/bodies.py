@@ -71,11 +71,24 @@ class Submission:
     """``--check``: a check run (ADR 0041)."""
 
 
-def _text(body: bytes) -> str:
+def utf8_text(body: bytes) -> str:
+    """``body`` decoded as UTF-8, or a 400 naming the first bad byte."""
     try:
         return body.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise bad_request(f"request body is not UTF-8 text (byte {exc.start})") from None
+
+
+async def read_json_object(request: Request, limit: int, shape: str) -> dict[str, Any] | None:
+    """The body as a JSON object, ``None`` when it is empty; a 400 naming ``shape`` (an example
+    of what to send) for anything else."""
+    body = await read_body(request, limit)
+    if not body.strip():
+        return None
+    value = parse_json(utf8_text(body), "the request body")
+    if not isinstance(value, dict):
+        raise bad_request(f"the request body must be a JSON object: {shape}")
+    return value
 
 
 def parse_json(text: str, what: str) -> Any:
@@ -136,7 +149,7 @@ async def read_submission(request: Request, limit: int) -> Submission:
     body = await read_body(request, limit)
     if not body.strip():
         raise bad_request("request body is empty; send the workflow YAML or a JSON envelope")
-    text = _text(body)
+    text = utf8_text(body)
     if not is_json(request):
         inputs, given = _query_inputs(request)
         ids = request.query.get("id")

@@ -19,10 +19,10 @@ from blacksheep.server.openapi.common import ContentInfo, ResponseInfo
 
 from waterflow_core.errors import ErrorItem, ExpressionError
 
-from .bodies import Submission, parse_json, read_body
+from .bodies import Submission, parse_json, read_body, utf8_text
 from .models import ErrorBody, RunRef
 from .openapi import WaterflowOpenAPI, error_responses
-from .problems import APIError, bad_request, model_response, not_found
+from .problems import APIError, model_response, not_found
 from .runs import check_run_id
 
 if TYPE_CHECKING:
@@ -127,10 +127,7 @@ def register_hook_routes(app: Application, docs: WaterflowOpenAPI, state: AppSta
         problem = signature_problem(hook, body, request)
         if problem is not None:
             raise APIError(401, "bad_signature", problem)
-        try:
-            text = body.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise bad_request(f"request body is not UTF-8 text (byte {exc.start})") from None
+        text = utf8_text(body)
         payload = parse_json(text, "the payload") if text.strip() else None
         headers = {key.decode("latin-1").lower(): value.decode("latin-1") for key, value in request.headers.items()}
         inputs, run_id = map_delivery(hook, payload, headers)

@@ -18,7 +18,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from waterflow_core.errors import ErrorItem
 from waterflow_core.rerun import RERUN_MEMO, RerunError, plan_rerun
 
-from .bodies import parse_json, read_body
+from .bodies import read_json_object
 from .models import ErrorBody, RunRef
 from .openapi import WaterflowOpenAPI, error_responses
 from .problems import APIError, bad_request, model_response
@@ -147,16 +147,9 @@ async def _existing_rerun(runs: RunService, new_id: str, run_id: str) -> RunRef 
 
 
 async def _read_request(request: Request, limit: int) -> RerunRequest:
-    raw = await read_body(request, limit)
-    if not raw.strip():
+    value = await read_json_object(request, limit, '{"failed_only": true, "from_step": "job/step"}')
+    if value is None:
         return RerunRequest()
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise bad_request(f"request body is not UTF-8 text (byte {exc.start})") from None
-    value = parse_json(text, "the request body")
-    if not isinstance(value, dict):
-        raise bad_request('the request body must be a JSON object: {"failed_only": true, "from_step": "job/step"}')
     try:
         return RerunRequest.model_validate(value)
     except ValidationError as exc:

@@ -36,7 +36,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from waterflow_core.runs import NAME_MEMO, WORKFLOW_TYPE, RunInput
 
-from .bodies import parse_json, read_body
+from .bodies import read_json_object
 from .models import ErrorBody
 from .openapi import WaterflowOpenAPI, error_responses
 from .problems import APIError, bad_request, model_response, not_found, temporal_unavailable
@@ -302,16 +302,9 @@ async def _listed(entry: ScheduleListDescription) -> ScheduleInfo | None:
 
 
 async def _read_request(request: Request, limit: int) -> ScheduleRequest:
-    raw = await read_body(request, limit)
-    if not raw.strip():
+    document = await read_json_object(request, limit, '{"workflow": "<yaml>", "cron": "..."}')
+    if document is None:
         raise bad_request('send a JSON object: {"workflow": "<yaml>", "cron": "*/5 * * * *", ...}')
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise bad_request(f"request body is not UTF-8 text (byte {exc.start})") from None
-    document = parse_json(text, "the request body")
-    if not isinstance(document, dict):
-        raise bad_request('the request body must be a JSON object: {"workflow": "<yaml>", "cron": "..."}')
     return ScheduleRequest(document)
 
 

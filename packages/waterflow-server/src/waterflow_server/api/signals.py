@@ -24,7 +24,7 @@ from waterflow_core.interpreter.approval import check_answer, specs_of
 from waterflow_core.runs import GATES_QUERY, SIGNAL, SignalPayload, WaitingFor
 
 from .auth import find_token
-from .bodies import parse_json, read_body
+from .bodies import read_json_object
 from .models import ErrorBody
 from .openapi import WaterflowOpenAPI, error_responses
 from .problems import APIError, bad_request, model_response, temporal_unavailable
@@ -128,16 +128,9 @@ def register_signal_routes(app: Application, docs: WaterflowOpenAPI, state: AppS
 
 
 async def _read_request(request: Request, limit: int) -> SignalRequest:
-    raw = await read_body(request, limit)
-    if not raw.strip():
+    value = await read_json_object(request, limit, '{"data": {...}, "decision": "approve"}')
+    if value is None:
         return SignalRequest()
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise bad_request(f"request body is not UTF-8 text (byte {exc.start})") from None
-    value = parse_json(text, "the request body")
-    if not isinstance(value, dict):
-        raise bad_request('the request body must be a JSON object: {"data": {...}, "decision": "approve"}')
     unknown = sorted(set(value) - {"data", "decision"})
     if unknown:
         raise bad_request(f"unknown key(s) in the request body: {', '.join(unknown)} (allowed: data, decision)")
