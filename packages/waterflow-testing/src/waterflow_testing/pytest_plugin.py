@@ -33,7 +33,8 @@ exercise real entry point discovery by putting that directory on an agent's ``PY
 
 ``start_server`` and ``waterflow_cli`` come from :mod:`waterflow_testing.server`;
 ``docker_test_image`` (the offline busybox image, skipped without Docker except in CI) from
-:mod:`waterflow_testing.docker`. Heavy imports
+:mod:`waterflow_testing.docker`; ``chromium_browser`` and ``browser_page`` (headless Chromium
+through Playwright, skipped without it except in CI) from :mod:`waterflow_testing.browser`. Heavy imports
 (Temporal) happen inside the fixtures.
 """
 
@@ -48,6 +49,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 import pytest
 
+from waterflow_testing.browser import browser_page, chromium_browser
 from waterflow_testing.children import AgentProcess
 from waterflow_testing.docker import docker_test_image
 from waterflow_testing.server import start_server, waterflow_cli
@@ -66,6 +68,8 @@ except ImportError:  # pragma: no cover - the plain fixtures still work without 
 
 __all__ = [
     "StartAgent",
+    "browser_page",
+    "chromium_browser",
     "docker_test_image",
     "eventually",
     "start_agent",
