@@ -12,21 +12,22 @@ broken expression (seconds of CPU to check). Rows:
 * ``under hostile load``: the same probes while ``--hostile`` ``POST /v1/validate`` requests
   with the hostile text are in flight (probing stops when the last one is answered).
 
-Run: ``python bench/bench_hostile.py [--hostile N]`` (default 4; well under a minute).
+Run: ``python bench/bench_hostile.py [--hostile N] [--quick] [--json PATH] [--strict]`` (default 4;
+well under a minute; ``--quick``: 2 hostile requests, 20 idle probes).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import statistics
 import sys
 import tempfile
 import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
+
+from _report import Row, load_average, median, percentile, print_table, write_json
 
 BUDGET_P95_SECONDS = 1.0
 
@@ -35,11 +36,6 @@ def hostile_workflow(size: int = 1024 * 1024 - 4096) -> str:
     head = "name: hostile\njobs:\n  a:\n    runs-on: local\n    steps:\n"
     line = "      - {uses: exec/shell, if: 'nope.x + (', with: {command: x}}\n"
     return head + line * ((size - len(head)) // len(line))
-
-
-def percentile(samples: list[float], pct: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, round(pct / 100 * (len(ordered) - 1)))]
 
 
 async def probe(http: object, samples: list[float], until: asyncio.Future[Any] | None, count: int) -> None:
@@ -61,7 +57,7 @@ async def bench(a: argparse.Namespace) -> int:
     from waterflow_testing.server import ServerProcess
 
     text = hostile_workflow()
-    print(f"load average before: {os.getloadavg()}", flush=True)
+    print(f"load average before: {load_average()} (1/5/15 min)", flush=True)
     with tempfile.TemporaryDirectory(prefix="waterflow-bench-") as tmp:
         temporal = DevServer(Path(tmp) / "temporal", headless=True)
         await temporal.start()
@@ -71,7 +67,7 @@ async def bench(a: argparse.Namespace) -> int:
             await asyncio.to_thread(server.wait_ready)
             async with httpx.AsyncClient(base_url=server.url, timeout=120) as http:
                 idle: list[float] = []
-                await probe(http, idle, None, 40)
+                await probe(http, idle, None, 20 if a.quick else 40)
                 headers = {"content-type": "application/yaml"}
                 started = time.perf_counter()
                 posts = [
@@ -87,25 +83,37 @@ async def bench(a: argparse.Namespace) -> int:
             server.stop()
             await temporal.stop()
     codes = Counter(f"{r.status_code} {r.json().get('code')}" for r in answers)
-    print(f"{'row':<22}{'probes':>8}{'median ms':>12}{'p95 ms':>10}{'max ms':>10}")
-    for label, samples in (("idle", idle), ("under hostile load", loaded)):
-        print(
-            f"{label:<22}{len(samples):>8}{statistics.median(samples) * 1000:>12.1f}"
-            f"{percentile(samples, 95) * 1000:>10.1f}{max(samples) * 1000:>10.1f}"
-        )
-    print(f"{a.hostile} hostile requests answered in {spent:.1f} s: {dict(codes)}")
     clean = all(400 <= r.status_code < 500 or r.json().get("code") == "busy" for r in answers)
-    met = clean and percentile(loaded, 95) <= BUDGET_P95_SECONDS
+    idle_ms = [s * 1000 for s in idle]
+    loaded_ms = [s * 1000 for s in loaded]
+    met = clean and percentile(loaded_ms, 95) <= BUDGET_P95_SECONDS * 1000
+    row = Row(
+        "hostile", f"/healthz while {a.hostile} hostile 1 MiB workflows are validated", "ms",
+        median(loaded_ms), percentile(loaded_ms, 95), baseline="/healthz on the idle server",
+        baseline_median=median(idle_ms), baseline_p95=percentile(idle_ms, 95), ratio_of="p95",
+        goal=f"≤ {BUDGET_P95_SECONDS * 1000:g} ms P95, every hostile request a clean 4xx/busy", met=met,
+        samples=len(loaded_ms), notes={"answers": dict(codes), "seconds_to_answer_all": round(spent, 2)},
+    )  # fmt: skip
+    print_table([row])
+    print(f"max under load {max(loaded_ms):.1f} ms; {a.hostile} hostile requests answered in {spent:.1f} s")
     verdict = "met" if met else "MISSED"
-    print(f"budget /healthz p95 <= {BUDGET_P95_SECONDS:g} s under hostile load, clean 4xx: {verdict}")
-    print(f"load average after: {os.getloadavg()}", flush=True)
-    return 0 if met else 1
+    print(f"answers: {dict(codes)}; budget /healthz p95 ≤ {BUDGET_P95_SECONDS:g} s, clean 4xx: {verdict}")
+    print(f"load average after: {load_average()} (1/5/15 min)", flush=True)
+    if a.json:
+        write_json(a.json, "hostile", [row], quick=a.quick)
+    return 1 if a.strict and not met else 0
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--hostile", type=int, default=4, help="hostile workflows checked at once")
-    return asyncio.run(bench(parser.parse_args()))
+    parser.add_argument("--quick", action="store_true", help="2 hostile requests, 20 idle probes")
+    parser.add_argument("--json", metavar="PATH", help="also write the rows as JSON (bench/run_all.py)")
+    parser.add_argument("--strict", action="store_true", help="exit 1 when the budget is missed")
+    args = parser.parse_args()
+    if args.quick:
+        args.hostile = min(args.hostile, 2)
+    return asyncio.run(bench(args))
 
 
 if __name__ == "__main__":
