@@ -143,6 +143,17 @@ class ServerGroupsSection(_Section):
     )
 
 
+class ConsoleSection(_Section):
+    """``[console]``: the web console at ``/ui`` (ADR 0042)."""
+
+    temporal_ui_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://",
+        description="Base URL of the Temporal UI (http://temporal-ui:8080): the console and /healthz link runs "
+        "to it. waterflow dev sets its own Temporal UI's.",
+    )
+
+
 class ServerConfig(BaseModel):
     """Everything ``waterflow server`` is configured with."""
 
@@ -154,6 +165,7 @@ class ServerConfig(BaseModel):
     limits: LimitsSection = Field(default_factory=LimitsSection)
     events: EventsSection = Field(default_factory=EventsSection)
     server_groups: ServerGroupsSection = Field(default_factory=ServerGroupsSection)
+    console: ConsoleSection = Field(default_factory=ConsoleSection)
     logging: LoggingSection = Field(default_factory=LoggingSection)
 
 

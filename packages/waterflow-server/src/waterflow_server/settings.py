@@ -51,7 +51,7 @@ class ServerSettings:
     stream_max_seconds: float = DEFAULT_MAX_SECONDS
     """How long a follow stream lasts before it tells the client to reconnect."""
     temporal_ui_url: str | None = None
-    """Shown by ``GET /healthz`` so users can find the run in Temporal's own UI."""
+    """Shown by ``GET /healthz`` and ``GET /v1/console`` so users can find the run in Temporal's own UI."""
     tokens: tuple[ApiToken, ...] = ()
     """Bearer tokens the API accepts; empty means authentication is off (loopback or ``--insecure``)."""
     allowed_hosts: tuple[str, ...] = ()

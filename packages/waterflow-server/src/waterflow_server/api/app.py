@@ -13,6 +13,7 @@ from blacksheep import Application, Request, Response
 from blacksheep.server.routing import Router
 from temporalio.client import Client
 
+from ..console.serving import register_console_routes
 from ..serving import EmbeddedServer, start_http
 from ..settings import ServerSettings
 from ..worker_host import InterpreterWorkerHost
@@ -99,6 +100,7 @@ def create_app(
     install_error_handlers(app)
     docs = install_api_docs(app, state.version)
     register_routes(app, docs, state)
+    register_console_routes(app, docs, state)
     app.router.fallback = _fallback(app)
     app.middlewares.append(state.metrics.middleware(app))
     # Inside the metrics middleware, so refusals are counted too.

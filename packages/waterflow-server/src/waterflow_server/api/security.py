@@ -38,9 +38,9 @@ WILDCARD_BINDS = frozenset({"0.0.0.0", "::", ""})  # noqa: S104 - recognized, no
 BODY_TYPES = frozenset({"application/json", "application/yaml", "application/x-yaml", "text/yaml"})
 """Media types a request body may have. None of them is CORS-safelisted, so a cross-site page
 cannot send them without a preflight, which this server never grants."""
-PUBLIC_PATHS = ("/healthz", "/openapi.json", "/docs")
-"""Served without a token: health for load balancers; the API description and its UI (which
-then asks for the token itself)."""
+PUBLIC_PATHS = ("/healthz", "/openapi.json", "/docs", "/ui")
+"""Served without a token: health for load balancers; the API description, the web console's
+static files and their UIs (which then ask for the token themselves)."""
 HOOK_PATH = re.compile(r"^/v1/hooks/[A-Za-z0-9._-]{1,100}\Z")
 """Inbound webhooks (``POST /v1/hooks/{name}``) carry no bearer token: their HMAC signature,
 made with the hook's own secret, is the credential (checked by the handler; ADR 0037)."""
@@ -151,6 +151,8 @@ def _has_body(request: Request) -> bool:
 
 
 def _is_public(path: str) -> bool:
+    if path == "/":
+        return True  # the redirect to /ui/
     return any(path == public or path.startswith(public + "/") for public in PUBLIC_PATHS)
 
 

@@ -162,6 +162,7 @@ def dev_command(ctx: click.Context, **_: Any) -> None:
         agent=config.dev.agent,
         agent_name=config.dev.agent_name,
         agent_groups=list(config.dev.agent_groups) or ["local"],
+        temporal_ui_url=config.console.temporal_ui_url,
         # DevOptions passes this mapping to ServerSettings as is; the limits go along with it.
         access={**access, **limit_settings(config.limits), **hooks_settings(ctx.params["hooks_file"])},
         providers=providers,

@@ -314,6 +314,7 @@ def server_command(ctx: click.Context, **_: Any) -> None:
         port=config.api.port,
         run_worker=config.api.run_worker,
         task_queue=config.api.task_queue,
+        temporal_ui_url=config.console.temporal_ui_url,
         **limit_settings(config.limits),
         **access,
         **providers,
@@ -357,6 +358,7 @@ async def run_server(settings: object) -> None:
         port = server.servers[0].sockets[0].getsockname()[1] if server.servers else settings.port
         click.echo(f"Waterflow API listening on http://{settings.host}:{port} (Temporal {settings.temporal.address})")
         click.echo(f"API docs: http://{settings.host}:{port}/docs")
+        click.echo(f"Web console: http://{settings.host}:{port}/ui/")
         click.echo(f"API access: {auth_summary(settings.tokens)}")
         waiter = asyncio.create_task(stop.wait())
         await asyncio.wait({waiter, task}, return_when=asyncio.FIRST_COMPLETED)

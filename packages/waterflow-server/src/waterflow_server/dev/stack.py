@@ -52,6 +52,8 @@ class DevOptions:
     agent_name: str = "local"
     agent_groups: list[str] = field(default_factory=lambda: ["local"])
     agent_grace: float = 10.0
+    temporal_ui_url: str | None = None
+    """The configured Temporal UI (console.temporal_ui_url); the embedded Temporal's own UI when unset."""
     access: dict[str, Any] = field(default_factory=dict)
     """Tokens, allowed hosts and origins (:func:`~waterflow_server.cli.server.access_settings`)."""
     providers: dict[str, Any] = field(default_factory=dict)
@@ -175,7 +177,7 @@ class DevStack:
             temporal=temporal,
             host=self.options.host,
             port=self.options.port,
-            temporal_ui_url=self.ui_url,
+            temporal_ui_url=self.options.temporal_ui_url or self.ui_url,
             **self.options.access,
             **self.options.providers,
         )
@@ -216,6 +218,7 @@ class DevStack:
         lines = [
             "Waterflow dev is up",
             f"  API:          {self.api_url}   (docs: {self.api_url}/docs)",
+            f"  Console:      {self.api_url}/ui/",
             f"  API access:   {auth_summary(self.options.access.get('tokens', ()))}",
             f"  Temporal:     {self.temporal_address} (namespace {self.options.namespace})",
         ]

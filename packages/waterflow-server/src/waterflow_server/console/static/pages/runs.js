@@ -1,0 +1,214 @@
+// Runs list: status filter, workflow-name filter, pages, refreshed every 2 s while the tab is
+// visible. Filters live in the hash (#/runs?status=failed&name=deploy) so a view can be shared.
+
+import { clear, fmtDuration, fmtTime, h, secondsBetween, statusBadge } from "../dom.js";
+
+const POLL_MS = 2000;
+const PAGE_SIZE = 50;
+const SEARCH_DELAY_MS = 300;
+const STATUSES = ["running", "succeeded", "failed", "cancelled", "timed_out"];
+
+function runRow(run) {
+  const open = () => {
+    location.hash = `#/runs/${encodeURIComponent(run.id)}`;
+  };
+  const link = h("a", { href: `#/runs/${encodeURIComponent(run.id)}`, testid: "run-link" }, run.name || "(unnamed)");
+  return h(
+    "tr",
+    { class: "clickable", testid: "run-row", "data-run-id": run.id, onclick: open },
+    h("td", {}, link, run.check ? [" ", h("span", { class: "tag", title: "check run (--check)" }, "check")] : null),
+    h("td", { class: "mono" }, run.id),
+    h("td", {}, statusBadge(run.status)),
+    h("td", { class: "nowrap" }, fmtTime(run.started_at)),
+    h("td", { class: "nowrap", testid: "run-duration" }, fmtDuration(secondsBetween(run.started_at, run.finished_at))),
+  );
+}
+
+export async function mount(root, params, ctx) {
+  const query = params.query || new URLSearchParams();
+  const state = {
+    status: STATUSES.includes(query.get("status")) ? query.get("status") : "",
+    name: query.get("name") || "",
+    tokens: [null], // page tokens: tokens[i] opens page i
+    page: 0,
+    next: null,
+  };
+  let stopped = false;
+  let timer = null;
+  let searchTimer = null;
+  let loading = false;
+  let again = false;
+
+  const statusSelect = h(
+    "select",
+    { testid: "runs-status-filter", "aria-label": "Status" },
+    h("option", { value: "" }, "All statuses"),
+    STATUSES.map((status) => h("option", { value: status }, status.replace("_", " "))),
+  );
+  statusSelect.value = state.status;
+  const search = h("input", {
+    type: "search",
+    testid: "runs-search",
+    placeholder: "Workflow name",
+    "aria-label": "Workflow name",
+    value: state.name,
+  });
+  const prev = h("button", { type: "button", testid: "runs-prev" }, "‹ Newer");
+  const next = h("button", { type: "button", testid: "runs-next" }, "Older ›");
+  const pageLabel = h("span", { class: "muted", testid: "runs-page" });
+  const message = h("div", { testid: "runs-message" });
+  const body = h("tbody");
+  const table = h(
+    "table",
+    { class: "data", testid: "runs-table" },
+    h(
+      "thead",
+      {},
+      h(
+        "tr",
+        {},
+        h("th", {}, "Workflow"),
+        h("th", {}, "Run id"),
+        h("th", {}, "Status"),
+        h("th", { class: "nowrap" }, "Started"),
+        h("th", {}, "Duration"),
+      ),
+    ),
+    body,
+  );
+
+  root.appendChild(
+    h(
+      "section",
+      { class: "runs-page" },
+      h(
+        "div",
+        { class: "toolbar" },
+        h("h1", {}, "Runs"),
+        h("span", { class: "grow" }),
+        statusSelect,
+        search,
+      ),
+      message,
+      table,
+      h("div", { class: "pager" }, prev, pageLabel, next),
+    ),
+  );
+
+  function remember() {
+    // Keep the filters in the address without a hashchange (that would remount the page).
+    const shown = new URLSearchParams();
+    if (state.status) shown.set("status", state.status);
+    if (state.name) shown.set("name", state.name);
+    const text = shown.toString();
+    history.replaceState(null, "", `#/runs${text ? `?${text}` : ""}`);
+  }
+
+  function render(list) {
+    clear(body);
+    clear(message);
+    const runs = list.runs || [];
+    for (const run of runs) body.appendChild(runRow(run));
+    if (!runs.length) {
+      body.appendChild(
+        h("tr", {}, h("td", { colspan: "5", class: "empty", testid: "runs-empty" },
+          state.status || state.name ? "No runs match these filters." : "No runs yet.")),
+      );
+    }
+    state.next = list.next_page_token || null;
+    prev.disabled = state.page === 0;
+    next.disabled = !state.next;
+    pageLabel.textContent = `page ${state.page + 1}`;
+  }
+
+  async function load() {
+    if (stopped) return;
+    if (loading) {
+      again = true; // a filter changed mid-request: load once more when it is back
+      return;
+    }
+    loading = true;
+    const wanted = { status: state.status, name: state.name, page: state.page };
+    try {
+      const list = await ctx.api.get("/v1/workflows", {
+        status: state.status,
+        name: state.name.trim(),
+        page_size: PAGE_SIZE,
+        page_token: state.tokens[state.page],
+      });
+      const current = { status: state.status, name: state.name, page: state.page };
+      if (!stopped && JSON.stringify(wanted) === JSON.stringify(current)) render(list);
+    } catch (exc) {
+      if (!stopped) {
+        clear(message);
+        message.appendChild(h("div", { class: "error-box", testid: "runs-error" }, exc.message || String(exc)));
+      }
+    } finally {
+      loading = false;
+    }
+    if (again) {
+      again = false;
+      await load();
+    }
+  }
+
+  function schedule() {
+    clearTimeout(timer);
+    if (stopped) return;
+    timer = setTimeout(async () => {
+      if (!document.hidden) await load();
+      schedule();
+    }, POLL_MS);
+  }
+
+  function restart() {
+    state.tokens = [null];
+    state.page = 0;
+    remember();
+    load();
+  }
+
+  statusSelect.onchange = () => {
+    state.status = statusSelect.value;
+    restart();
+  };
+  search.oninput = () => {
+    clearTimeout(searchTimer);
+    searchTimer = setTimeout(() => {
+      state.name = search.value;
+      restart();
+    }, SEARCH_DELAY_MS);
+  };
+  search.onkeydown = (event) => {
+    if (event.key === "Enter") {
+      clearTimeout(searchTimer);
+      state.name = search.value;
+      restart();
+    }
+  };
+  prev.onclick = () => {
+    if (state.page === 0) return;
+    state.page -= 1;
+    load();
+  };
+  next.onclick = () => {
+    if (!state.next) return;
+    state.tokens[state.page + 1] = state.next;
+    state.page += 1;
+    load();
+  };
+  const onVisible = () => {
+    if (!document.hidden) load();
+  };
+  document.addEventListener("visibilitychange", onVisible);
+
+  await load();
+  schedule();
+
+  return () => {
+    stopped = true;
+    clearTimeout(timer);
+    clearTimeout(searchTimer);
+    document.removeEventListener("visibilitychange", onVisible);
+  };
+}
