@@ -14,9 +14,15 @@ When it compares:
   ``MAX_BATCH_MS``), and once more ``SETTLE`` seconds later. Only the directories themselves are
   watched, not their trees, which keeps an agent to a handful of inotify watches; so files written
   into a new ``*.dist-info`` after it appeared are no events of their own, hence the second look.
+- When the watcher cannot start or fails (typically the per-user inotify limits,
+  ``fs.inotify.max_user_instances`` / ``max_user_watches``, reached by many agents on one host):
+  after a change of a plugin directory's modification time, checked every ``STAT_POLL`` seconds
+  (a ``stat`` per directory, no thread, no inotify), once at once and once ``SETTLE`` seconds later.
+  Installers create, rename and delete entries directly in these directories, which is what
+  changes their modification time: what the non-recursive watch sees, seen a little later.
 - Every ``poll_interval`` seconds regardless: the safety net for filesystems that send no
   notifications (NFS, some container mounts) and for plugin directories created after the
-  watcher started, and the only trigger when the watcher is disabled or cannot start.
+  watcher started, and the only trigger when the watcher is disabled.
 """
 
 from __future__ import annotations
@@ -40,6 +46,7 @@ Fingerprint = frozenset[tuple[str, str, str, str]]
 QUIET_MS = 250
 MAX_BATCH_MS = 2_000
 SETTLE = 1.0
+STAT_POLL = 1.0
 # What installers create, rename or delete directly in a plugin directory. Package and module
 # names are left out: they never change the fingerprint.
 INSTALL_SUFFIXES = (".dist-info", ".egg-info", ".pth")
@@ -85,6 +92,16 @@ def node_catalog(registry: NodeRegistry) -> list[NodeInfo]:
 def watch_roots() -> list[str]:
     """The plugin directories that exist now, each once."""
     return [root for root in plugin_path() if os.path.isdir(root)]
+
+
+def directory_times() -> dict[str, tuple[int, int]]:
+    """Each plugin directory's identity and modification time (what an install changes)."""
+    times: dict[str, tuple[int, int]] = {}
+    for root in plugin_path():
+        with contextlib.suppress(OSError):  # not there (yet): its appearance is a change too
+            st = os.stat(root)
+            times[root] = (st.st_ino, st.st_mtime_ns)
+    return times
 
 
 def install_change(_change: Change, path: str) -> bool:
@@ -157,6 +174,7 @@ class Reloader:
         self.holder = holder
         self.poll_interval = poll_interval
         self.watch = watch
+        self._second_look: asyncio.Task[None] | None = None
 
     async def run(self) -> None:
         """Watch and poll until cancelled; cancelling also stops the watcher's thread."""
@@ -178,9 +196,7 @@ class Reloader:
                 await asyncio.gather(watcher, return_exceptions=True)
 
     async def _watch(self, stop: asyncio.Event) -> None:
-        """Refresh after each install the watcher sees; on any watcher error, leave it to the poll."""
-        # The second look runs beside the watcher, so an install during it is still seen at once.
-        second_look: asyncio.Task[None] | None = None
+        """Refresh after each install the watcher sees; when it cannot watch, after mtime changes."""
         try:
             while not stop.is_set():
                 roots = watch_roots()
@@ -197,24 +213,42 @@ class Reloader:
                     async with contextlib.aclosing(batches):
                         async for batch in batches:
                             log.debug("install activity: %s", ", ".join(sorted(path for _, path in batch)))
-                            await self.holder.refresh()
-                            if second_look is not None:
-                                second_look.cancel()
-                            second_look = asyncio.create_task(self._refresh_after(SETTLE), name="reload settle")
+                            await self._look_twice()
                             if watch_roots() != roots:
                                 break  # e.g. a PYTHONPATH directory created since: watch that too
-                except Exception as err:  # noqa: BLE001 - e.g. fs.inotify.max_user_instances reached: poll
+                except Exception as err:  # noqa: BLE001 - e.g. fs.inotify.max_user_instances reached
                     log.warning(
-                        "cannot watch the plugin directories for node package changes (%s: %s); "
-                        "polling every %gs instead",
+                        "cannot watch the plugin directories for node package changes (%s: %s); checking "
+                        "their modification times every %gs instead. Many agents on one host exhaust the "
+                        "per-user inotify limits: raise fs.inotify.max_user_instances / max_user_watches "
+                        "to watch again",
                         type(err).__name__,
                         err,
-                        self.poll_interval,
+                        STAT_POLL,
                     )
+                    await self._watch_times(stop)
                     return
         finally:
-            if second_look is not None:
-                second_look.cancel()
+            if self._second_look is not None:
+                self._second_look.cancel()
+
+    async def _watch_times(self, stop: asyncio.Event) -> None:
+        """The watcher's stand-in: look twice after a plugin directory's modification time changed."""
+        seen = await asyncio.to_thread(directory_times)
+        while not stop.is_set():
+            await asyncio.sleep(STAT_POLL)
+            now = await asyncio.to_thread(directory_times)
+            if now != seen:
+                seen = now
+                await self._look_twice()
+
+    async def _look_twice(self) -> None:
+        """Compare now, and once more ``SETTLE`` seconds later beside the watcher (so a batch arriving
+        meanwhile is not held up): a new ``*.dist-info`` may still be filling when it is first seen."""
+        await self.holder.refresh()
+        if self._second_look is not None:
+            self._second_look.cancel()
+        self._second_look = asyncio.create_task(self._refresh_after(SETTLE), name="reload settle")
 
     async def _refresh_after(self, delay: float) -> None:
         await asyncio.sleep(delay)
