@@ -63,7 +63,7 @@ export function temporalUrl(base, namespace, id, runId) {
     return null;
   }
   if (parsed.protocol !== "http:" && parsed.protocol !== "https:") return null;
-  const root = parsed.href.replace(/\/+$/, "");
+  const root = `${parsed.origin}${parsed.pathname}`.replace(/\/+$/, ""); // no query, fragment or credentials
   const path = `/namespaces/${encodeURIComponent(namespace || "default")}/workflows/${encodeURIComponent(id)}`;
   return runId ? `${root}${path}/${encodeURIComponent(runId)}/history` : `${root}${path}`;
 }
@@ -280,7 +280,7 @@ export async function mount(root, params, ctx) {
   const inputRows = Object.keys(inputs).map((key) =>
     h("tr", {}, h("th", {}, key), h("td", {}, h("code", { class: "pre" }, json(inputs[key])))));
   const inputsBlock = inputRows.length
-    ? h("details", { class: "run-inputs", testid: "run-inputs" }, h("summary", {}, `Inputs (${inputRows.length})`),
+    ? h("details", { class: "run-inputs", testid: "run-inputs", open: inputRows.length <= 8 }, h("summary", {}, `Inputs (${inputRows.length})`),
       h("table", { class: "data compact" }, h("tbody", {}, inputRows)))
     : null;
 
