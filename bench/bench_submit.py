@@ -9,8 +9,11 @@ interpreter worker, as in production). A small workflow (one input, one job of t
 ``exec/shell`` steps with expressions) runs on a group no agent serves, so every run just waits
 for its first step; all runs are terminated at the end.
 
-Measured sequentially from this process, interleaved request by request (so load from other
-processes hits every row alike), after ``--warmup`` untimed rounds:
+Measured from this process at each ``--concurrency`` level (default ``1,10``): at level N, each
+round fires N requests of one row at once (N concurrent clients) and times each; rows are
+interleaved round by round, the order rotating (so load from other processes hits every row
+alike), after ``--warmup`` untimed rounds. At level 1 all the rows below run; at higher levels
+the raw start and the submit:
 
 * ``raw start_workflow``: ``client.start_workflow("WaterflowRun", RunInput)`` with the input
   prepared beforehand: the floor (one gRPC round trip to Temporal), on the same task queue.
@@ -20,9 +23,11 @@ processes hits every row alike), after ``--warmup`` untimed rounds:
 * ``POST /v1/workflows``: the real submit (HTTP + parse + validation + ``start_run``); its P95 is
   what the budget is about.
 
-HTTP uses one keep-alive ``httpx.AsyncClient`` with the JSON envelope, as the SDK does.
+HTTP uses one keep-alive ``httpx.AsyncClient`` (a connection per concurrent request) with the
+JSON envelope, as the SDK does; the raw starts share one Temporal client, as the server's do.
 
-Run: ``python bench/bench_submit.py [--requests N]`` (default 200 per row; well under 3 minutes).
+Run: ``python bench/bench_submit.py [--requests N] [--concurrency 1,10] [--quick] [--json PATH] [--strict]``
+(default 200 samples per row and level; a few minutes; ``--quick``: 40 samples, 3 warm-up rounds).
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import math
 import os
 import statistics
 import sys
@@ -39,7 +45,11 @@ import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+from _report import Row, load_average, median, percentile, print_table, write_json
+
 BUDGET_P95_RATIO = 1.3
+RAW = "raw client.start_workflow"
+SUBMIT = "POST /v1/workflows"
 
 WORKFLOW = """\
 name: bench-submit
@@ -65,13 +75,6 @@ jobs:
 """
 
 
-def load_average() -> str:
-    try:
-        return "/".join(f"{x:.2f}" for x in os.getloadavg())
-    except OSError:
-        return "n/a"
-
-
 def cpu_seconds(pid: int | None) -> float | None:
     """User + system CPU time of a process so far (Linux ``/proc``; ``None`` elsewhere)."""
     try:
@@ -80,13 +83,6 @@ def cpu_seconds(pid: int | None) -> float | None:
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     except (OSError, ValueError, IndexError):
         return None
-
-
-def percentile(samples: list[float], pct: float) -> float:
-    """Nearest-rank percentile (no interpolation: a reported p99 is a latency that happened)."""
-    ordered = sorted(samples)
-    rank = max(1, -(-len(ordered) * pct // 100))
-    return ordered[int(rank) - 1]
 
 
 async def wait_healthy(http: object, process: object, log_file: Path, timeout: float) -> None:
@@ -143,6 +139,7 @@ async def bench(a: argparse.Namespace) -> int:
     print(f"load average before: {load_average()} (1/5/15 min)", flush=True)
     t_setup = time.perf_counter()
     started: list[str] = []
+    results: dict[int, tuple[dict[str, list[float]], dict[str, float]]] = {}
     with tempfile.TemporaryDirectory(prefix="waterflow-bench-") as tmp:
         tmpdir = Path(tmp)
         server = DevServer(tmpdir / "temporal", headless=True)
@@ -196,34 +193,27 @@ async def bench(a: argparse.Namespace) -> int:
                         raise RuntimeError(f"submit answered {response.status_code}: {response.text}")
                     started.append(response.json()["id"])
 
-                rows: list[tuple[str, Callable[[], Awaitable[None]]]] = [
-                    ("raw client.start_workflow", raw_start),
+                every: list[tuple[str, Callable[[], Awaitable[None]]]] = [
+                    (RAW, raw_start),
                     ("start_run (in-process)", in_process),
                     ("GET unknown path (HTTP floor, 404)", floor),
                     ("POST /v1/validate (no Temporal)", validate),
-                    ("POST /v1/workflows", submit),
+                    (SUBMIT, submit),
                 ]
-                samples: dict[str, list[float]] = {label: [] for label, _ in rows}
                 pids = {"waterflow server": api.pid, "temporal": server.pid, "this process": None}
-                cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
                 t_bench = time.perf_counter()
-                for i in range(-a.warmup, a.requests):
-                    # Rotate the order so no row always runs right after the same other one.
-                    shift = i % len(rows)
-                    for label, fn in rows[shift:] + rows[:shift]:
-                        start = time.perf_counter()
-                        await fn()
-                        elapsed = (time.perf_counter() - start) * 1000
-                        if i >= 0:
-                            samples[label].append(elapsed)
-                    if a.pause:
-                        await asyncio.sleep(a.pause)
+                for level in a.concurrency:
+                    rows = every if level == 1 else [r for r in every if r[0] in (RAW, SUBMIT)]
+                    rounds = math.ceil(a.requests / level)
+                    cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+                    samples = await measure(rows, level, rounds, a.warmup, a.pause)
+                    cpu = {
+                        name: round((after - before) * 1000 / (rounds + a.warmup), 1)
+                        for name, pid in pids.items()
+                        if (before := cpu_before[name]) is not None and (after := cpu_seconds(pid)) is not None
+                    }
+                    results[level] = (samples, cpu)
                 bench_seconds = time.perf_counter() - t_bench
-                cpu_used = {
-                    name: (after - before)
-                    for name, pid in pids.items()
-                    if (before := cpu_before[name]) is not None and (after := cpu_seconds(pid)) is not None
-                }
                 load_after = load_average()
         finally:
             if started and client is not None:
@@ -234,48 +224,95 @@ async def bench(a: argparse.Namespace) -> int:
                 await stop_process(api, 15.0)
             await server.stop()
 
+    report = build_rows(results, a)
     print()
-    print(
-        f"latency per request, sequential, {a.requests} per row interleaved after {a.warmup} warm-up "
-        f"round(s), {a.pause * 1000:.0f} ms pause between rounds; server {'without' if a.no_worker else 'with'} "
-        "its interpreter worker"
-    )
-    header = f"{'measurement':<34} {'p50':>8} {'p95':>8} {'p99':>8} {'mean':>8} {'max':>8}"
-    print(header)
-    print("-" * len(header))
-    for label, _ in rows:
-        s = samples[label]
-        print(
-            f"{label:<34} {percentile(s, 50):>6.1f}ms {percentile(s, 95):>6.1f}ms {percentile(s, 99):>6.1f}ms "
-            f"{statistics.fmean(s):>6.1f}ms {max(s):>6.1f}ms"
-        )
-    print("-" * len(header))
-    submit_s, raw_s = samples["POST /v1/workflows"], samples["raw client.start_workflow"]
-    p95 = percentile(submit_s, 95)
-    print(
-        f"Waterflow adds {percentile(submit_s, 50) - percentile(raw_s, 50):+.1f} ms at p50, "
-        f"{p95 - percentile(raw_s, 95):+.1f} ms at p95 over a raw start_workflow"
-    )
+    mode = "with" if not a.no_worker else "without"
+    print(f"latency per request; server {mode} its interpreter worker; {a.warmup} warm-up round(s) per level")
+    for level, (samples, cpu) in results.items():
+        print(f"\n{level} concurrent client(s):")
+        header = f"{'measurement':<34} {'n':>5} {'p50':>8} {'p95':>8} {'p99':>8} {'mean':>8} {'max':>8}"
+        print(header)
+        print("-" * len(header))
+        for label, s in samples.items():
+            print(
+                f"{label:<34} {len(s):>5} {percentile(s, 50):>6.1f}ms {percentile(s, 95):>6.1f}ms "
+                f"{percentile(s, 99):>6.1f}ms {statistics.fmean(s):>6.1f}ms {max(s):>6.1f}ms"
+            )
+        if cpu:
+            print("CPU per round: " + ", ".join(f"{name} {used:.1f} ms" for name, used in cpu.items()))
+    print()
+    print_table(report)
     print(f"timed part: {bench_seconds:.1f}s; load average after: {load_after} (1/5/15 min)")
-    if cpu_used:
-        rounds = a.requests + a.warmup
-        print(
-            "CPU during the timed part, per round (each round starts 3 runs): "
-            + ", ".join(f"{name} {used * 1000 / rounds:.1f} ms" for name, used in cpu_used.items())
-        )
-    ratio = p95 / percentile(raw_s, 95)
-    ok = ratio <= BUDGET_P95_RATIO
-    print(
-        f"budget submit P95 ≤ {BUDGET_P95_RATIO}x raw start_workflow P95: "
-        f"{'met' if ok else 'MISSED'} ({p95:.1f} ms = {ratio:.2f}x)"
-    )
-    return 0 if ok else 1
+    if a.json:
+        write_json(a.json, "submit", report, quick=a.quick, worker=not a.no_worker)
+    missed = [row.metric for row in report if row.met is False]
+    print(f"budget submit P95 ≤ {BUDGET_P95_RATIO}x raw start_workflow P95: {'MISSED' if missed else 'met'}")
+    return 1 if missed and a.strict else 0
+
+
+async def measure(
+    rows: list[tuple[str, Callable[[], Awaitable[None]]]], level: int, rounds: int, warmup: int, pause: float
+) -> dict[str, list[float]]:
+    """Per row, the latency of each request: ``level`` requests at once per round, rows interleaved."""
+    samples: dict[str, list[float]] = {label: [] for label, _ in rows}
+
+    async def timed(fn: Callable[[], Awaitable[None]]) -> float:
+        start = time.perf_counter()
+        await fn()
+        return (time.perf_counter() - start) * 1000
+
+    for i in range(-warmup, rounds):
+        # Rotate the order so no row always runs right after the same other one.
+        shift = i % len(rows)
+        for label, fn in rows[shift:] + rows[:shift]:
+            elapsed = await asyncio.gather(*(timed(fn) for _ in range(level)))
+            if i >= 0:
+                samples[label].extend(elapsed)
+        if pause:
+            await asyncio.sleep(pause)
+    return samples
+
+
+def build_rows(results: dict[int, tuple[dict[str, list[float]], dict[str, float]]], a: argparse.Namespace) -> list[Row]:
+    rows = []
+    for level, (samples, cpu) in results.items():
+        raw = samples[RAW]
+        clients = f"{level} client{'s' if level > 1 else ''}"
+        for label, s in samples.items():
+            if label == RAW:
+                continue
+            is_submit = label == SUBMIT
+            ratio = percentile(s, 95) / percentile(raw, 95)
+            rows.append(
+                Row(
+                    "submit", f"{label}, {clients}", "ms", median(s), percentile(s, 95),
+                    baseline=f"raw client.start_workflow, {clients}", baseline_median=median(raw),
+                    baseline_p95=percentile(raw, 95), ratio_of="p95",
+                    goal=f"P95 ≤ {BUDGET_P95_RATIO}x raw" if is_submit else None,
+                    met=ratio <= BUDGET_P95_RATIO if is_submit else None, samples=len(s),
+                    notes={"cpu_ms_per_round": cpu} if is_submit else {},
+                )
+            )  # fmt: skip
+    return rows
+
+
+def concurrency_levels(text: str) -> list[int]:
+    levels = [int(part) for part in text.split(",") if part.strip()]
+    if not levels or any(level < 1 for level in levels):
+        raise argparse.ArgumentTypeError("a comma-separated list of positive integers, e.g. 1,10")
+    return levels
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--requests", type=int, default=200, help="timed requests per row (default 200)")
+    parser.add_argument("--requests", type=int, default=200, help="timed requests per row and level (default 200)")
     parser.add_argument("--warmup", type=int, default=10, help="untimed rounds first (default 10)")
+    parser.add_argument(
+        "--concurrency", type=concurrency_levels, default=[1, 10], help="concurrent clients, e.g. 1,10 (default)"
+    )
+    parser.add_argument("--quick", action="store_true", help="40 requests per row and level, 3 warm-up rounds")
+    parser.add_argument("--json", metavar="PATH", help="also write the rows as JSON (bench/run_all.py)")
+    parser.add_argument("--strict", action="store_true", help="exit 1 when the budget is missed")
     parser.add_argument(
         "--no-worker",
         action="store_true",
@@ -289,6 +326,8 @@ def main() -> None:
         "has finished the previous runs' first workflow tasks before the next request",
     )
     args = parser.parse_args()
+    if args.quick:
+        args.requests, args.warmup = min(args.requests, 40), min(args.warmup, 3)
     if args.requests < 1:
         parser.error("--requests must be at least 1")
     sys.exit(asyncio.run(bench(args)))
