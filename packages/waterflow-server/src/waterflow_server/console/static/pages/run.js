@@ -245,7 +245,14 @@ export async function mount(root, params, ctx) {
   const api = ctx.api;
   const id = params.id;
   const base = `/v1/workflows/${encodeURIComponent(id)}`;
+  // The page's own container, attached before the first await: if the user navigates away
+  // meanwhile, the router empties the view and this container is detached, so nothing is shown
+  // in (or appended below) the next page.
+  const page = h("div", { class: "run-page" }, h("div", { class: "muted" }, "Loading the run…"));
+  root.appendChild(page);
   let detail = await api.get(base);
+  if (!page.isConnected) return () => {};
+  clear(page);
   let closed = false;
   let timer = null;
   let fetching = false;
@@ -325,7 +332,7 @@ export async function mount(root, params, ctx) {
     applyLogFilter();
   };
 
-  root.appendChild(h("div", { class: "run-page" },
+  page.append(
     h("div", { class: "run-header" },
       h("div", { class: "run-heading" }, title, badgeHolder),
       h("div", { class: "run-id" }, h("span", { class: "muted" }, "id "), h("code", { testid: "run-id" }, id)),
@@ -342,7 +349,7 @@ export async function mount(root, params, ctx) {
         h("h2", {}, "Logs"),
         h("div", { class: "toolbar" }, logFilter,
           h("label", { class: "small" }, autoScroll, " follow"), logStatus),
-        logPanel))));
+        logPanel)));
 
   // Where the Temporal UI shows this run (only when the server knows its URL).
   if (typeof ctx.info === "function") {
