@@ -184,22 +184,25 @@ function sleep(ms, signal) {
 }
 
 export const api = {
-  /** GET path (query: object or URLSearchParams; empty values dropped) → parsed JSON. */
-  async get(path, query) {
-    return json(await send("GET", path, { query }));
+  /**
+   * GET path (query: object or URLSearchParams; empty values dropped) → parsed JSON.
+   * `signal` (an AbortSignal) cancels it: the promise then rejects with an AbortError.
+   */
+  async get(path, query, { signal } = {}) {
+    return json(await send("GET", path, { query, signal }));
   },
 
   /** POST a JSON body, or with {yaml: true} a YAML text body → parsed JSON. */
-  async post(path, body, { yaml = false } = {}) {
+  async post(path, body, { yaml = false, signal } = {}) {
     const options = yaml
-      ? { body: String(body), contentType: "application/yaml" }
-      : { body: JSON.stringify(body ?? {}), contentType: "application/json" };
+      ? { body: String(body), contentType: "application/yaml", signal }
+      : { body: JSON.stringify(body ?? {}), contentType: "application/json", signal };
     return json(await send("POST", path, options));
   },
 
   /** DELETE path → parsed JSON. */
-  async del(path) {
-    return json(await send("DELETE", path));
+  async del(path, { signal } = {}) {
+    return json(await send("DELETE", path, { signal }));
   },
 
   /**

@@ -99,7 +99,11 @@ async function route() {
   try {
     const module = await import(found.route.module);
     if (mine !== generation) return;
-    const result = await module.mount(view, found.params, ctx);
+    // Each page gets a fresh container: a page still mounting when the user moves on writes
+    // into a detached element, never into the next page.
+    const host = h("div", { class: "page" });
+    view.appendChild(host);
+    const result = await module.mount(host, found.params, ctx);
     if (mine !== generation) {
       // The user navigated away while this page was still mounting.
       if (typeof result === "function") result();
