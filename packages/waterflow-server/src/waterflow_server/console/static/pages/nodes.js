@@ -11,6 +11,8 @@ import { DRAFT_KEY } from "./submit.js";
 
 const MAX_DEPTH = 4;
 const MAX_ROWS = 400;
+/** Values written into one usage example at most (a hostile schema could ask for millions). */
+const MAX_EXAMPLE_VALUES = 200;
 const MAX_MEMBERS = 10;
 const MAX_TYPE = 80;
 
@@ -157,15 +159,17 @@ function propertiesOf(schema) {
 
 /**
  * Documentation rows of an object schema: one per property, nested objects' properties
- * below their parent (`auth.username`), required ones first.
+ * below their parent (`auth.username`), required ones first. `budget.left` bounds the rows of
+ * the whole table, however wide and deep the schema.
  */
-function schemaRows(schema, root, prefix = "", depth = 0, refs = new Set()) {
+function schemaRows(schema, root, prefix = "", depth = 0, refs = new Set(), budget = { left: MAX_ROWS }) {
   const rows = [];
   const object = deref(schema, root);
   const { properties, required } = propertiesOf(object);
   const names = Object.keys(properties).sort((a, b) => Number(required.has(b)) - Number(required.has(a)));
   for (const name of names) {
-    if (rows.length >= MAX_ROWS) break;
+    if (budget.left <= 0) break;
+    budget.left -= 1;
     const prop = isObject(properties[name]) ? properties[name] : {};
     const resolved = deref(prop, root);
     const path = `${prefix}${name}`;
@@ -191,17 +195,17 @@ function schemaRows(schema, root, prefix = "", depth = 0, refs = new Set()) {
       for (const variant of alternatives) {
         const title = variant.title || typeText(variant, root);
         rows.push({ variant: `${path}: ${title}`, depth: depth + 1, description: String(variant.description || "") });
-        rows.push(...schemaRows(variant, root, `${path}.`, depth + 1, seen));
+        rows.push(...schemaRows(variant, root, `${path}.`, depth + 1, seen, budget));
       }
     } else if (isObject(resolved.properties)) {
-      rows.push(...schemaRows(resolved, root, `${path}.`, depth + 1, seen));
+      rows.push(...schemaRows(resolved, root, `${path}.`, depth + 1, seen, budget));
     } else if (resolved.type === "array" && isObject(deref(resolved.items, root).properties)) {
-      rows.push(...schemaRows(resolved.items, root, `${path}[].`, depth + 1, seen));
+      rows.push(...schemaRows(resolved.items, root, `${path}[].`, depth + 1, seen, budget));
     } else if (isObject(resolved.additionalProperties) && isObject(deref(resolved.additionalProperties, root).properties)) {
-      rows.push(...schemaRows(resolved.additionalProperties, root, `${path}.<key>.`, depth + 1, seen));
+      rows.push(...schemaRows(resolved.additionalProperties, root, `${path}.<key>.`, depth + 1, seen, budget));
     }
   }
-  return rows.slice(0, MAX_ROWS);
+  return rows;
 }
 
 function schemaTable(schema, testid, withRequired) {
@@ -292,32 +296,40 @@ function yamlLines(value, indent) {
 }
 
 /** A value that fits `schema`: its first allowed value, or an empty one of its type. */
-function exampleValue(name, schema, root, depth) {
+function exampleValue(name, schema, root, depth, budget) {
   const resolved = deref(schema, root);
   const values = enumValues(schema, root);
   if (values.length) return values[0];
   if ("default" in resolved) return resolved.default;
   if (depth > MAX_DEPTH) return null;
   const type = Array.isArray(resolved.type) ? resolved.type[0] : resolved.type;
-  if (type === "object" || isObject(resolved.properties)) return exampleObject(resolved, root, depth + 1);
+  if (type === "object" || isObject(resolved.properties)) return exampleObject(resolved, root, depth + 1, budget);
   if (type === "array") {
-    const item = exampleValue(name, resolved.items || {}, root, depth + 1);
+    const item = exampleValue(name, resolved.items || {}, root, depth + 1, budget);
     return item === null ? [] : [item];
   }
   if (type === "integer" || type === "number") return resolved.minimum ?? 0;
   if (type === "boolean") return false;
   if (type === "null") return null;
   if (/url$/i.test(name)) return "https://example.com/";
+  if (name === "uses") return "exec/shell"; // a nested step (flow/loop, flow/condition)
   const variant = variants(schema, root)[0];
-  if (variant) return exampleObject(variant, root, depth + 1);
+  if (variant) return exampleObject(variant, root, depth + 1, budget);
+  const members = resolved.anyOf || resolved.oneOf;
+  if (Array.isArray(members) && isObject(members[0]) && !type) {
+    // Several forms (a list or an expression): the first one's.
+    return exampleValue(name, members[0], root, depth + 1, budget);
+  }
   return `<${name}>`;
 }
 
-function exampleObject(schema, root, depth) {
+function exampleObject(schema, root, depth, budget = { left: MAX_EXAMPLE_VALUES }) {
   const { properties, required } = propertiesOf(deref(schema, root));
   const out = {};
   for (const name of Object.keys(properties)) {
-    if (required.has(name)) out[name] = exampleValue(name, properties[name], root, depth);
+    if (!required.has(name) || budget.left <= 0) continue;
+    budget.left -= 1;
+    out[name] = exampleValue(name, properties[name], root, depth, budget);
   }
   return out;
 }
@@ -440,7 +452,7 @@ function renderDoc(node, others, api) {
   return h(
     "article",
     { class: "node-doc", testid: "node-doc", "data-node": node.type, "data-version": node.version },
-    h("h2", {}, h("span", { class: "mono" }, node.type), " ", h("span", { class: "muted" }, node.version)),
+    h("h2", {}, "Version ", h("span", { testid: "node-version" }, node.version)),
     h("p", { class: "node-description" }, node.description || ""),
     others.length
       ? h("p", { class: "muted small" }, `Other major versions: ${others.join(", ")} (pin one with uses: ${node.type}@<major>)`)
