@@ -413,6 +413,26 @@ export async function mount(root, params, ctx) {
     }
   }
 
+  /** Tab: two spaces at the caret, or each selected line indented; Shift+Tab: lines dedented. */
+  function indent(dedent) {
+    const { selectionStart: start, selectionEnd: end, value } = editor;
+    if (!dedent && !value.slice(start, end).includes("\n")) {
+      editor.setRangeText(INDENT, start, end, "end");
+      return;
+    }
+    const from = value.lastIndexOf("\n", start - 1) + 1;
+    const lines = value.slice(from, end).split("\n");
+    const out = lines.map((line) => (dedent ? line.replace(/^ {1,2}/, "") : INDENT + line));
+    const text = out.join("\n");
+    editor.setRangeText(text, from, end, "preserve");
+    if (start === end) {
+      const caret = Math.max(from, start + out[0].length - lines[0].length);
+      editor.setSelectionRange(caret, caret);
+    } else {
+      editor.setSelectionRange(from, from + text.length);
+    }
+  }
+
   // -- events --------------------------------------------------------------------------------
 
   editor.oninput = changed;
@@ -423,9 +443,9 @@ export async function mount(root, params, ctx) {
       escaped = true;
       return;
     }
-    if (event.key === "Tab" && !escaped && !event.shiftKey && !event.ctrlKey && !event.altKey && !event.metaKey) {
+    if (event.key === "Tab" && !escaped && !event.ctrlKey && !event.altKey && !event.metaKey) {
       event.preventDefault();
-      editor.setRangeText(INDENT, editor.selectionStart, editor.selectionEnd, "end");
+      indent(event.shiftKey);
       changed();
     }
     escaped = false;
