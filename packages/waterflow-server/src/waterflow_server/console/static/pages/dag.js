@@ -86,7 +86,8 @@ function statusClass(status) {
 export function createDag({ onSelect }) {
   const svg = s("svg", { class: "dag", testid: "dag", role: "group", "aria-label": "job graph" });
   let shape = "";
-  let nodes = []; // {el, rect, title, job, server, statusOf(detail-model)}
+  let nodes = []; // {el, rect, title, label, job, server}
+  let groups = []; // {el, caption, job}: the frame of each fan-out job
 
   function select(job, server, current) {
     const same = current && current.job === job && (current.server || null) === (server || null);
@@ -118,6 +119,7 @@ export function createDag({ onSelect }) {
   function build(jobs, current) {
     while (svg.firstChild) svg.removeChild(svg.firstChild);
     nodes = [];
+    groups = [];
     const depth = depths(jobs);
     const columns = [];
     for (const job of jobs) {
@@ -141,9 +143,11 @@ export function createDag({ onSelect }) {
           const group = s("g", { class: "dag-group", testid: "dag-group", "data-job": job.id });
           const frame = s("rect", { class: "dag-group-frame", x, y, width: NODE_W, height: h, rx: 6 });
           const caption = s("text", { class: "dag-group-title", x: x + 8, y: y + 15 }, short(job.name));
-          group.appendChild(s("title", {}, `${job.name} (one node per server)`));
+          const tip = s("title", {}, "");
+          group.appendChild(tip);
           group.appendChild(frame);
           group.appendChild(caption);
+          groups.push({ el: group, tip, caption, job: job.id });
           if (job.instances.length === 0) {
             const only = node(job.id, null, "(no instances yet)", x + 6, y + TITLE_H, NODE_W - 12, current);
             nodes.push(only);
@@ -203,6 +207,17 @@ export function createDag({ onSelect }) {
       build(jobs, () => selected);
     }
     const byJob = new Map(jobs.map((job) => [job.id, job]));
+    for (const g of groups) {
+      const job = byJob.get(g.job);
+      const status = job ? aggregateStatus(job) : "pending";
+      const failed = job ? job.instances.filter((i) => i.status === "failure").length : 0;
+      g.el.setAttribute("class", `dag-group ${statusClass(status)}`);
+      g.el.setAttribute("data-status", status);
+      const total = job ? job.instances.length : 0;
+      const name = job ? job.name : g.job;
+      g.caption.textContent = failed ? `${short(name)} · ${failed} of ${total} failed` : short(name);
+      g.tip.textContent = `${name}: ${status}` + (total ? ` (${failed} of ${total} instances failed)` : "");
+    }
     for (const n of nodes) {
       const job = byJob.get(n.job);
       let status = "pending";
