@@ -49,7 +49,7 @@ export async function mount(root, params, ctx) {
   const search = h("input", {
     type: "search",
     testid: "runs-search",
-    placeholder: "Workflow name",
+    placeholder: "Workflow name (exact)",
     "aria-label": "Workflow name",
     value: state.name,
   });
