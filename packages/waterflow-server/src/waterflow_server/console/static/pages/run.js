@@ -216,6 +216,13 @@ function gateCard(gate, base, api, refresh) {
     form, result, refused);
   return {
     el: card,
+    /** What was typed, by field name (kept when the card is rebuilt). */
+    values() {
+      return new Map(fields.map(([name, input]) => [name, input.value]));
+    },
+    restore(values) {
+      for (const [name, input] of fields) if (values.has(name)) input.value = values.get(name);
+    },
     update(current) {
       clear(refused);
       const list = (current.waiting && current.waiting.refused) || [];
@@ -398,11 +405,13 @@ export async function mount(root, params, ctx) {
     const key = JSON.stringify(gates.map((gate) => [gate.signal, gate.steps, gate.waiting.message, gate.waiting.inputs, gate.waiting.approvers, gate.waiting.deadline]));
     if (key !== gateKey) {
       gateKey = key;
+      const typed = new Map([...gateCards].map(([signal, card]) => [signal, card.values()]));
       clear(approvals);
       gateCards = new Map();
       if (gates.length) approvals.appendChild(h("h2", {}, "Waiting for approval"));
       for (const gate of gates) {
         const card = gateCard(gate, base, api, soon);
+        if (typed.has(gate.signal)) card.restore(typed.get(gate.signal));
         gateCards.set(gate.signal, card);
         approvals.appendChild(card.el);
       }
