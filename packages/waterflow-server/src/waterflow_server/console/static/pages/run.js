@@ -577,7 +577,7 @@ export async function mount(root, params, ctx) {
     if (closed || fetching) return;
     fetching = true;
     try {
-      const fresh = await api.get(base);
+      const fresh = await api.get(base, null, { signal: aborter.signal });
       if (closed) return;
       detail = fresh;
       clear(refreshError);
@@ -685,7 +685,7 @@ export async function mount(root, params, ctx) {
 
   // -- the snapshot ----------------------------------------------------------------------------
 
-  api.get(`${base}/snapshot`).then((snapshot) => {
+  api.get(`${base}/snapshot`, null, { signal: aborter.signal }).then((snapshot) => {
     if (closed) return;
     clear(yamlPanel);
     if (!snapshot || !snapshot.source) {
