@@ -183,13 +183,13 @@ def test_a_validation_error_shows_at_its_line_while_typing(stack: Stack, browser
     editor.wait_for()
     good = f"name: typed\njobs:\n  build:\n    runs-on: {stack.group}\n    steps:\n      - uses: exec/shell\n"
     editor.fill(good + "        with: {command: 'true'}\n")
-    # line 7 gets a key no step has
-    editor.press("End")
-    editor.type("      bogus: 1\n")
-    error = by_testid(page, "validation-error", line="7")
+    editor.press("Control+End")
+    # line 8, typed key by key: a key no step has
+    editor.press_sequentially("        bogus: 1")
+    error = by_testid(page, "validation-error", line="8")
     error.wait_for()
-    assert "bogus" in error.inner_text()
-    by_testid(page, "error-marker", line="7").wait_for()
+    assert "bogus" in error.inner_text(), page.waterflow_console
+    by_testid(page, "error-marker", line="8").wait_for()
     # fixing it clears the error
     editor.fill(good + "        with: {command: 'true'}\n")
     by_testid(page, "validation-error").first.wait_for(state="detached")
@@ -279,7 +279,8 @@ def test_html_in_a_workflow_name_and_a_step_output_renders_as_text(stack: Stack,
         )
     )
     with stack.client() as client:
-        assert client.wait(run_id, timeout=120, poll=0.2).succeeded
+        run = client.wait(run_id, timeout=120, poll=0.2)
+    assert run.succeeded, f"{run.error}\n{stack.agent.output[-3000:]}"
 
     open_console(page, stack, "#/runs")
     row = by_testid(page, "run-row", run_id=run_id)
