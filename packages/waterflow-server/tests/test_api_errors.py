@@ -139,7 +139,7 @@ async def test_a_valid_workflow_names_the_nodes_the_server_cannot_check(api: Api
     )
     response = await api.http.post("/v1/validate", content=text, headers=YAML)
     assert response.status_code == 200, response.text
-    assert response.json() == {"valid": True, "name": "ok", "jobs": ["a"], "unchecked": []}
+    assert response.json() == {"valid": True, "name": "ok", "jobs": ["a"], "unchecked": [], "inputs": []}
 
 
 async def test_bad_inputs_are_422_with_line_zero(api: Api, parked_workflow: str) -> None:
@@ -210,7 +210,16 @@ async def test_validate_accepts_yaml_and_json(api: Api, parked_workflow: str) ->
         await api.http.post("/v1/validate", json={"workflow": parked_workflow, "inputs": {"count": "3"}}),
     ):
         assert response.status_code == 200, response.text
-        assert response.json() == {"valid": True, "name": "parked", "jobs": ["wait"], "unchecked": []}
+        assert response.json() == {
+            "valid": True,
+            "name": "parked",
+            "jobs": ["wait"],
+            "unchecked": [],
+            "inputs": [
+                dict(name="who", type="string", description="", required=False, default="world", options=None),
+                dict(name="count", type="number", description="", required=False, default=None, options=None),
+            ],
+        }
 
 
 async def test_no_input_reaches_a_500(api: Api) -> None:

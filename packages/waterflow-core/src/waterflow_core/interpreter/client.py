@@ -16,6 +16,12 @@ CLEANUP_GRACE = timedelta(hours=1)
 timeout itself (so it can cancel steps and run compensations, and report ``timed_out``); the
 execution timeout is only the backstop if cleanup itself hangs."""
 
+START_RPC_TIMEOUT = timedelta(seconds=10)
+"""How long a start may wait for Temporal's answer. Without it a Temporal that accepts the
+connection but does not answer (stopped, overloaded) holds the submit forever; with it the
+caller gets ``DEADLINE_EXCEEDED`` (the API answers 503). A start that did reach Temporal is
+found again by its id (ADR 0046)."""
+
 
 async def start_run(
     client: Client,
@@ -48,4 +54,5 @@ async def start_run(
         memo={NAME_MEMO: run.name, **({CHECK_MEMO: True} if run.check else {}), **(memo or {})},
         static_summary=run.name[:200],
         static_details=run.description or None,
+        rpc_timeout=START_RPC_TIMEOUT,
     )

@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from waterflow_core.dsl.models import InputType, Workflow
 from waterflow_core.errors import ErrorItem
 from waterflow_core.matrix import JobMatrix
 from waterflow_core.runs import JobProgress, LockStatus, RunStatus, StepProgress
@@ -15,9 +16,11 @@ __all__ = [
     "AgentEntry",
     "AgentList",
     "CancelAccepted",
+    "DeclaredInput",
     "ErrorBody",
     "ErrorItem",
     "Health",
+    "JobGraph",
     "LogEntry",
     "LogsResponse",
     "NodeEntry",
@@ -78,6 +81,36 @@ class ValidateRequest(BaseModel):
     )
 
 
+class DeclaredInput(BaseModel):
+    """One of a workflow's ``inputs:``: what a form asking for it needs (the web console's submit page)."""
+
+    name: str
+    type: InputType
+    description: str = ""
+    required: bool = Field(
+        default=False, description="A submission must give it (a required input with a default never lacks one)."
+    )
+    default: Any = Field(default=None, description="The typed default; null when there is none.")
+    options: list[str] | None = Field(
+        default=None, description="The allowed values of a string input (a choice); null: any text."
+    )
+
+    @classmethod
+    def of(cls, workflow: Workflow) -> list[DeclaredInput]:
+        """The workflow's declared inputs, in the order they are written."""
+        return [
+            cls(
+                name=name,
+                type=spec.type,
+                description=spec.description,
+                required=spec.required,
+                default=spec.default,
+                options=spec.options,
+            )
+            for name, spec in workflow.inputs.items()
+        ]
+
+
 class ValidateResult(BaseModel):
     """Answer of ``POST /v1/validate`` for a valid workflow."""
 
@@ -88,6 +121,9 @@ class ValidateResult(BaseModel):
         default_factory=list,
         description="uses: values the server does not have installed: their with: is checked by the agent "
         "that runs the step, at run time.",
+    )
+    inputs: list[DeclaredInput] = Field(
+        default_factory=list, description="The workflow's declared inputs, in the order they are written."
     )
 
 
@@ -141,6 +177,23 @@ class RunSnapshot(BaseModel):
     limit: list[str] | None = Field(default=None, description="The run's `--limit` patterns (None: every server).")
 
 
+class JobGraph(BaseModel):
+    """One job of a run's workflow as written: the jobs it needs and where it is in the source."""
+
+    id: str
+    name: str = ""
+    needs: list[str] = Field(default_factory=list, description="The jobs it waits for (the DAG's edges).")
+    fan_out: bool = Field(
+        default=False, description="It has a `strategy` (matrix or each-server): its instances are in jobs."
+    )
+    line: int | None = Field(
+        default=None, description="1-based line of the job's key in the run's source (null without a source)."
+    )
+    step_lines: dict[str, int] = Field(
+        default_factory=dict, description="1-based line of each of its steps in the source, by step id."
+    )
+
+
 class RunDetail(BaseModel):
     """A run with its job/step tree (``GET /v1/workflows/{id}``)."""
 
@@ -180,6 +233,11 @@ class RunDetail(BaseModel):
     )
     reruns: list[str] = Field(
         default_factory=list, description="The reruns of this run, oldest first (ADR 0039)."
+    )
+    graph: list[JobGraph] = Field(
+        default_factory=list,
+        description="Every job of the workflow in written order, with its needs and the source lines of it "
+        "and its steps (empty when what the run started with cannot be read).",
     )
 
 
@@ -251,3 +309,4 @@ class Health(BaseModel):
     namespace: str
     temporal_ui: str | None = None
     version: str
+

@@ -25,6 +25,9 @@ from .models import NodeEntry
 
 log = logging.getLogger(__name__)
 
+AGENTS_TIMEOUT = 5.0
+"""Seconds the agent listing may take; past it the last known list is used (Temporal unreachable)."""
+
 _USES_RE = re.compile(r"(?P<type>[^@\s]+)(?:@(?P<major>\d+))?")
 
 
@@ -65,7 +68,6 @@ class NodeCheck:
     def __init__(self, registry: NodeRegistry | None, agents: Sequence[AgentInfo]) -> None:
         self._registry = registry
         self._remote = _agent_types(agents)
-        self._local_types = {entry["type"] for entry in registry.catalog()} if registry is not None else set()
         self.unknown: list[str] = []
 
     def __call__(self, uses: str, with_data: dict[str, Any]) -> list[WithProblem]:
@@ -85,7 +87,9 @@ class NodeCheck:
         # Not installed here: perhaps an agent has it (its with: is then checked on the agent).
         majors = self._remote.get(node_type)
         if majors is None:
-            raise UnknownNodeError(unknown_node_message(node_type, self._local_types | set(self._remote)))
+            # Only the types: the registry's catalog() would build every node's JSON schema.
+            local = {node.type for node in self._registry} if self._registry is not None else set()
+            raise UnknownNodeError(unknown_node_message(node_type, local | set(self._remote)))
         if major is not None and int(major) not in majors:
             have = ", ".join(f"@{m}" for m in sorted(majors))
             raise UnknownNodeError(f"no agent provides {node_type}@{major} (agents have {have})")
@@ -152,12 +156,16 @@ class NodeDirectory:
         self._agents_at = float("-inf")
         self._agents_ttl = agents_ttl
         self._lock = asyncio.Lock()
+        self._registry_lock = asyncio.Lock()
 
     async def registry(self) -> NodeRegistry | None:
         """The local registry (plugin imports run in a thread the first time)."""
         if not self._registry_loaded:
-            self._registry = await asyncio.to_thread(load_local_registry)
-            self._registry_loaded = True
+            # Requests arriving together at start-up wait for one load instead of each importing.
+            async with self._registry_lock:
+                if not self._registry_loaded:
+                    self._registry = await asyncio.to_thread(load_local_registry)
+                    self._registry_loaded = True
         return self._registry
 
     async def agents(self, *, refresh: bool = False) -> list[AgentInfo]:
@@ -168,10 +176,12 @@ class NodeDirectory:
             fresh = time.monotonic() - self._agents_at < self._agents_ttl
             if refresh or not fresh:
                 try:
-                    self._agents = await list_agents(self._client)
-                    self._agents_at = time.monotonic()
+                    self._agents = await asyncio.wait_for(list_agents(self._client), AGENTS_TIMEOUT)
                 except Exception as exc:  # noqa: BLE001 - keep the last known list
-                    log.warning("cannot list agents: %s", exc)
+                    log.warning("cannot list agents: %s", exc or type(exc).__name__)
+                # Also after a failure: requests queued behind the lock use the last known list
+                # instead of each waiting for an unreachable Temporal in turn.
+                self._agents_at = time.monotonic()
             return list(self._agents)
 
     async def checker(self, *, refresh: bool = False) -> NodeCheck:

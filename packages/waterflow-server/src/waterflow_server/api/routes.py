@@ -20,6 +20,7 @@ from .models import (
     AgentEntry,
     AgentList,
     CancelAccepted,
+    DeclaredInput,
     Health,
     LogsResponse,
     NodeList,
@@ -228,7 +229,9 @@ def register_routes(app: Application, docs: WaterflowOpenAPI, state: AppState) -
         if submission.inputs_given:
             state.runs.check_inputs(workflow, submission.inputs)
         unchecked = await state.nodes.unchecked(workflow)
-        result = ValidateResult(name=workflow.name, jobs=list(workflow.jobs), unchecked=unchecked)
+        result = ValidateResult(
+            name=workflow.name, jobs=list(workflow.jobs), unchecked=unchecked, inputs=DeclaredInput.of(workflow)
+        )
         return model_response(200, result)
 
     @docs(summary="List node types", tags=["nodes"], responses={200: _ok(NodeList, "Every known node type.")})

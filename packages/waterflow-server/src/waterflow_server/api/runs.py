@@ -48,6 +48,7 @@ from .nodes import NodeDirectory
 from .pagination import NOT_ISSUED, PageToken
 from .problems import APIError, bad_request, invalid_workflow, not_found, temporal_unavailable
 from .rerun_links import reruns_of
+from .run_graph import JobGraphs
 from .status import api_status, temporal_status_name, visibility_query
 from .streams import StreamLimits, stream_expired
 from .validation import ValidationPool
@@ -121,6 +122,7 @@ class RunService:
         """Where the runs this service starts go (the interpreter worker's queue)."""
         self.validation = validation or ValidationPool()
         self.streams = streams or StreamLimits()
+        self.graphs = JobGraphs()
 
     # -- validation and submission -----------------------------------------------------------
 
@@ -191,7 +193,7 @@ class RunService:
         """The run already holding ``run_id``: ``None`` if free, a ref if closed, 409 if running."""
         try:
             with temporal_errors(run_id):
-                description = await self.client.get_workflow_handle(run_id).describe()
+                description = await self.client.get_workflow_handle(run_id).describe(rpc_timeout=QUERY_TIMEOUT)
         except APIError as err:
             if err.status == 404:
                 return None
@@ -261,6 +263,8 @@ class RunService:
         detail.rerun_of = started.rerun.of if started is not None and started.rerun is not None else None
         detail.check = started is not None and started.check
         detail.reruns = await reruns_of(self.client, run_id, description.start_time)
+        if started is not None:
+            detail.graph = await self.graphs.of((run_id, description.run_id), started)
         return detail
 
     async def list(
