@@ -259,6 +259,22 @@ def test_approve_a_waiting_gate_with_its_inputs(stack: Stack, browser_page: Any)
     assert gate.outputs["decision"] == "approved" and gate.outputs["data"] == {"ticket": "T-42"}
 
 
+def test_the_agents_page_lists_the_agent_and_the_nodes_page_documents_a_node(stack: Stack, browser_page: Any) -> None:
+    page = browser_page
+    open_console(page, stack, "#/agents")
+    row = by_testid(page, "agent-row", agent=stack.agent.name)
+    row.wait_for()
+    assert stack.group in row.inner_text()
+    assert row.get_attribute("data-alive") == "true"
+
+    page.goto(f"{stack.url}/ui/#/nodes")
+    by_testid(page, "node-entry", node="exec/shell").wait_for()
+    page.goto(f"{stack.url}/ui/#/nodes/exec%2Fshell")
+    doc = by_testid(page, "node-doc", node="exec/shell")
+    doc.wait_for()
+    doc.locator('[data-testid="schema-field"][data-field="command"]').wait_for()
+
+
 # -- attacks -------------------------------------------------------------------------------------
 
 
