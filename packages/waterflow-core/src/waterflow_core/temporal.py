@@ -7,6 +7,7 @@ list of modules a workflow sandbox passes through.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -15,6 +16,7 @@ from pydantic import BaseModel, SecretStr
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import TLSConfig
+from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from waterflow_core.errors import WaterflowError
@@ -27,6 +29,7 @@ __all__ = [
     "TemporalSettingsError",
     "TemporalUnreachable",
     "connect",
+    "release_failed_worker",
     "sandboxed_runner",
 ]
 
@@ -58,6 +61,24 @@ def sandboxed_runner(*extra_passthrough: str) -> SandboxedWorkflowRunner:
         *SANDBOX_PASSTHROUGH, *extra_passthrough
     )
     return SandboxedWorkflowRunner(restrictions=restrictions)
+
+
+def release_failed_worker(worker: Worker) -> None:
+    """Free the task queue of a worker whose ``run()`` failed before it started polling.
+
+    The SDK finalizes a worker on its way out of ``run()`` only once it has started; one that
+    failed its start-up check (the namespace could not be described: Temporal unreachable or
+    not answering) keeps its registration, and every new worker of the same queue in this
+    process is refused ("multiple workers with overlapping worker task types"). A supervisor
+    that rebuilds workers (the agent's, the server's) calls this after each failure; for a
+    worker that did start it does nothing (its ``run()`` already finalized it). Initiating the
+    shutdown frees the queue; finalizing it would wait for pollers that never ran.
+    """
+    bridge = getattr(worker, "_bridge_worker", None)
+    if bridge is None or getattr(bridge, "_ref", None) is None:
+        return
+    with contextlib.suppress(Exception):
+        bridge.initiate_shutdown()
 
 
 class TemporalSettingsError(WaterflowError, ValueError):

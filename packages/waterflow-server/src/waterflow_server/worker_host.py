@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
 from temporalio.client import Client
+
+from waterflow_core.temporal import release_failed_worker
 
 from .event_delivery import EventDelivery, Tap
 from .providers_config import DEFAULT_SERVER_GROUPS, ProviderChoice
@@ -17,6 +19,10 @@ from .providers_config import DEFAULT_SERVER_GROUPS, ProviderChoice
 log = logging.getLogger(__name__)
 
 WorkerState = Literal["running", "stopped", "disabled"]
+
+RESTART_BACKOFF = 1.0
+"""Seconds before the first restart of a crashed worker; doubled after each, up to the maximum."""
+MAX_RESTART_BACKOFF = 30.0
 
 
 class InterpreterWorkerHost:
@@ -48,14 +54,17 @@ class InterpreterWorkerHost:
         self.server_groups = server_groups or ProviderChoice(DEFAULT_SERVER_GROUPS)
         self.events: EventDelivery | None = None
         self._worker: Any = None
+        self._build: Callable[[], Any] | None = None
         self._task: asyncio.Task[None] | None = None
+        self._polling = False
 
     @property
     def state(self) -> WorkerState:
-        """``running`` while polling, ``stopped`` after a stop or a crash, ``disabled`` if off."""
+        """``running`` while polling, ``stopped`` after a stop or while restarting after a crash,
+        ``disabled`` if off."""
         if not self.enabled:
             return "disabled"
-        if self._task is None or self._task.done():
+        if self._task is None or self._task.done() or not self._polling:
             return "stopped"
         return "running"
 
@@ -74,17 +83,34 @@ class InterpreterWorkerHost:
             taps=self.event_taps,
         )
         self.events.start()
-        self._worker = build_interpreter_worker(self.client, task_queue=self.task_queue, server_groups=groups)
+        self._build = lambda: build_interpreter_worker(self.client, task_queue=self.task_queue, server_groups=groups)
+        self._worker = self._build()
         self._task = asyncio.create_task(self._run(), name="waterflow-interpreter-worker")
 
     async def _run(self) -> None:
-        try:
-            await self._worker.run()
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("the interpreter worker stopped with an error; runs will not advance")
-            raise
+        """Run the worker; after a fatal error (the SDK gives up polling after about a minute of
+        errors it cannot classify, e.g. a Temporal that accepts connections but never answers)
+        build a new one, with backoff, until stopped: runs must not stall until someone restarts
+        the server."""
+        assert self._build is not None
+        delay = RESTART_BACKOFF
+        while True:
+            try:
+                if self._worker is None:
+                    self._worker = self._build()
+                self._polling = True
+                await self._worker.run()
+                return  # shut down
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                self._polling = False
+                failed, self._worker = self._worker, None
+                log.exception("the interpreter worker stopped with an error; restarting it in %.0fs", delay)
+                if failed is not None:
+                    release_failed_worker(failed)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, MAX_RESTART_BACKOFF)
 
     async def stop(self) -> None:
         """Shut the worker down gracefully (in-flight workflow tasks finish first)."""
