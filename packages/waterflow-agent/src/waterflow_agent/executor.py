@@ -201,7 +201,9 @@ class StepExecutor:
             heartbeat=beat,
             step_user=self.step_user if run_as is None else run_as.user,
         )
-        heartbeats = asyncio.create_task(_heartbeat_forever(beat, _heartbeat_period(info)))
+        heartbeats = asyncio.create_task(
+            _heartbeat_forever(beat, _heartbeat_period(info), at_once=bool(info.heartbeat_details))
+        )
         try:
             with running_as(None if run_as is None else run_as.user):
                 outputs = _dump_outputs(await self._run_node(node_cls(), ctx, inputs, step_log))
@@ -442,9 +444,20 @@ def _heartbeat_period(info: activity.Info) -> float:
     return MAX_HEARTBEAT_PERIOD
 
 
-async def _heartbeat_forever(beat: Callable[[], None], period: float) -> None:
-    # Heartbeating is what lets Temporal tell the agent a step was cancelled: the SDK learns it
-    # from the heartbeat response and cancels the activity task, i.e. the node's current await.
+async def _heartbeat_forever(beat: Callable[[], None], period: float, *, at_once: bool) -> None:
+    """Beat every ``period`` seconds; the first beat comes at once only if ``at_once``.
+
+    Heartbeating is what lets Temporal tell the agent a step was cancelled: the SDK learns it
+    from the heartbeat response and cancels the activity task, i.e. the node's current await.
+    A first attempt waits one period before its first beat: a beat at the start tells Temporal
+    nothing (the step's start is already recorded), yet costs it a history write in the middle
+    of every short step (ADR 0043); a cancellation reaches the step no later than before, as
+    the next beat after a start-time one came a period later anyway. A retry beats at once, so
+    the previous attempt's lines stop showing in the live view as soon as this attempt starts.
+    Output beats in between (nodes call ``ctx.heartbeat`` as lines come).
+    """
+    if not at_once:
+        await asyncio.sleep(period)
     while True:
         beat()
         await asyncio.sleep(period)
