@@ -193,6 +193,13 @@ def test_a_validation_error_shows_at_its_line_while_typing(stack: Stack, browser
     # fixing it clears the error
     editor.fill(good + "        with: {command: 'true'}\n")
     by_testid(page, "validation-error").first.wait_for(state="detached")
+    # an error quoting HTML the user typed shows it as text
+    editor.press_sequentially(f"        {json.dumps(PWN)}: 1")
+    quoted = by_testid(page, "validation-error", line="8")
+    quoted.wait_for()
+    assert PWN in quoted.inner_text(), quoted.inner_text()
+    assert page.locator("#view img").count() == 0
+    assert page.evaluate("typeof window.__pwned") == "undefined"
 
 
 def test_cancel_a_run_from_its_page(stack: Stack, browser_page: Any) -> None:
@@ -236,7 +243,7 @@ def test_approve_a_waiting_gate_with_its_inputs(stack: Stack, browser_page: Any)
                     uses: flow/approval
                     with:
                       timeout: 1h
-                      message: Ship it?
+                      message: {json.dumps("Ship it? " + PWN)}
                       inputs:
                         ticket: {{type: string, required: true}}
                   - id: after
@@ -248,6 +255,8 @@ def test_approve_a_waiting_gate_with_its_inputs(stack: Stack, browser_page: Any)
     open_console(page, stack, f"#/runs/{run_id}")
     approve = by_testid(page, "approve-button", signal="go")
     approve.wait_for()
+    expect_text(by_testid(page, "approval-message"), "Ship it? " + PWN)
+    assert page.locator("#view img").count() == 0
     assert by_testid(page, "reject-button", signal="go").is_visible()
     page.locator('[data-testid="approval"] [name="ticket"], [data-testid="input-ticket"]').first.fill("T-42")
     approve.click()
