@@ -1,7 +1,7 @@
 """The web console (/ui) in a real headless Chromium against a real stack (issue 13's acceptance).
 
 One stack for the module: the session's Temporal dev server, a real ``waterflow server`` that
-requires an API token, and one real agent. Each test gets a fresh browser context (its own
+requires an API token (and knows a Temporal UI address to link runs to), and one real agent. Each test gets a fresh browser context (its own
 sessionStorage), so logging in is per test: the first test types the token into the prompt, the
 others put it where the console keeps it before the page loads.
 
@@ -35,6 +35,7 @@ CSP = (
 )
 PWN = "<img src=x onerror=window.__pwned=1>"
 SCRIPT_NAME = "<script>window.__pwned=1</script>" + PWN
+TEMPORAL_UI = "http://127.0.0.1:9/temporal"  # only linked to, never opened
 LIVENESS_MS = 60_000  # how long a wait on the page may take before something is stuck
 STEP_SUCCEEDED = re.compile(r"^\s*succe(ss|eded)\s*$")  # the API's step status is `success`
 
@@ -68,6 +69,7 @@ def stack(temporal_dev, tmp_path_factory: pytest.TempPathFactory) -> Iterator[St
         temporal_dev.address,
         workdir=tmp_path_factory.mktemp("server"),
         args=["--task-queue", f"waterflow-server-{uuid.uuid4().hex[:12]}"],
+        env={"WATERFLOW_CONSOLE_TEMPORAL_UI_URL": TEMPORAL_UI},
         token=TOKEN,
     )
     agent = AgentProcess(
@@ -226,7 +228,10 @@ def test_cancel_a_run_from_its_page(stack: Stack, browser_page: Any) -> None:
     by_testid(page, "run-cancel").click()
     expect_text(by_testid(page, "run-status"), "cancelled")
     with stack.client() as client:
-        assert client.wait(run_id, timeout=60, poll=0.2).status == "cancelled"
+        run = client.wait(run_id, timeout=60, poll=0.2)
+    assert run.status == "cancelled"
+    link = by_testid(page, "temporal-link")
+    assert link.get_attribute("href") == f"{TEMPORAL_UI}/namespaces/default/workflows/{run_id}/{run.run_id}/history"
 
 
 def test_approve_a_waiting_gate_with_its_inputs(stack: Stack, browser_page: Any) -> None:
