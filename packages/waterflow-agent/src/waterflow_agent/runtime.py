@@ -38,7 +38,7 @@ from temporalio.worker import Worker
 from waterflow_core.agent_registry import AgentRegistryWorkflow
 from waterflow_core.plugins import PluginError, PluginManager
 from waterflow_core.providers import LogHandler, Provider, SecretProvider
-from waterflow_core.temporal import sandboxed_runner
+from waterflow_core.temporal import release_failed_worker, sandboxed_runner
 
 from .config import AgentConfig
 from .envsecrets import serve_taken
@@ -262,6 +262,7 @@ class Agent:
         delay = 1.0
         personal = queue == self.config.personal_queue
         while not self._stop.is_set():
+            worker: Worker | None = None
             try:
                 worker = Worker(
                     client,
@@ -284,6 +285,8 @@ class Agent:
                 if self._stop.is_set():
                     return
                 log.error("worker for %s failed (%s); restarting in %.0fs", queue, err, delay)
+                if worker is not None:
+                    release_failed_worker(worker)
                 await self._sleep(delay)
                 delay = min(delay * 2, _MAX_BACKOFF)
             else:
