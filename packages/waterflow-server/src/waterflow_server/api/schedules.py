@@ -121,7 +121,8 @@ def schedule_errors(schedule_id: str) -> Iterator[None]:
     except RPCError as err:
         if err.status == RPCStatusCode.NOT_FOUND:
             raise not_found(f"no schedule with id {schedule_id!r}") from None
-        if err.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED):
+        # CANCELLED: the SDK's own rpc_timeout ran out ("Timeout expired"): Temporal did not answer.
+        if err.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED):
             raise temporal_unavailable(err.message) from None
         raise APIError(502, "temporal_error", f"Temporal refused the request: {err.message}") from None
 
