@@ -1,9 +1,10 @@
 """The web console (/ui) in a real headless Chromium against a real stack (issue 13's acceptance).
 
 One stack for the module: the session's Temporal dev server, a real ``waterflow server`` that
-requires an API token (and knows a Temporal UI address to link runs to), and one real agent. Each test gets a fresh browser context (its own
-sessionStorage), so logging in is per test: the first test types the token into the prompt, the
-others put it where the console keeps it before the page loads.
+requires an API token (and knows a Temporal UI address to link runs to), and one real agent.
+Each test gets a fresh browser context (its own sessionStorage), so logging in is per test: the
+first test types the token into the prompt, the others put it where the console keeps it before
+the page loads.
 
 Attacks: a workflow name and a step's output made of HTML render as text (no element is built
 from them, ``window.__pwned`` stays undefined), every /ui answer carries the CSP, and an inline
@@ -202,6 +203,32 @@ def test_a_validation_error_shows_at_its_line_while_typing(stack: Stack, browser
     assert PWN in quoted.inner_text(), quoted.inner_text()
     assert page.locator("#view img").count() == 0
     assert page.evaluate("typeof window.__pwned") == "undefined"
+
+
+def test_the_runs_search_finds_a_run_by_part_of_its_id_in_any_case(stack: Stack, browser_page: Any) -> None:
+    from playwright.sync_api import expect
+
+    page = browser_page
+    workflow = textwrap.dedent(
+        f"""\
+        name: console-search
+        jobs:
+          quick:
+            runs-on: {stack.group}
+            steps: [{{id: hi, uses: exec/shell, with: {{command: echo hi}}}}]
+        """
+    )
+    wanted, other = stack.submit(workflow), stack.submit(workflow)
+    open_console(page, stack)
+    expect(by_testid(page, "run-row", run_id=other)).to_have_count(1, timeout=LIVENESS_MS)
+    search = by_testid(page, "runs-search")
+    assert search.get_attribute("placeholder") == "Search name or id"
+    part = wanted.rsplit("-", 1)[1]  # the id's random part
+    search.fill(part.upper())
+    expect(by_testid(page, "run-row", run_id=other)).to_have_count(0, timeout=LIVENESS_MS)
+    expect(by_testid(page, "run-row")).to_have_count(1, timeout=LIVENESS_MS)
+    expect(by_testid(page, "run-row", run_id=wanted)).to_have_count(1)
+    assert page.evaluate("location.hash") == f"#/runs?q={part.upper()}"
 
 
 def test_cancel_a_run_from_its_page(stack: Stack, browser_page: Any) -> None:

@@ -191,6 +191,7 @@ def list_call(
     page_token: str | None,
     since: Moment | None = None,
     until: Moment | None = None,
+    search: str | None = None,
 ) -> Call:
     """``GET /v1/workflows`` with its filters."""
     params: dict[str, Any] = {"page_size": page_size}
@@ -198,6 +199,8 @@ def list_call(
         params["status"] = status if isinstance(status, str) else ",".join(status)
     if name:
         params["name"] = name
+    if search:
+        params["q"] = search
     if since is not None:
         params["since"] = _moment(since)
     if until is not None:

@@ -202,9 +202,10 @@ class AsyncClient:
         *,
         since: p.Moment | None = None,
         until: p.Moment | None = None,
+        search: str | None = None,
     ) -> RunPage:
         """One page of runs, newest first (filters: see :meth:`Client.list_runs`)."""
-        call = p.list_call(status, name, page_size, page_token, since=since, until=until)
+        call = p.list_call(status, name, page_size, page_token, since=since, until=until, search=search)
         return p.parse(await self._send(call), RunPage)
 
     async def iter_runs(
@@ -214,12 +215,13 @@ class AsyncClient:
         *,
         since: p.Moment | None = None,
         until: p.Moment | None = None,
+        search: str | None = None,
         page_size: int = 100,
     ) -> AsyncIterator[RunSummary]:
         """Every run matching the filters, newest first, page after page."""
         token: str | None = None
         while True:
-            page = await self.list_runs(status, name, page_size, token, since=since, until=until)
+            page = await self.list_runs(status, name, page_size, token, since=since, until=until, search=search)
             for run in page.runs:
                 yield run
             if not page.next_page_token:

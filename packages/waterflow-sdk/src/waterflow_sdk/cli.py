@@ -536,6 +536,7 @@ def _signal_data(text: str | None) -> dict[str, Any]:
 @cli.command("list")
 @click.option("--status", "status_filter", help="Comma-separated: running, succeeded, failed, cancelled, timed_out.")
 @click.option("--name", help="Only runs of the workflow with this name.")
+@click.option("--search", help="Only runs whose workflow name or run id contains this text (ignoring case).")
 @click.option(
     "--since",
     type=Moment(),
@@ -547,6 +548,7 @@ def _signal_data(text: str | None) -> dict[str, Any]:
 def list_runs(
     status_filter: str | None,
     name: str | None,
+    search: str | None,
     since: datetime | None,
     until: datetime | None,
     limit: int,
@@ -558,7 +560,9 @@ def list_runs(
     token: str | None = None
     with _client(server) as client:
         while len(runs) < limit:
-            page = client.list_runs(status_filter, name, limit - len(runs), token, since=since, until=until)
+            page = client.list_runs(
+                status_filter, name, limit - len(runs), token, since=since, until=until, search=search
+            )
             runs += page.runs
             token = page.next_page_token
             if not token:

@@ -232,14 +232,16 @@ class Client:
         *,
         since: p.Moment | None = None,
         until: p.Moment | None = None,
+        search: str | None = None,
     ) -> RunPage:
         """One page of runs, newest first.
 
         ``status``: one or more of running, succeeded, failed, cancelled, timed_out; ``name``:
-        the workflow's name; ``since``/``until``: start time (an aware ``datetime``, a ``date``
+        the workflow's name; ``search``: text the run's name or id contains (ignoring case);
+        ``since``/``until``: start time (an aware ``datetime``, a ``date``
         or RFC 3339 text; ``since`` inclusive). Only a ``None`` ``next_page_token`` means the end.
         """
-        call = p.list_call(status, name, page_size, page_token, since=since, until=until)
+        call = p.list_call(status, name, page_size, page_token, since=since, until=until, search=search)
         return p.parse(self._send(call), RunPage)
 
     def iter_runs(
@@ -249,12 +251,13 @@ class Client:
         *,
         since: p.Moment | None = None,
         until: p.Moment | None = None,
+        search: str | None = None,
         page_size: int = 100,
     ) -> Iterator[RunSummary]:
         """Every run matching the filters of :meth:`list_runs`, newest first, page after page."""
         token: str | None = None
         while True:
-            page = self.list_runs(status, name, page_size, token, since=since, until=until)
+            page = self.list_runs(status, name, page_size, token, since=since, until=until, search=search)
             yield from page.runs
             if not page.next_page_token:
                 return

@@ -45,6 +45,7 @@ if TYPE_CHECKING:
 KEEPALIVE_SECONDS = 15.0
 PROMETHEUS_TEXT = b"text/plain; version=0.0.4; charset=utf-8"
 MAX_PAGE_SIZE = 500
+MAX_SEARCH_LENGTH = 200
 
 
 def _ok(model_type: type, description: str) -> ResponseInfo:
@@ -102,14 +103,16 @@ def register_routes(app: Application, docs: WaterflowOpenAPI, state: AppState) -
         page_token: str | None = None,
         since: str | None = None,
         until: str | None = None,
+        q: str | None = None,
     ) -> Response:
         """Runs from Temporal visibility, newest first.
 
         ``status`` filters by one or more comma-separated statuses (running, succeeded, failed,
-        cancelled, timed_out); ``name`` by workflow name; ``since`` and ``until`` (RFC 3339
-        timestamps or dates, UTC without an offset) by start time, ``since`` inclusive. A page may
-        hold fewer than ``page_size`` runs when filtering by name; only a null
-        ``next_page_token`` means the end.
+        cancelled, timed_out); ``name`` by workflow name; ``q`` keeps runs whose name or id
+        contains it (ignoring case); ``since`` and ``until`` (RFC 3339 timestamps or dates, UTC
+        without an offset) by start time, ``since`` inclusive. A page may hold fewer than
+        ``page_size`` runs when filtering by name or ``q``; only a null ``next_page_token`` means
+        the end.
         """
         try:
             statuses = parse_status_filter(status)
@@ -120,6 +123,8 @@ def register_routes(app: Application, docs: WaterflowOpenAPI, state: AppState) -
             raise bad_request(str(exc)) from None
         if not 1 <= page_size <= MAX_PAGE_SIZE:
             raise bad_request(f"page_size must be between 1 and {MAX_PAGE_SIZE}")
+        if q is not None and len(q) > MAX_SEARCH_LENGTH:
+            raise bad_request(f"q must be at most {MAX_SEARCH_LENGTH} characters")
         page = await state.runs.list(
             statuses=statuses,
             name=name or None,
@@ -127,6 +132,7 @@ def register_routes(app: Application, docs: WaterflowOpenAPI, state: AppState) -
             token=token,
             since=started_since,
             until=started_until,
+            search=(q or "").strip() or None,
         )
         return model_response(200, page)
 

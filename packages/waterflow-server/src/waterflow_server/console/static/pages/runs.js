@@ -1,5 +1,6 @@
-// Runs list: status filter, workflow-name filter, pages, refreshed every 2 s while the tab is
-// visible. Filters live in the hash (#/runs?status=failed&name=deploy) so a view can be shared.
+// Runs list: status filter, search (name or id contains, any case: the API's `q`), pages,
+// refreshed every 2 s while the tab is visible. Filters live in the hash
+// (#/runs?status=failed&q=deploy) so a view can be shared.
 
 import { clear, fmtDuration, fmtTime, h, secondsBetween, statusBadge } from "../dom.js";
 
@@ -28,7 +29,7 @@ export async function mount(root, params, ctx) {
   const query = params.query || new URLSearchParams();
   const state = {
     status: STATUSES.includes(query.get("status")) ? query.get("status") : "",
-    name: query.get("name") || "",
+    q: query.get("q") || "",
     tokens: [null], // page tokens: tokens[i] opens page i
     page: 0,
     next: null,
@@ -49,9 +50,9 @@ export async function mount(root, params, ctx) {
   const search = h("input", {
     type: "search",
     testid: "runs-search",
-    placeholder: "Workflow name (exact)",
-    "aria-label": "Workflow name",
-    value: state.name,
+    placeholder: "Search name or id",
+    "aria-label": "Search name or id",
+    value: state.q,
   });
   const prev = h("button", { type: "button", testid: "runs-prev" }, "‹ Newer");
   const next = h("button", { type: "button", testid: "runs-next" }, "Older ›");
@@ -99,7 +100,7 @@ export async function mount(root, params, ctx) {
     // Keep the filters in the address without a hashchange (that would remount the page).
     const shown = new URLSearchParams();
     if (state.status) shown.set("status", state.status);
-    if (state.name) shown.set("name", state.name);
+    if (state.q) shown.set("q", state.q);
     const text = shown.toString();
     history.replaceState(null, "", `#/runs${text ? `?${text}` : ""}`);
   }
@@ -112,7 +113,7 @@ export async function mount(root, params, ctx) {
     if (!runs.length) {
       body.appendChild(
         h("tr", {}, h("td", { colspan: "5", class: "empty", testid: "runs-empty" },
-          state.status || state.name ? "No runs match these filters." : "No runs yet.")),
+          state.status || state.q ? "No runs match these filters." : "No runs yet.")),
       );
     }
     state.next = list.next_page_token || null;
@@ -128,15 +129,15 @@ export async function mount(root, params, ctx) {
       return;
     }
     loading = true;
-    const wanted = { status: state.status, name: state.name, page: state.page };
+    const wanted = { status: state.status, q: state.q, page: state.page };
     try {
       const list = await ctx.api.get("/v1/workflows", {
         status: state.status,
-        name: state.name.trim(),
+        q: state.q.trim(),
         page_size: PAGE_SIZE,
         page_token: state.tokens[state.page],
       });
-      const current = { status: state.status, name: state.name, page: state.page };
+      const current = { status: state.status, q: state.q, page: state.page };
       if (!stopped && JSON.stringify(wanted) === JSON.stringify(current)) render(list);
     } catch (exc) {
       if (!stopped) {
@@ -175,14 +176,14 @@ export async function mount(root, params, ctx) {
   search.oninput = () => {
     clearTimeout(searchTimer);
     searchTimer = setTimeout(() => {
-      state.name = search.value;
+      state.q = search.value;
       restart();
     }, SEARCH_DELAY_MS);
   };
   search.onkeydown = (event) => {
     if (event.key === "Enter") {
       clearTimeout(searchTimer);
-      state.name = search.value;
+      state.q = search.value;
       restart();
     }
   };
