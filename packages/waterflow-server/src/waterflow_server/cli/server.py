@@ -296,8 +296,10 @@ def server_command(ctx: click.Context, **_: Any) -> None:
     Settings come from flags, then WATERFLOW_* variables, then the --config file, then defaults
     (`waterflow config show --server` prints them and where each came from).
 
-    With WATERFLOW_API_TOKEN or --token-file every endpoint but /healthz and the API docs needs
-    a bearer token; on an address other than loopback one is required (or --insecure).
+    With WATERFLOW_API_TOKEN or --token-file every endpoint but /healthz, the API docs, the web
+    console's files (/ui; the console asks for a token for its data) and signed webhooks
+    (/v1/hooks/NAME) needs a bearer token; on an address other than loopback one is required
+    (or --insecure).
     """
     from ..settings import ServerSettings
 
