@@ -45,6 +45,7 @@ from waterflow_testing.chaos import (
     ONE_STEP,
     ChaosStack,
     check_ledger,
+    read_ledger,
     submit_all,
     temporal_outage,
     wait_all,
@@ -60,21 +61,23 @@ def fresh_ledger(stack: ChaosStack, name: str) -> Path:
 async def load(stack: ChaosStack, runs: int) -> Row:
     ledger = fresh_ledger(stack, "load")
     plan = [(f"{stack.group}-load-{i}", ONE_STEP) for i in range(runs)]
-    began = time.monotonic()
+    began, wall = time.monotonic(), time.time()
     outcome = await submit_all(stack.url, stack.group, ledger, plan, concurrency=20, timeout=1800)
     submitted = time.monotonic() - began
     await wait_all(stack.url, outcome, timeout=1800, concurrency=20)
-    total = time.monotonic() - began
+    # The steps' own clock: the last step's end (polling 1000 runs' status afterwards takes a while).
+    ends = [e.ended for runs in read_ledger(ledger).values() for e in runs if e.ended is not None]
+    total = max(ends) - wall if ends else time.monotonic() - began
     ok = True
     try:
         counts = check_ledger(ledger, outcome, stack.disruptions)
     except AssertionError as err:
         print(f"load: {err}")
         ok, counts = False, {}
-    print(f"load: {runs} runs submitted in {submitted:.1f}s, all finished after {total:.1f}s "
+    print(f"load: {runs} runs submitted in {submitted:.1f}s, the last step ended after {total:.1f}s "
           f"({runs / total:.1f} runs/s); ledger {counts}; refused meanwhile {outcome.rejected}", flush=True)
     return Row(
-        bench="chaos", metric=f"{runs} concurrent 1-step runs, 3 agents: all done", unit="s", median=total,
+        bench="chaos", metric=f"{runs} concurrent 1-step runs, 3 agents: last step done", unit="s", median=total,
         goal="every run completes, each step exactly once", met=ok, samples=runs,
         notes={"runs_per_s": runs / total, "submit_s": submitted, "refused": outcome.rejected,
                "p95_submit_s": percentile(outcome.submit_seconds, 95), **counts},

@@ -45,6 +45,7 @@ __all__ = [
     "OutageReport",
     "Outcome",
     "check_ledger",
+    "read_ledger",
     "submit_all",
     "temporal_outage",
     "wait_all",
