@@ -20,7 +20,7 @@ Faults are drawn from ``--seed`` (printed; trial *i* uses ``seed + i``), so a fa
 be replayed with ``--seed <seed + i> --trials 1`` (timing still varies: the stack is real).
 
 Run: ``python bench/bench_chaos.py [--runs 1000] [--trials 20] [--outage 30] [--seed N] [--quick]
-[--json PATH] [--strict]``. ``--quick``: 100 runs, 1 trial, a 10 s SIGSTOP outage only.
+[--json PATH] [--strict]``. ``--quick``: 30 runs, 1 trial with 1 kill, a 5 s SIGSTOP outage only.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ import asyncio
 import math
 import random
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -173,12 +174,14 @@ def main() -> int:
     parser.add_argument("--mix", type=int, default=3, help="runs of each mixed workflow per trial (default 3)")
     parser.add_argument("--outage", type=float, default=30, help="seconds Temporal is unreachable (default 30)")
     parser.add_argument("--seed", type=int, default=None, help="seed of the fault schedule (default: random, printed)")
-    parser.add_argument("--quick", action="store_true", help="100 runs, 1 trial, a 10 s SIGSTOP outage")
+    parser.add_argument("--quick", action="store_true", help="30 runs, 1 trial with 1 kill, a 5 s SIGSTOP outage")
     parser.add_argument("--json", help="write the rows to this file (for run_all.py)")
     parser.add_argument("--strict", action="store_true", help="exit 1 when a goal is missed")
     args = parser.parse_args()
+    # SIGTERM ends the bench like Ctrl-C does: through the finally that stops every process.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     if args.quick:
-        args.runs, args.trials, args.outage, args.mix = 100, 1, 10, 1
+        args.runs, args.trials, args.faults, args.outage, args.mix = 30, 1, 1, 5, 1
     if args.seed is None:
         args.seed = random.randrange(1 << 31)
     print(f"seed {args.seed} (replay trial i: --seed <seed + i> --trials 1)", flush=True)
