@@ -97,7 +97,8 @@ def temporal_errors(run_id: str | None = None, *, invalid: str | None = None) ->
     except RPCError as err:
         if err.status == RPCStatusCode.NOT_FOUND and run_id is not None:
             raise not_found(f"no run with id {run_id!r}") from None
-        if err.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED):
+        # CANCELLED: the SDK's own rpc_timeout ran out ("Timeout expired"): Temporal did not answer.
+        if err.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED):
             raise temporal_unavailable(err.message) from None
         if invalid is not None:
             raise bad_request(invalid) from None
@@ -262,7 +263,10 @@ class RunService:
         detail = _detail(run_id, description, progress, started)
         detail.rerun_of = started.rerun.of if started is not None and started.rerun is not None else None
         detail.check = started is not None and started.check
-        detail.reruns = await reruns_of(self.client, run_id, description.start_time)
+        # Only a finished run can be rerun (409 still_running): a running one, which clients poll,
+        # has none, so it skips the visibility scan.
+        if description.status != WorkflowExecutionStatus.RUNNING:
+            detail.reruns = await reruns_of(self.client, run_id, description.start_time)
         if started is not None:
             detail.graph = await self.graphs.of((run_id, description.run_id), started)
         return detail
@@ -276,8 +280,14 @@ class RunService:
         token: PageToken,
         since: datetime | None = None,
         until: datetime | None = None,
+        search: str | None = None,
     ) -> RunList:
-        """One page of runs, newest first, optionally filtered by status, workflow name and start time."""
+        """One page of runs, newest first, optionally filtered by status, workflow name and start time.
+
+        ``search`` keeps the runs whose name or id contains it, ignoring case (like ``name``, it is
+        applied to each page Temporal returns: visibility has no substring match on memos).
+        """
+        needle = search.casefold() if search else None
         query = visibility_query(statuses) + _started_between(since, until)
         runs: list[RunSummary] = []
         temporal_token, skip = token.temporal, token.skip
@@ -292,6 +302,8 @@ class RunService:
                 execution = page[index]
                 summary = await _summary(execution)
                 if name is not None and summary.name != name:
+                    continue
+                if needle is not None and needle not in summary.name.casefold() and needle not in summary.id.casefold():
                     continue
                 runs.append(summary)
                 if len(runs) == page_size:
