@@ -207,6 +207,8 @@ export function createDag({ onSelect }) {
       build(jobs, () => selected);
     }
     const byJob = new Map(jobs.map((job) => [job.id, job]));
+    // Each instance by job and server, built once: a find() per node is quadratic in a big fan-out.
+    const instances = new Map(jobs.map((job) => [job.id, new Map(job.instances.map((i) => [i.instance, i]))]));
     for (const g of groups) {
       const job = byJob.get(g.job);
       const status = job ? aggregateStatus(job) : "pending";
@@ -223,7 +225,7 @@ export function createDag({ onSelect }) {
       let status = "pending";
       let error = "";
       if (job && n.server !== null && n.server !== undefined) {
-        const instance = job.instances.find((i) => i.instance === n.server);
+        const instance = instances.get(n.job).get(n.server);
         status = shownStatus(instance);
         error = (instance && instance.error) || "";
       } else if (job) {

@@ -14,6 +14,7 @@ const MAX_ROWS = 400;
 /** Values written into one usage example at most (a hostile schema could ask for millions). */
 const MAX_EXAMPLE_VALUES = 200;
 const MAX_MEMBERS = 10;
+const MAX_ENUM_VALUES = 50;
 const MAX_TYPE = 80;
 
 function cut(text, limit) {
@@ -122,15 +123,20 @@ function enumValues(schema, root) {
   const visit = (item, depth) => {
     if (!isObject(item) || depth > MAX_DEPTH) return;
     if (typeof item.$ref === "string") return visit(resolveRef(item.$ref, root), depth + 1);
-    if (Array.isArray(item.enum)) found.push(...item.enum);
-    else if ("const" in item) found.push(item.const);
+    // A bounded loop, never push(...enum): spreading a huge array overflows the call stack.
+    if (Array.isArray(item.enum)) {
+      for (const value of item.enum) {
+        if (found.length >= MAX_ENUM_VALUES) break;
+        found.push(value);
+      }
+    } else if ("const" in item && found.length < MAX_ENUM_VALUES) found.push(item.const);
     for (const key of ["anyOf", "oneOf"]) {
       if (Array.isArray(item[key])) item[key].slice(0, MAX_MEMBERS).forEach((m) => visit(m, depth + 1));
     }
     return undefined;
   };
   visit(schema, 0);
-  return found.slice(0, 50);
+  return found;
 }
 
 /** Object variants of a property (`oneOf: [BasicAuth, BearerAuth]`) to document one by one. */
@@ -325,13 +331,14 @@ function exampleValue(name, schema, root, depth, budget) {
 
 function exampleObject(schema, root, depth, budget = { left: MAX_EXAMPLE_VALUES }) {
   const { properties, required } = propertiesOf(deref(schema, root));
-  const out = {};
+  const out = [];
   for (const name of Object.keys(properties)) {
     if (!required.has(name) || budget.left <= 0) continue;
     budget.left -= 1;
-    out[name] = exampleValue(name, properties[name], root, depth, budget);
+    out.push([name, exampleValue(name, properties[name], root, depth, budget)]);
   }
-  return out;
+  // fromEntries defines own properties: a property named `__proto__` is kept like any other.
+  return Object.fromEntries(out);
 }
 
 /** A whole workflow with one step using the node, its required inputs filled in. */

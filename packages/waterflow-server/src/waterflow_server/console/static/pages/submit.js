@@ -65,12 +65,15 @@ function shown(type, value) {
   return String(value);
 }
 
-/** One form field per declared input; `keptEntry` ({type, value}) is what the user gave it before. */
-function inputField(spec, keptEntry) {
+/**
+ * One field for the `index`th declared input; `keptEntry` ({type, value}) is what the user gave it
+ * before. Input names are the workflow author's: they never become an element's id or name (a field
+ * named `elements` or `firstChild` would otherwise shadow a form's own properties).
+ */
+function inputField(spec, keptEntry, index) {
   // A value kept for an input of another type (the workflow changed) is not reused.
   const kept = keptEntry && keptEntry.type === spec.type ? keptEntry.value : undefined;
-  const id = `wf-input-${spec.name}`;
-  const base = { id, name: spec.name, testid: `input-${spec.name}`, "data-type": spec.type };
+  const base = { id: `wf-input-${index}`, testid: `input-${spec.name}`, "data-type": spec.type };
   const mandatory = spec.required && (spec.default === null || spec.default === undefined);
   let field;
   if (spec.type === "boolean") {
@@ -114,7 +117,9 @@ export async function mount(root, params, ctx) {
   let lineCount = 0;
   let declared = [];
   let escaped = false;
-  const kept = load(INPUTS_KEY, {}) || {};
+  // By input name: a Map, so `__proto__` or `constructor` are names like any other.
+  const kept = new Map(Object.entries(load(INPUTS_KEY, {}) || {}));
+  const fields = new Map();
   const fieldErrors = new Map();
 
   const editor = h("textarea", {
@@ -134,7 +139,8 @@ export async function mount(root, params, ctx) {
   const status = h("span", { class: "validation-status", testid: "validation-status", "data-state": "empty" });
   const errorList = h("ul", { class: "validation-errors", testid: "validation-errors" });
   const unchecked = h("div", { testid: "validation-unchecked" });
-  const form = h("form", { class: "inputs-form", testid: "inputs-form", novalidate: true });
+  // A <div>, not a <form>: a form exposes its fields as properties named after them.
+  const form = h("div", { class: "inputs-form", testid: "inputs-form", role: "group", "aria-label": "Inputs" });
   const submitButton = h("button", { type: "button", class: "primary", testid: "submit-button" }, "Submit run");
   const submitError = h("div", { testid: "submit-error-box" });
 
@@ -172,14 +178,26 @@ export async function mount(root, params, ctx) {
 
   // -- the gutter ------------------------------------------------------------------------
 
+  function countLines(text) {
+    let lines = 1;
+    for (let at = text.indexOf("\n"); at >= 0; at = text.indexOf("\n", at + 1)) lines += 1;
+    return lines;
+  }
+
+  /** Adds or removes only the numbers that changed: a keystroke in a long file stays cheap. */
   function renderGutter() {
-    const lines = editor.value.split("\n").length;
+    const lines = countLines(editor.value);
     if (lines === lineCount) return;
-    lineCount = lines;
-    clear(gutterLines);
-    for (let n = 1; n <= lines; n += 1) {
-      gutterLines.appendChild(h("div", { class: "gutter-line", "data-line": String(n) }, String(n)));
+    if (lines > lineCount) {
+      const fresh = document.createDocumentFragment();
+      for (let n = lineCount + 1; n <= lines; n += 1) {
+        fresh.appendChild(h("div", { class: "gutter-line", "data-line": String(n) }, String(n)));
+      }
+      gutterLines.appendChild(fresh);
+    } else {
+      for (let n = lineCount; n > lines; n -= 1) gutterLines.lastElementChild.remove();
     }
+    lineCount = lines;
     markLines(currentLineErrors);
     syncScroll();
   }
@@ -327,6 +345,7 @@ export async function mount(root, params, ctx) {
   function renderForm(inputs) {
     declared = inputs || [];
     clear(form);
+    fields.clear();
     if (!inputs) {
       form.appendChild(h("p", { class: "muted" }, "The form for the workflow's inputs appears once it is valid."));
       return;
@@ -335,11 +354,12 @@ export async function mount(root, params, ctx) {
       form.appendChild(h("p", { class: "muted", testid: "inputs-none" }, "This workflow declares no inputs."));
       return;
     }
-    for (const spec of inputs) {
-      const { field, mandatory } = inputField(spec, kept[spec.name]);
+    inputs.forEach((spec, index) => {
+      const { field, mandatory } = inputField(spec, kept.get(spec.name), index);
+      fields.set(spec.name, field);
       const remember = () => {
-        kept[spec.name] = { type: spec.type, value: field.type === "checkbox" ? field.checked : field.value };
-        save(INPUTS_KEY, kept);
+        kept.set(spec.name, { type: spec.type, value: field.type === "checkbox" ? field.checked : field.value });
+        save(INPUTS_KEY, Object.fromEntries(kept));
       };
       field.oninput = remember;
       field.onchange = remember;
@@ -360,7 +380,7 @@ export async function mount(root, params, ctx) {
             h("div", { class: "field-error", testid: "field-error", "data-input": spec.name })),
         ),
       );
-    }
+    });
     renderFieldErrors();
   }
 
@@ -380,17 +400,18 @@ export async function mount(root, params, ctx) {
 
   /** The inputs to send: empty fields are left out so defaults apply and required ones are named. */
   function collectInputs() {
-    const values = {};
+    const values = [];
     for (const spec of declared) {
-      const field = form.elements.namedItem(spec.name);
+      const field = fields.get(spec.name);
       if (!field) continue;
       if (spec.type === "boolean") {
-        values[spec.name] = field.checked;
+        values.push([spec.name, field.checked]);
       } else if (field.value.trim() !== "") {
-        values[spec.name] = field.value;
+        values.push([spec.name, field.value]);
       }
     }
-    return values;
+    // fromEntries defines own properties: `__proto__` is sent like any other input.
+    return Object.fromEntries(values);
   }
 
   async function submit(event) {
@@ -464,8 +485,13 @@ export async function mount(root, params, ctx) {
     clearTimeout(timer);
     validate();
   };
-  // Enter in a field submits too; the button sits below the form, outside it.
-  form.onsubmit = submit;
+  // Enter in a one-line field submits too (what a <form> would do); the button sits below the fields.
+  form.onkeydown = (event) => {
+    const target = event.target;
+    if (event.key !== "Enter" || event.isComposing || event.shiftKey || event.ctrlKey || event.altKey || event.metaKey) return;
+    if (!(target instanceof HTMLInputElement) || submitButton.disabled) return;
+    submit(event);
+  };
   submitButton.onclick = submit;
 
   renderGutter();
