@@ -14,6 +14,8 @@ const ROUTES = [
   { pattern: /^\/nodes\/([^/]+)\/?$/, page: "nodes", module: "./pages/nodes.js" },
 ];
 const DEFAULT_ROUTE = "#/runs";
+// The server's run-id pattern (api/runs.py RUN_ID_RE): `#/runs/..` must not become GET /v1/.
+const RUN_ID = /^[A-Za-z0-9][A-Za-z0-9._~:-]{0,199}$/;
 
 let consoleInfo = null;
 
@@ -45,6 +47,7 @@ function parseHash(hash) {
       } catch {
         return null;
       }
+      if (route.module === "./pages/run.js" && !RUN_ID.test(id)) return null;
     }
     return { route, params: id === undefined ? { query } : { id, query } };
   }

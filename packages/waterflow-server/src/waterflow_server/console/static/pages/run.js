@@ -122,9 +122,13 @@ function matches(selection, job, server) {
 
 // -- approval gates ----------------------------------------------------------------------------
 
+let gateFields = 0;
+
 function fieldInput(name, spec) {
   const type = spec.type || "string";
-  const attrs = { name, id: `gate-field-${name}`, "data-type": type };
+  // No name= and no id from the input's name: in a <form> either would shadow the form's own
+  // properties (a field named `appendChild` breaks building the form).
+  const attrs = { id: `gate-field-${++gateFields}`, testid: `input-${name}`, "data-name": name, "data-type": type };
   if (Array.isArray(spec.options) && spec.options.length) {
     return h("select", attrs,
       spec.required ? null : h("option", { value: "" }, "—"),
@@ -150,7 +154,7 @@ function fieldInput(name, spec) {
 
 /** The form's values as the signal's `data` (empty fields left out: the gate applies defaults). */
 function formData(fields) {
-  const data = {};
+  const data = Object.create(null); // `__proto__` is a field name like any other
   for (const [name, input] of fields) {
     const raw = input.value;
     if (raw === "") continue;
@@ -203,7 +207,8 @@ function gateCard(gate, base, api, refresh) {
   }
   approve.onclick = () => answer("approve");
   reject.onclick = () => answer("reject");
-  const form = h("form", { class: "gate-form", testid: "approval-form", onsubmit: (event) => { event.preventDefault(); answer("approve"); } },
+  // Enter in a field must not answer the gate: only the buttons approve or reject.
+  const form = h("form", { class: "gate-form", testid: "approval-form", onsubmit: (event) => event.preventDefault() },
     rows, h("div", { class: "actions left" }, approve, reject));
   const card = h("div", { class: "gate", testid: "approval", "data-signal": signal },
     h("div", { class: "gate-head" },
@@ -634,7 +639,33 @@ export async function mount(root, params, ctx) {
     };
   }
 
+  // Lines are queued and added once per animation frame: measuring the panel for each line of a
+  // burst forced a layout per line (thousands of lines held the tab for tens of seconds).
+  let pendingLog = [];
+  let logFrame = 0;
+
   function appendLog(entry) {
+    pendingLog.push(entry);
+    // A hidden tab runs no frames: keep only what the panel could show.
+    if (pendingLog.length > 2 * MAX_LOG_LINES) pendingLog = pendingLog.slice(-MAX_LOG_LINES);
+    if (!logFrame) logFrame = requestAnimationFrame(flushLog);
+  }
+
+  function flushLog() {
+    cancelAnimationFrame(logFrame);
+    logFrame = 0;
+    const batch = pendingLog.length > MAX_LOG_LINES ? pendingLog.slice(-MAX_LOG_LINES) : pendingLog;
+    pendingLog = [];
+    if (closed || !batch.length) return;
+    const atBottom = logPanel.scrollHeight - logPanel.scrollTop - logPanel.clientHeight < 40;
+    const fragment = document.createDocumentFragment();
+    for (const entry of batch) fragment.appendChild(logLine(entry));
+    logList.appendChild(fragment);
+    for (let excess = logList.childElementCount - MAX_LOG_LINES; excess > 0; excess -= 1) logList.firstElementChild.remove();
+    if (autoScroll.checked && (atBottom || logList.childElementCount < 50)) logPanel.scrollTop = logPanel.scrollHeight;
+  }
+
+  function logLine(entry) {
     const path = String(entry.step || "");
     const place = where(path);
     const kind = entry.kind === "step" ? "step" : "log";
@@ -650,14 +681,12 @@ export async function mount(root, params, ctx) {
       kind === "step" ? logBadge(entry.status) : null, kind === "step" ? " " : null,
       h("span", { class: "log-text" }, String(entry.line ?? "")));
     el.hidden = !lineMatches(el);
-    const atBottom = logPanel.scrollHeight - logPanel.scrollTop - logPanel.clientHeight < 40;
-    logList.appendChild(el);
-    while (logList.childElementCount > MAX_LOG_LINES) logList.firstElementChild.remove();
-    if (autoScroll.checked && (atBottom || logList.childElementCount < 50)) logPanel.scrollTop = logPanel.scrollHeight;
+    return el;
   }
 
   function onLogEvent(event, data) {
     if (closed) return;
+    if (event !== "log" && event !== "step") flushLog(); // queued lines come before what follows
     if (event === "log" || event === "step") {
       appendLog(data || {});
       if (event === "step") soon();
@@ -706,6 +735,7 @@ export async function mount(root, params, ctx) {
   return () => {
     closed = true;
     clearTimeout(timer);
+    cancelAnimationFrame(logFrame);
     aborter.abort();
   };
 }
