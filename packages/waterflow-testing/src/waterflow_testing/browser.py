@@ -1,6 +1,6 @@
 """A real headless Chromium for browser tests of the web console (Playwright for Python).
 
-``chromium_browser`` (session fixture) launches the machine's own Chromium (Debian's
+``chromium_browser`` (module fixture) launches the machine's own Chromium (Debian's
 ``chromium`` package) through Playwright's bundled driver; nothing is downloaded (Playwright's
 ``playwright install`` is never used). ``browser_page`` (test fixture) is a fresh page in its own
 browser context (no cookies or storage shared between tests), closed after the test. Console
@@ -81,9 +81,15 @@ def chromium_launch_args() -> list[str]:
     return args
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium_browser() -> Iterator[Browser]:
-    """The machine's Chromium, headless, driven by Playwright; closed at the end of the session."""
+    """The machine's Chromium, headless, driven by Playwright; closed after the module's tests.
+
+    Not session-wide: Playwright's sync API keeps its event loop marked as running in this thread
+    while it lives, so any later asyncio test in the same process would fail with "Runner.run()
+    cannot be called from a running event loop". Closing it with the module ends that before the
+    next module's tests run.
+    """
     problem = browser_problem()
     if problem:
         _skip_or_fail(problem)
