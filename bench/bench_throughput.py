@@ -82,8 +82,15 @@ async def batch(start: Callable[[int], Awaitable[Awaitable[None]]], runs: int, c
             finishing.append(asyncio.ensure_future(await start(n)))
 
     began = time.perf_counter()
-    await asyncio.gather(*(starter() for _ in range(clients)))
-    await asyncio.gather(*finishing)
+    try:
+        await asyncio.gather(*(starter() for _ in range(clients)))
+        await asyncio.gather(*finishing)
+    except BaseException:
+        # While Temporal is still up: a result() left waiting would retry against a stopped server.
+        for task in finishing:
+            task.cancel()
+        await asyncio.gather(*finishing, return_exceptions=True)
+        raise
     return runs / (time.perf_counter() - began)
 
 

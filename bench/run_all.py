@@ -42,7 +42,12 @@ def run_one(name: str, json_path: Path, quick: bool, timeout: float) -> tuple[in
     print(f"\n=== bench_{name}.py{' --quick' if quick else ''} ===", flush=True)
     started = time.perf_counter()
     # Its own session, so the whole group (Temporal, servers, agents it spawned) can be ended.
-    process = subprocess.Popen(command, cwd=BENCH_DIR.parent, start_new_session=True)
+    process = subprocess.Popen(
+        command,
+        cwd=BENCH_DIR.parent,
+        start_new_session=True,
+        preexec_fn=default_sigint,  # noqa: PLW1509 - run_all starts no threads
+    )
     code: int | None = None
     try:
         code = process.wait(timeout)
@@ -52,6 +57,12 @@ def run_one(name: str, json_path: Path, quick: bool, timeout: float) -> tuple[in
         # Also on Ctrl-C and for what a finished script left behind in its group.
         stop_group(process)
     return code, time.perf_counter() - started
+
+
+def default_sigint() -> None:
+    """In the child before exec: Ctrl-C semantics even when run_all runs where SIGINT is ignored
+    (a background job), so the SIGINT of :func:`stop_group` reaches the script's cleanup."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def stop_group(process: subprocess.Popen[bytes]) -> None:
@@ -85,6 +96,9 @@ def main() -> int:
     parser.add_argument("--timeout", type=float, help="seconds per script (default 300 with --quick, else 3600)")
     args = parser.parse_args()
     selected = args.only or names
+    # A SIGTERM (or SIGINT where it is not ignored) unwinds through run_one's finally, which stops
+    # the running script's process group; Python's default SIGTERM would leave it running.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
     timeout = args.timeout or (300.0 if args.quick else 3600.0)
 
     load_before = load_average()
