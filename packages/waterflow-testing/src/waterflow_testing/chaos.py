@@ -481,7 +481,11 @@ def check_ledger(
             finished = [e for e in executions if e.ended is not None]
             if step in kind.ends and not finished:
                 problems.append(f"{run_id} {step}: never completed ({len(executions)} start(s))")
-            if step in kind.starts_only and (finished or not executions):
+            # A step designed to fail has one attempt: if its task was lost with a killed agent or
+            # Temporal before its command started, it fails by its heartbeat timeout instead. The
+            # run still ends as designed (failed, compensated); only then may it not have started.
+            may_not_start = any(d.target != "server" for d in disruptions)
+            if step in kind.starts_only and (finished or not (executions or may_not_start)):
                 problems.append(f"{run_id} {step}: {len(executions)} start(s), {len(finished)} end(s)")
             for earlier in executions[:-1]:
                 reexecuted += 1
