@@ -545,9 +545,11 @@ async def temporal_outage(
     else:
         stack.freeze_temporal()
     text = MIXED[0].text(stack.group, f"{stack.group}-{MIXED[0].name}")
+    outage = len(stack.disruptions)
     async with httpx.AsyncClient(base_url=stack.url, timeout=60) as http:
         bodies = [
-            {"workflow": text, "id": f"{stack.group}-outage-{i}", "inputs": {"dir": str(stack.ledger_dir)}}
+            # Ids of this outage only: a second outage resending the first one's ids would get its runs back.
+            {"workflow": text, "id": f"{stack.group}-outage{outage}-{i}", "inputs": {"dir": str(stack.ledger_dir)}}
             for i in range(probes)
         ]
         results = await asyncio.gather(
