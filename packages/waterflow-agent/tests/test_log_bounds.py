@@ -161,3 +161,25 @@ def test_a_burst_below_one_long_line_is_a_clear_startup_error(tmp_path: Path) ->
     assert done.returncode == 2
     assert "--step-log-burst" in done.stderr and "65536" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_a_steps_lines_are_collected_when_the_agents_own_log_level_is_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """`waterflow agent --log-level warning` once collected none of a step's info lines: no tail, nothing shipped."""
+    shipped: list[dict[str, Any]] = []
+    root = logging.getLogger()
+    previous = root.level
+    root.setLevel(logging.WARNING)
+    try:
+        with caplog.at_level(logging.WARNING):
+            step = StepLog("job/quiet", SecretMasker([]), ship=shipped.append)
+            step.logger.info("hello from the step")
+            step.logger.warning("careful")
+    finally:
+        root.setLevel(previous)
+    assert step.tail == ["hello from the step", "WARNING: careful"]
+    assert [record["message"] for record in shipped] == ["hello from the step", "WARNING: careful"]
+    # The agent's own log still follows its level: only the warning reached it.
+    agent_log = [r.getMessage() for r in caplog.records if r.name.startswith("waterflow.step")]
+    assert agent_log == ["careful"]

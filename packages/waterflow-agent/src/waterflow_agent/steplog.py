@@ -89,6 +89,11 @@ class StepLog:
         # logger forever, and an agent runs an unbounded number of steps.
         self.logger = logging.Logger(f"{STEP_LOGGER}.{step_path}")  # noqa: LOG001
         self.logger.parent = logging.getLogger(STEP_LOGGER)
+        # The step's own lines are collected whatever the agent's --log-level: without a level of
+        # its own the logger would inherit the root's and drop every info line at `warning`. What
+        # reaches the agent's own log still follows that level (_Collector forwards by it).
+        self.logger.setLevel(min(logging.INFO, self.logger.parent.getEffectiveLevel()))
+        self.logger.propagate = False
         self.logger.addFilter(self._admit)
         self.logger.addHandler(_Collector(self))
         self._budget = budget or LogBudget()
@@ -177,6 +182,9 @@ class _Collector(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         self._owner._collect(record)
+        parent = self._owner.logger.parent
+        if parent is not None and parent.isEnabledFor(record.levelno):
+            parent.handle(record)
 
 
 class LogShipper:
