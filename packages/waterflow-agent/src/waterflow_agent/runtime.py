@@ -54,6 +54,8 @@ from .stepprocs import StepProcesses, WorkdirInUse
 log = logging.getLogger("waterflow.agent")
 
 _MAX_BACKOFF = 30.0
+AGENT_POLLS = 2
+"""Long polls per task type and queue (the SDK default is 5): see the worker in ``_serve``."""
 
 
 class AgentError(Exception):
@@ -271,6 +273,12 @@ class Agent:
                     workflows=[AgentRegistryWorkflow] if personal else [],
                     workflow_runner=sandboxed_runner(),
                     max_concurrent_activities=self.config.max_concurrent,
+                    # Temporal caps concurrent long polls per namespace (frontend.namespaceCount,
+                    # 1200 by default); the SDK's 5 per task type made ~15 per idle agent, so ~80
+                    # agents starved everything else (ADR 0045). A poller re-polls as soon as it
+                    # gets a task, so 2 only delays bursts on one agent, by a poll round trip.
+                    max_concurrent_activity_task_polls=AGENT_POLLS,
+                    max_concurrent_workflow_task_polls=AGENT_POLLS,
                     graceful_shutdown_timeout=self.config.grace,
                     # The SDK otherwise batches heartbeats to 80% of the heartbeat timeout, which
                     # would delay a cancellation reaching the step by up to ~24 s; and a step's
