@@ -149,22 +149,6 @@ def load_average() -> str:
         return "n/a"
 
 
-def wait_for_line(log_file: str, needle: str, process: object, timeout: float) -> None:
-    import re
-    import time
-
-    from waterflow_testing.processes import read_log
-
-    regex = re.compile(needle)
-    deadline = time.monotonic() + timeout
-    while not regex.search(read_log(log_file)):
-        if process.poll() is not None:  # type: ignore[attr-defined]
-            raise RuntimeError(f"agent exited early:\n{read_log(log_file)[-3000:]}")
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"agent not ready within {timeout:.0f}s:\n{read_log(log_file)[-3000:]}")
-        time.sleep(0.1)
-
-
 async def bench(args: argparse.Namespace) -> int:
     import sys
     import tempfile
@@ -182,7 +166,7 @@ async def bench(args: argparse.Namespace) -> int:
     from waterflow_core.runs import RunInput
     from waterflow_core.temporal import connect, sandboxed_runner
     from waterflow_testing.devserver import DevServer
-    from waterflow_testing.processes import spawn_logged, stop_process
+    from waterflow_testing.processes import spawn_logged, stop_process, wait_for_log_line
 
     # The sandbox must import this module by a real name: re-import ourselves as `bench_overhead`.
     sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -242,7 +226,7 @@ async def bench(args: argparse.Namespace) -> int:
                 args=["--log-level", "warning"],
             )
             agent_proc, _ = spawn_logged(cmd, agent_log, cwd=tmpdir)
-            await asyncio.to_thread(wait_for_line, str(agent_log), r"\bready\b", agent_proc, 60.0)
+            await asyncio.to_thread(wait_for_log_line, str(agent_log), r"\bready\b", agent_proc, 60.0)
 
             wf_queue = f"bench-wf-{uuid.uuid4().hex[:6]}"
             raw_queue = f"bench-raw-{uuid.uuid4().hex[:6]}"

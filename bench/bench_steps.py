@@ -145,22 +145,6 @@ def window_ms(scheduled_at: list[float], first: bool) -> float:
     return (times[-1] - times[0]) * 1000 / (len(times) - 1)
 
 
-def wait_for_line(log_file: str, needle: str, process: object, timeout: float) -> None:
-    import re
-    import time
-
-    from waterflow_testing.processes import read_log
-
-    regex = re.compile(needle)
-    deadline = time.monotonic() + timeout
-    while not regex.search(read_log(log_file)):
-        if process.poll() is not None:  # type: ignore[attr-defined]
-            raise RuntimeError(f"agent exited early:\n{read_log(log_file)[-3000:]}")
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"agent not ready within {timeout:.0f}s:\n{read_log(log_file)[-3000:]}")
-        time.sleep(0.1)
-
-
 def workloads(args: argparse.Namespace, group: str, fan_group: str) -> list[Workload]:
     found = []
     for n in args.seq:
@@ -206,7 +190,7 @@ async def bench(args: argparse.Namespace) -> int:
     from waterflow_core.runs import RunInput
     from waterflow_core.temporal import connect, sandboxed_runner
     from waterflow_testing.devserver import DevServer
-    from waterflow_testing.processes import spawn_logged, stop_process
+    from waterflow_testing.processes import spawn_logged, stop_process, wait_for_log_line
 
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     import bench_steps as me
@@ -245,7 +229,7 @@ async def bench(args: argparse.Namespace) -> int:
                 )
                 proc, _ = spawn_logged(cmd, log_file, cwd=tmpdir)
                 agents.append(proc)
-                await asyncio.to_thread(me.wait_for_line, str(log_file), r"\bready\b", proc, 60.0)
+                await asyncio.to_thread(wait_for_log_line, str(log_file), r"\bready\b", proc, 60.0)
 
             wf_queue, noop_queue = f"bench-wf-{suffix}", f"bench-noop-{suffix}"
             wf_worker = build_interpreter_worker(client, wf_queue)

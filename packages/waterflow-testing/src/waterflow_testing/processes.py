@@ -28,6 +28,7 @@ __all__ = [
     "spawn_logged",
     "stop_process",
     "stop_process_blocking",
+    "wait_for_log_line",
 ]
 
 StrPath = str | os.PathLike[str]
@@ -102,6 +103,21 @@ def read_log(log_file: StrPath, offset: int = 0) -> str:
     except OSError:
         return ""
     return data.decode(errors="replace")
+
+
+def wait_for_log_line(log_file: StrPath, pattern: str, process: subprocess.Popen[bytes], timeout: float) -> None:
+    """Block until ``pattern`` (a regex) appears in ``log_file``; raise with the log's end when the
+    process exits first or ``timeout`` seconds pass."""
+    import re
+
+    regex = re.compile(pattern)
+    deadline = time.monotonic() + timeout
+    while not regex.search(read_log(log_file)):
+        if process.poll() is not None:
+            raise RuntimeError(f"process exited early:\n{read_log(log_file)[-3000:]}")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{pattern!r} not seen within {timeout:.0f}s:\n{read_log(log_file)[-3000:]}")
+        time.sleep(0.1)
 
 
 async def stop_process(
