@@ -17,8 +17,10 @@ from waterflow_core.matrix import JobMatrix
 __all__ = [
     "Agent",
     "CancelResult",
+    "DeclaredInput",
     "ErrorItem",
     "Job",
+    "JobGraph",
     "LogEntry",
     "Node",
     "Run",
@@ -108,6 +110,20 @@ class RunSnapshot(_Model):
     """The run's ``--limit`` patterns (None: every server of each each-server job)."""
 
 
+class JobGraph(_Model):
+    """One job of a run's workflow as written: the jobs it needs and its source lines (``Run.graph``)."""
+
+    id: str
+    name: str = ""
+    needs: list[str] = Field(default_factory=list)
+    fan_out: bool = False
+    """It has a ``strategy`` (matrix or each-server): its instances are in ``Run.jobs``."""
+    line: int | None = None
+    """1-based line of the job in the run's source (None without a source)."""
+    step_lines: dict[str, int] = Field(default_factory=dict)
+    """1-based line of each of its steps, by step id."""
+
+
 class Run(_Model):
     """A run with its job/step tree."""
 
@@ -135,6 +151,8 @@ class Run(_Model):
     """Set while the run waits for its ``concurrency:`` lock: ``key``, ``policy``, ``holder``, ``since``."""
     locks: list[dict[str, Any]] = Field(default_factory=list)
     """The ``concurrency:`` locks the run holds now (``key``, ``scope``, ``since``)."""
+    graph: list[JobGraph] = Field(default_factory=list)
+    """Every job of the workflow in written order, with its needs and source lines (the DAG)."""
 
     @property
     def done(self) -> bool:
@@ -205,6 +223,18 @@ class Node(_Model):
     groups: list[str] = Field(default_factory=list)
 
 
+class DeclaredInput(_Model):
+    """One of a workflow's declared ``inputs:`` (``Validation.inputs``)."""
+
+    name: str
+    type: str
+    description: str = ""
+    required: bool = False
+    default: Any = None
+    options: list[str] | None = None
+    """The allowed values of a string input (a choice); None: any text."""
+
+
 class Validation(_Model):
     """What the server says about a workflow: valid or not, the problems, the unchecked nodes.
 
@@ -217,6 +247,8 @@ class Validation(_Model):
     jobs: list[str] = Field(default_factory=list)
     unchecked: list[str] = Field(default_factory=list)
     errors: list[ErrorItem] = Field(default_factory=list)
+    inputs: list[DeclaredInput] = Field(default_factory=list)
+    """The workflow's declared inputs, in the order they are written."""
 
 
 class Agent(_Model):
