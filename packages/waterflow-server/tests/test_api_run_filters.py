@@ -5,6 +5,7 @@ The parked run's job waits on a group no agent serves, so it stays ``running`` u
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -25,7 +26,11 @@ async def test_runs_are_filtered_by_start_time(api: Api, parked_workflow: str) -
     assert created.status_code == 201, created.text
     later = datetime.now(UTC) + timedelta(hours=1)
     try:
-        assert run_id in await listed(api, since=before.isoformat())
+        # Visibility is eventually consistent: wait for the run to be listed at all first.
+        deadline = asyncio.get_running_loop().time() + 30
+        while run_id not in await listed(api, since=before.isoformat()):
+            assert asyncio.get_running_loop().time() < deadline, f"{run_id} never listed"
+            await asyncio.sleep(0.2)
         assert run_id in await listed(api, since=before.isoformat(), until=later.isoformat())
         # No offset means UTC; a date is its midnight.
         assert run_id in await listed(api, since=before.replace(tzinfo=None).isoformat())
