@@ -117,3 +117,48 @@ export function statusBadge(status) {
   const cls = /^[a-z_]+$/.test(text) ? text : "unknown";
   return h("span", { class: `status status-${cls}`, testid: "status" }, text);
 }
+
+/**
+ * Keeps a page's data fresh: `refresh()` calls `fetchOnce` now, and every `ms` while the tab is
+ * visible once `start()` was called. A refresh asked for while one is in flight (a filter changed
+ * mid-request) runs once more when it is back instead of overlapping it. `stopped` turns true on
+ * `stop()`, so `fetchOnce` can drop an answer that arrives after the page went away.
+ */
+export function poller(fetchOnce, ms) {
+  let timer = null;
+  let loading = false;
+  let again = false;
+  const poll = {
+    stopped: false,
+    async refresh() {
+      if (poll.stopped) return;
+      if (loading) {
+        again = true;
+        return;
+      }
+      loading = true;
+      try {
+        await fetchOnce();
+      } finally {
+        loading = false;
+      }
+      if (again) {
+        again = false;
+        await poll.refresh();
+      }
+    },
+    start() {
+      clearTimeout(timer);
+      if (poll.stopped) return;
+      timer = setTimeout(async () => {
+        if (!document.hidden) await poll.refresh();
+        poll.start();
+      }, ms);
+    },
+    stop() {
+      poll.stopped = true;
+      clearTimeout(timer);
+    },
+  };
+  return poll;
+}

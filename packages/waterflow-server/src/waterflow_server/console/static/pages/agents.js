@@ -1,7 +1,7 @@
 // Agents page: the registered agents (GET /v1/agents) with their groups, health, nodes and
 // platform facts; a group filter (kept in the hash: #/agents?group=web) and a refresh every 5 s.
 
-import { clear, fmtTime, h } from "../dom.js";
+import { clear, fmtTime, h, poller } from "../dom.js";
 
 const POLL_MS = 5000;
 /** Facts shown first, in this order, with these labels; any others follow by name. */
@@ -89,10 +89,6 @@ function agentRow(agent) {
 export async function mount(root, params, ctx) {
   const query = params.query || new URLSearchParams();
   const state = { group: query.get("group") || "", all: query.get("all") === "true", agents: [] };
-  let stopped = false;
-  let timer = null;
-  let loading = false;
-  let again = false;
 
   const groupSelect = h("select", { testid: "agents-group-filter", "aria-label": "Group" });
   const showAll = h("input", { type: "checkbox", testid: "agents-all", checked: state.all });
@@ -158,16 +154,10 @@ export async function mount(root, params, ctx) {
     count.textContent = `${shown.length} of ${state.agents.length}`;
   }
 
-  async function load() {
-    if (stopped) return;
-    if (loading) {
-      again = true; // "include stopped" changed mid-request: load once more when it is back
-      return;
-    }
-    loading = true;
+  const poll = poller(async () => {
     try {
       const list = await ctx.api.get("/v1/agents", { all: state.all ? "true" : "" });
-      if (stopped) return;
+      if (poll.stopped) return;
       state.agents = [...(list.agents || [])].sort((a, b) => String(a.name).localeCompare(String(b.name)));
       clear(message);
       if (list.complete === false) {
@@ -177,26 +167,11 @@ export async function mount(root, params, ctx) {
       render();
       updated.textContent = `updated ${fmtTime(new Date().toISOString())}`;
     } catch (exc) {
-      if (stopped) return;
+      if (poll.stopped) return;
       clear(message);
       message.appendChild(h("div", { class: "error-box", testid: "agents-error" }, exc.message || String(exc)));
-    } finally {
-      loading = false;
     }
-    if (again) {
-      again = false;
-      await load();
-    }
-  }
-
-  function schedule() {
-    clearTimeout(timer);
-    if (stopped) return;
-    timer = setTimeout(async () => {
-      if (!document.hidden) await load();
-      schedule();
-    }, POLL_MS);
-  }
+  }, POLL_MS);
 
   groupSelect.onchange = () => {
     state.group = groupSelect.value;
@@ -206,14 +181,11 @@ export async function mount(root, params, ctx) {
   showAll.onchange = () => {
     state.all = showAll.checked;
     remember();
-    load();
+    poll.refresh();
   };
 
   renderGroups();
-  await load();
-  schedule();
-  return () => {
-    stopped = true;
-    clearTimeout(timer);
-  };
+  await poll.refresh();
+  poll.start();
+  return () => poll.stop();
 }

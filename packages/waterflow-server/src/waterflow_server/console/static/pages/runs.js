@@ -2,7 +2,7 @@
 // refreshed every 2 s while the tab is visible. Filters live in the hash
 // (#/runs?status=failed&q=deploy) so a view can be shared.
 
-import { clear, fmtDuration, fmtTime, h, secondsBetween, statusBadge } from "../dom.js";
+import { clear, fmtDuration, fmtTime, h, poller, secondsBetween, statusBadge } from "../dom.js";
 
 const POLL_MS = 2000;
 const PAGE_SIZE = 50;
@@ -34,11 +34,7 @@ export async function mount(root, params, ctx) {
     page: 0,
     next: null,
   };
-  let stopped = false;
-  let timer = null;
   let searchTimer = null;
-  let loading = false;
-  let again = false;
 
   const statusSelect = h(
     "select",
@@ -122,13 +118,7 @@ export async function mount(root, params, ctx) {
     pageLabel.textContent = `page ${state.page + 1}`;
   }
 
-  async function load() {
-    if (stopped) return;
-    if (loading) {
-      again = true; // a filter changed mid-request: load once more when it is back
-      return;
-    }
-    loading = true;
+  const poll = poller(async () => {
     const wanted = { status: state.status, q: state.q, page: state.page };
     try {
       const list = await ctx.api.get("/v1/workflows", {
@@ -138,35 +128,20 @@ export async function mount(root, params, ctx) {
         page_token: state.tokens[state.page],
       });
       const current = { status: state.status, q: state.q, page: state.page };
-      if (!stopped && JSON.stringify(wanted) === JSON.stringify(current)) render(list);
+      if (!poll.stopped && JSON.stringify(wanted) === JSON.stringify(current)) render(list);
     } catch (exc) {
-      if (!stopped) {
+      if (!poll.stopped) {
         clear(message);
         message.appendChild(h("div", { class: "error-box", testid: "runs-error" }, exc.message || String(exc)));
       }
-    } finally {
-      loading = false;
     }
-    if (again) {
-      again = false;
-      await load();
-    }
-  }
-
-  function schedule() {
-    clearTimeout(timer);
-    if (stopped) return;
-    timer = setTimeout(async () => {
-      if (!document.hidden) await load();
-      schedule();
-    }, POLL_MS);
-  }
+  }, POLL_MS);
 
   function restart() {
     state.tokens = [null];
     state.page = 0;
     remember();
-    load();
+    poll.refresh();
   }
 
   statusSelect.onchange = () => {
@@ -190,25 +165,24 @@ export async function mount(root, params, ctx) {
   prev.onclick = () => {
     if (state.page === 0) return;
     state.page -= 1;
-    load();
+    poll.refresh();
   };
   next.onclick = () => {
     if (!state.next) return;
     state.tokens[state.page + 1] = state.next;
     state.page += 1;
-    load();
+    poll.refresh();
   };
   const onVisible = () => {
-    if (!document.hidden) load();
+    if (!document.hidden) poll.refresh();
   };
   document.addEventListener("visibilitychange", onVisible);
 
-  await load();
-  schedule();
+  await poll.refresh();
+  poll.start();
 
   return () => {
-    stopped = true;
-    clearTimeout(timer);
+    poll.stop();
     clearTimeout(searchTimer);
     document.removeEventListener("visibilitychange", onVisible);
   };
