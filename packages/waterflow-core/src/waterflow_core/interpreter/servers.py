@@ -1,6 +1,8 @@
 """The activity behind ``strategy.each-server``: a group's servers, from the ServerGroupProvider.
 
-Served by the interpreter worker (it runs in the server process, next to the provider). A step
+Served by the interpreter worker (it runs in the server process, next to the provider); the
+workflow calls it as a local activity, which runs on the worker running the workflow (runs
+recorded before ADR 0047 scheduled it as an activity on the same queue). A step
 of an each-server instance goes to the server's personal queue, which only its agent polls.
 Asked with the group's name (runs recorded before issue 14), the activity answers only the
 servers with a live agent (the others are logged, ADR 0032); asked with a
@@ -103,7 +105,8 @@ async def live_servers(provider: ServerGroupProvider, client: Client | None, gro
 
 
 def servers_activity(provider: ServerGroupProvider, client: Client | None) -> Callable[[Any], Awaitable[list[Any]]]:
-    """The activity the workflow calls to list a group's servers (served by the interpreter worker)."""
+    """The activity the workflow calls to list a group's servers (served by the interpreter worker,
+    also as the local activity the workflow runs: register it on every worker of ``WaterflowRun``)."""
 
     @activity.defn(name=SERVERS_ACTIVITY)
     async def servers_of_group(request: str | dict[str, Any]) -> list[Any]:

@@ -38,6 +38,7 @@ def build_interpreter_worker(
         task_queue=task_queue,
         workflows=[WaterflowRun, WaterflowLoopChunk, WaterflowLock],
         activities=[
+            # Also each-server's local activity: it runs on the worker running the workflow.
             servers_activity(server_groups or AgentsServerGroupProvider(client=client), client),
             *lock_activities(client),
             *activities,

@@ -79,6 +79,12 @@ BATCHES_PATCH = "2026-12-rolling-batches"
 UNREACHABLE_PATCH = "2026-12-unreachable-servers"
 """each-server lists every server of the group and fails those without a live agent; runs
 recorded before left them out (ADR 0036)."""
+LOCAL_SERVERS_PATCH = "2026-12-servers-local-activity"
+"""each-server lists a group's servers with a local activity (a marker in the history); runs
+recorded before scheduled ``waterflow.servers-of-group`` as an activity (ADR 0047)."""
+SERVERS_DEADLINE = timedelta(minutes=3)
+"""Bound of the local servers-of-group with its retries: 5 attempts of at most 30 s and the
+1+2+4+8 s backoff between them fit (the activity it replaces had the same attempts)."""
 PICKUP_PATCH = "2026-12-each-server-pickup"
 """each-server steps fail when their agent does not take them in time; runs recorded before
 waited for the agent as long as the run lasted."""
@@ -614,19 +620,37 @@ class WaterflowRun:
         Runs recorded before issue 14 asked for the live ones only (the others were left out).
         """
         every = workflow.patched(UNREACHABLE_PATCH)
+        retry = RetryPolicy(maximum_attempts=5, initial_interval=timedelta(seconds=1))
         try:
-            answer = await workflow.execute_activity(
-                SERVERS_ACTIVITY,
-                ServersRequest(group=group, limit=self._limit) if every else group,
-                result_type=list[ListedServer] if every else list[str],
-                start_to_close_timeout=timedelta(seconds=30),
-                retry_policy=RetryPolicy(maximum_attempts=5, initial_interval=timedelta(seconds=1)),
-                summary=f"live agents of {group}",
-            )
-        except ActivityError as exc:
+            if every and workflow.patched(LOCAL_SERVERS_PATCH):
+                # On this worker, next to the provider: no matching round trip, no extra
+                # workflow task before the fan-out (ADR 0047).
+                answer = await workflow.execute_local_activity(
+                    SERVERS_ACTIVITY,
+                    ServersRequest(group=group, limit=self._limit),
+                    result_type=list[ListedServer],
+                    start_to_close_timeout=timedelta(seconds=30),
+                    schedule_to_close_timeout=SERVERS_DEADLINE,
+                    retry_policy=retry,
+                    summary=f"live agents of {group}",
+                )
+            else:
+                answer = await workflow.execute_activity(
+                    SERVERS_ACTIVITY,
+                    ServersRequest(group=group, limit=self._limit) if every else group,
+                    result_type=list[ListedServer] if every else list[str],
+                    start_to_close_timeout=timedelta(seconds=30),
+                    retry_policy=retry,
+                    summary=f"live agents of {group}",
+                )
+        except (ActivityError, ApplicationError) as exc:
             # The provider failed (a bad inventory, a registry it cannot read): the job fails
-            # saying so, instead of an internal error.
-            reason = exc.cause.message if isinstance(exc.cause, FailureError) else str(exc)
+            # saying so, instead of an internal error. A local activity's final failure is the
+            # provider's ApplicationError itself; a timeout still comes as an ActivityError.
+            if isinstance(exc, ApplicationError):
+                reason = exc.message
+            else:
+                reason = exc.cause.message if isinstance(exc.cause, FailureError) else str(exc)
             raise FanoutError(f"each-server: cannot list the servers of group '{group}': {reason}") from None
         if every:
             for server in answer:
