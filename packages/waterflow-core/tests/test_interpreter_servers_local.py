@@ -60,7 +60,8 @@ class Flaky(ServerGroupProvider):
 
 @pytest.fixture
 async def fleet(temporal_client: Client, task_queue: str) -> AsyncIterator[tuple[Harness, Flaky]]:
-    names = [f"srv-{uuid.uuid4().hex[:6]}-{n}" for n in (1, 2)]
+    prefix = f"srv-{uuid.uuid4().hex[:6]}"
+    names = [f"{prefix}-{n}" for n in (1, 2)]
     provider = Flaky(names)
     nodes = Nodes()
     wf_queue = f"{task_queue}-wf"
