@@ -10,14 +10,18 @@ interpreter worker in this process (``build_interpreter_worker``, as the server 
   open file descriptors. Per-agent figures are medians and P95 over the fleet.
 * **fleet**: ``--agents`` real agent processes (``python -P -m waterflow_agent``), all in one
   group, started at most ``--spawn-parallel`` at a time (a process counts as starting until it
-  prints ``ready``). Reported: wall time from the first spawn to the last ``ready``, each agent's
-  spawn-to-ready time, total RSS/PSS, how many agents run their reload watcher and how many fell
-  back to polling (the per-user inotify instance limit, ADR 0014/0045).
+  prints ``ready``), each with ``--heartbeat-interval`` (30 s by default: the fleet-scale setting,
+  ADR 0045) and a bytecode cache they share. Reported: wall time from the first spawn to the last
+  ``ready``, each agent's spawn-to-ready time and CPU seconds until ready, total RSS/PSS, how many
+  agents run their reload watcher and how many fell back to polling (the per-user inotify
+  instance limit, ADR 0014/0045).
 * **route all**: one ``each-server`` run over the whole group; each instance's step prints the
   agent's name as rendered on the agent (``server.name``) and the ``FLEET_AGENT`` variable the
   bench gave that agent's process. Checked: one instance per agent, each run by that agent
   (``StepProgress.agent``), printing its own name twice, and each agent's own step log
   (``<workdir>/logs/steps.jsonl``) holds exactly one step. Timed from ``start_run`` to the result.
+  When agents are missing, the notes say why (``registrations_not_live``: the age of each one's
+  ``last_seen``, or no registration).
 * **fan-out**: ``each-server`` runs limited (``RunInput.limit``) to the first W agents, for each
   width of ``--widths``, against the baseline: a hand-written workflow in this process that fans
   the same number of no-op activities out (``asyncio.gather``) to an in-process worker on the same
@@ -174,6 +178,11 @@ class Child:
     log: Path
     spawned: float
     ready_at: float | None = None
+    ready_cpu_s: float | None = None  # CPU seconds of its process tree when it printed ready
+
+    def mark_ready(self) -> None:
+        self.ready_at = time.monotonic()
+        self.ready_cpu_s = usage(self.process.pid, memory=False).cpu_ticks / CLK_TCK
 
 
 def log_text(child: Child) -> str:
@@ -190,7 +199,7 @@ async def wait_ready(children: list[Child], needle: str, timeout: float) -> None
         pending = [c for c in children if c.ready_at is None]
         for child in pending:
             if needle in log_text(child):
-                child.ready_at = time.monotonic()
+                child.mark_ready()
             elif child.process.poll() is not None:
                 raise RuntimeError(f"{child.name} exited with {child.process.returncode}:\n{log_text(child)[-3000:]}")
         if all(c.ready_at is not None for c in children):
@@ -199,6 +208,17 @@ async def wait_ready(children: list[Child], needle: str, timeout: float) -> None
             missing = [c.name for c in children if c.ready_at is None]
             raise RuntimeError(f"{len(missing)} not ready within {timeout:.0f}s: {', '.join(missing[:10])}")
         await asyncio.sleep(0.2)
+
+
+def child_environment(tmpdir: Path, **extra: str) -> dict[str, str]:
+    """This process's environment, with a bytecode cache the agents share (in ``tmpdir``).
+
+    An installed agent has its modules compiled (pip writes the ``.pyc`` files); from a source
+    tree with ``PYTHONDONTWRITEBYTECODE`` set, every agent would compile all ~1,100 modules it
+    imports from source, which was most of its start-up CPU (ADR 0045, 2026-12-01).
+    """
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    return {**env, "PYTHONPYCACHEPREFIX": str(tmpdir / "pycache"), **extra}
 
 
 def spawn(name: str, argv: list[str], log: Path, cwd: Path, env: dict[str, str] | None = None) -> Child:
@@ -301,6 +321,7 @@ async def bench(a: argparse.Namespace) -> int:
                     [sys.executable, "-c", BARE_WORKER, server.address, server.namespace, f"bare-{tag}-{i}"],
                     tmpdir / f"bare-{i}.log",
                     tmpdir,
+                    env=child_environment(tmpdir),
                 )
                 for i in range(a.bare)
             ]
@@ -328,14 +349,18 @@ async def bench(a: argparse.Namespace) -> int:
                     temporal_address=server.address,
                     namespace=server.namespace,
                     workdir=tmpdir / "agents" / name,
+                    args=["--heartbeat-interval", f"{a.heartbeat_interval:g}s"],
                 )
-                child = spawn(name, argv, tmpdir / f"{name}.log", tmpdir, env={**os.environ, "FLEET_AGENT": name})
+                child = spawn(
+                    name, argv, tmpdir / f"{name}.log", tmpdir, env=child_environment(tmpdir, FLEET_AGENT=name)
+                )
                 agents.append(child)
                 children.append(child)
             await wait_ready(agents, " ready: polling", a.ready_timeout)
             n = len(agents)
             fleet_start = time.monotonic() - t_fleet
             spawn_to_ready = [c.ready_at - c.spawned for c in agents if c.ready_at is not None]
+            cpu_to_ready = [c.ready_cpu_s for c in agents if c.ready_cpu_s is not None]
             fallback = sum(1 for c in agents if WATCH_FALLBACK in log_text(c))
             print(f"fleet: {n} agents ready in {fleet_start:.1f}s; {fallback} without a reload watcher", flush=True)
 
@@ -415,6 +440,15 @@ async def bench(a: argparse.Namespace) -> int:
             rows.append(
                 Row(
                     BENCH,
+                    "one agent: CPU spawn → ready (agent + sentinel)",
+                    "s",
+                    *stats(cpu_to_ready),
+                    samples=len(cpu_to_ready),
+                )
+            )
+            rows.append(
+                Row(
+                    BENCH,
                     f"fleet RSS total ({n} agents)",
                     "MiB",
                     total_rss,
@@ -425,6 +459,8 @@ async def bench(a: argparse.Namespace) -> int:
                 quiet_window_s=round(window, 1),
                 temporal_cpu_pct_in_window=round(temporal_cpu / CLK_TCK / window * 100, 1),
                 temporal_frontend_namespace_count=a.namespace_polls or "default (1200)",
+                agent_heartbeat_interval_s=a.heartbeat_interval,
+                bytecode_cache="shared PYTHONPYCACHEPREFIX in the temp dir",
                 agents_without_watcher=fallback,
                 fleet_pss_total_mib=round(total_pss, 1),
                 fleet_rss_total_mib=round(total_rss, 1),
@@ -465,14 +501,17 @@ async def bench(a: argparse.Namespace) -> int:
                     )
                     progress = await result_of(handle, a.run_timeout)
                     route_s = time.perf_counter() - t
+                    problems = check_routing(progress, names)
                     route_row = Row(
                         BENCH,
                         f"route all: each-server over {n} agents, each runs its own step",
                         "s",
                         route_s,
                         goal="every agent ran exactly its step",
-                        notes={"problems": check_routing(progress, names)},
+                        notes={"problems": problems},
                     )
+                    if problems:
+                        notes["registrations_not_live"] = await registrations_not_live(client, names)
                     rows.append(route_row)
 
                     for width in a.widths:
@@ -562,6 +601,26 @@ async def bench(a: argparse.Namespace) -> int:
     return 1 if a.strict and not ok else 0
 
 
+async def registrations_not_live(client: Any, names: list[str]) -> list[str]:
+    """Why agents were missing from the group: each one the registry does not count as live, with
+    the age of its ``last_seen`` (or that it has no registration at all)."""
+    from datetime import UTC, datetime
+
+    from waterflow_core.agent_registry import list_agents
+
+    now = datetime.now(UTC)
+    listed = {agent.name: agent for agent in await list_agents(client, include_stale=True)}
+    found: list[str] = []
+    for name in names:
+        agent = listed.get(name)
+        if agent is None:
+            found.append(f"{name}: no running registration with a memo")
+        elif not agent.is_alive(now):
+            age = (now - agent.last_seen).total_seconds() if agent.last_seen else float("nan")
+            found.append(f"{name}: last_seen {age:.1f}s ago (interval {agent.heartbeat_interval_seconds:g}s)")
+    return found[:20]
+
+
 async def start_retrying(client: Any, workflow_id: str, result_type: type, start: Callable[[], Awaitable[Any]]) -> Any:
     """``start()``; when the call fails (an overloaded dev server times out), the handle of the
     workflow if it did start, else try again (five times)."""
@@ -601,7 +660,7 @@ async def wait_some(agents: list[Child]) -> None:
         for child in agents:
             if child.ready_at is None:
                 if " ready: polling" in log_text(child):
-                    child.ready_at = time.monotonic()
+                    child.mark_ready()
                     return
                 if child.process.poll() is not None:
                     raise RuntimeError(f"{child.name} exited:\n{log_text(child)[-3000:]}")
@@ -660,6 +719,12 @@ def main() -> None:
         type=int,
         default=0,
         help="Temporal's frontend.namespaceCount (concurrent long polls per namespace; 0: its default, 1200)",
+    )
+    parser.add_argument(
+        "--heartbeat-interval",
+        type=float,
+        default=30.0,
+        help="each agent's --heartbeat-interval in seconds (default 30, the fleet-scale setting: ADR 0045)",
     )
     parser.add_argument("--ready-timeout", type=float, default=900.0, help="seconds for the whole fleet to be ready")
     parser.add_argument("--run-timeout", type=float, default=600.0, help="seconds per run")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from temporalio.client import Client, WorkflowExecutionStatus
@@ -91,6 +91,17 @@ async def test_silent_agent_goes_stale(temporal_client: Client, agent_name: str)
     await eventually(lambda: list_agents(temporal_client), lambda a: agent_name not in _names(a))
     stale = await list_agents(temporal_client, include_stale=True)
     assert agent_name in _names(stale)
+
+
+def test_liveness_window_is_three_intervals_and_one_workflow_task_timeout() -> None:
+    # The heartbeat's workflow task may time out once (a busy agent or Temporal) and publish
+    # last_seen 10 s late; the agent must still count as live, and not a moment longer (issue 12).
+    seen = datetime(2026, 12, 1, tzinfo=UTC)
+    info = _info("a", heartbeat_interval_seconds=30.0, last_seen=seen)
+    assert info.liveness_window() == timedelta(seconds=100)
+    assert info.is_alive(seen + timedelta(seconds=100))
+    assert not info.is_alive(seen + timedelta(seconds=100, microseconds=1))
+    assert not info.model_copy(update={"last_seen": None}).is_alive(seen)
 
 
 async def test_withdraw_removes_only_the_current_instance(temporal_client: Client, agent_name: str) -> None:

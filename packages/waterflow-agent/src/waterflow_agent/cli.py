@@ -19,6 +19,7 @@ from waterflow_sdk.config_layers import FlagMap, config_option, load, log_option
 from waterflow_sdk.params import Duration
 
 from .config import AgentConfig, AgentProcessConfig
+from .footprint import limit_malloc_arenas, skip_httpx_cli
 from .isolation import isolate_imports, make_undumpable
 from .params import ByteSize
 from .runtime import Agent, AgentError, run_agent
@@ -128,6 +129,8 @@ def agent_command(ctx: click.Context, **_: Any) -> None:
     WATERFLOW_TEMPORAL_TLS / _TLS_CERT / _TLS_KEY / _TLS_CA / _API_KEY. The agent prints a line
     containing "ready" once it is polling.
     """
+    skip_httpx_cli()
+    limit_malloc_arenas()
     first = agent_config(ctx).config
     configure_logging(first.logging.level, first.logging.format)
     options = first.secrets.options

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -18,9 +19,18 @@ from .reloader import node_catalog
 
 log = logging.getLogger(__name__)
 
+# Each beat is moved by up to this fraction of the interval, at random: agents started together
+# (a fleet, or every agent reconnecting after a Temporal outage) do not keep beating in lockstep.
+JITTER = 0.1
+
 
 class Registration:
-    """Announces the agent every ``interval``, and at once whenever its node catalog changes."""
+    """Announces the agent every ``interval``, and at once whenever its node catalog changes.
+
+    Beats keep their cadence: the next one is due ``interval`` (± :data:`JITTER`) after the
+    previous one *started*, so a slow call to an overloaded Temporal does not stretch the time
+    between two ``last_seen`` values, which the registry's liveness window measures.
+    """
 
     def __init__(
         self,
@@ -61,11 +71,20 @@ class Registration:
 
     async def run(self) -> None:
         """Heartbeat until cancelled (after the first :meth:`announce_once`)."""
+        loop = asyncio.get_running_loop()
+        interval = self._interval.total_seconds()
+        due = loop.time() + self._jittered(interval)
         while True:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), self._interval.total_seconds())
+                await asyncio.wait_for(self._changed.wait(), max(0.0, due - loop.time()))
             self._changed.clear()
+            started = loop.time()
             await self.announce_once()
+            due = started + self._jittered(interval)
+
+    @staticmethod
+    def _jittered(interval: float) -> float:
+        return interval * random.uniform(1 - JITTER, 1 + JITTER)  # noqa: S311 - spreading load, not a secret
 
     async def withdraw(self, timeout: float = 10.0) -> None:
         """Remove the entry (graceful shutdown, while the workers still run).

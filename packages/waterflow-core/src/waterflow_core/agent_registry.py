@@ -46,8 +46,12 @@ AGENT_WORKFLOW_TYPE = "WaterflowAgent"
 DEFAULT_HEARTBEAT_INTERVAL = timedelta(seconds=10)
 # How long a registration outlives its last heartbeat before Temporal closes it (run timeout).
 DEFAULT_LEASE = timedelta(hours=1)
-# An agent counts as live while its last heartbeat is younger than this many intervals.
+# An agent counts as live while its last heartbeat is younger than this many intervals, plus
+# one registration workflow task timeout: `last_seen` is the time the agent's own worker ran the
+# heartbeat's workflow task, and when a busy worker or Temporal lets that task time out, its retry
+# publishes `last_seen` that much later although the agent beat in time (issue 12, ADR 0045).
 MISSED_HEARTBEATS = 3
+REGISTRATION_TASK_TIMEOUT = timedelta(seconds=10)
 # Bound each run's history well below Temporal's limits (a heartbeat costs about 5 events).
 _MAX_HISTORY_EVENTS = 2_000
 
@@ -89,13 +93,16 @@ class AgentInfo(BaseModel):
     heartbeat_interval_seconds: float = DEFAULT_HEARTBEAT_INTERVAL.total_seconds()
     last_seen: datetime | None = None
 
+    def liveness_window(self) -> timedelta:
+        """How long after its ``last_seen`` the agent still counts as live (and a dead one is listed)."""
+        return timedelta(seconds=self.heartbeat_interval_seconds * MISSED_HEARTBEATS) + REGISTRATION_TASK_TIMEOUT
+
     def is_alive(self, now: datetime | None = None) -> bool:
-        """Whether the agent heartbeated within the last few intervals."""
+        """Whether the agent heartbeated within :meth:`liveness_window`."""
         if self.last_seen is None:
             return False
         now = now or datetime.now(UTC)
-        window = timedelta(seconds=self.heartbeat_interval_seconds * MISSED_HEARTBEATS)
-        return now - self.last_seen <= window
+        return now - self.last_seen <= self.liveness_window()
 
     def same_registration(self, other: AgentInfo | None) -> bool:
         """Equal except for ``last_seen`` (decides whether the memo's info needs rewriting)."""
@@ -194,6 +201,7 @@ async def announce(
         id=agent_workflow_id(info.name),
         task_queue=personal_queue(info.name),
         run_timeout=lease,
+        task_timeout=REGISTRATION_TASK_TIMEOUT,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
         start_signal="heartbeat",
         start_signal_args=[info],
