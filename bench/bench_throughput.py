@@ -18,6 +18,11 @@ when the previous one is accepted); its throughput is runs / (last run finished 
 started). The sides alternate batch by batch for ``--rounds`` rounds after one untimed warm-up
 batch each; the verdict compares the medians.
 
+To show where the time goes, each timed batch also records the CPU seconds (utime + stime from
+``/proc/<pid>/stat``) the server, the agent, Temporal and this process spent, printed per run
+and per side, and the end prints the history of one run of each side (events, workflow tasks,
+payload bytes of the input and of the workflow tasks' commands).
+
 Run: ``python bench/bench_throughput.py [--runs N] [--rounds N] [--clients N] [--quick] [--json PATH]
 [--strict]`` (default 100 runs × 3 rounds per side, a few minutes; ``--quick``: 20 runs, 1 round).
 """
@@ -28,6 +33,7 @@ import argparse
 import asyncio
 import contextlib
 import itertools
+import os
 import sys
 import tempfile
 import time
@@ -72,6 +78,37 @@ class RawOneStep:
         return await workflow.execute_activity(run_true, start_to_close_timeout=timedelta(minutes=5))
 
 
+PROCESSES = ("server", "agent", "temporal", "bench")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a process has used so far (Linux ``/proc``; 0 elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def history_summary(client: object, workflow_id: str) -> str:
+    """Events, workflow tasks and payload bytes of one run: what each run costs Temporal."""
+    from temporalio.client import Client
+
+    assert isinstance(client, Client)
+    history = await client.get_workflow_handle(workflow_id).fetch_history()
+    events = history.events
+    tasks = sum(1 for e in events if e.HasField("workflow_task_completed_event_attributes"))
+    started = events[0].workflow_execution_started_event_attributes
+    commands = sum(
+        e.ByteSize() for e in events if e.HasField("activity_task_scheduled_event_attributes")
+        or e.HasField("workflow_execution_completed_event_attributes")
+    )  # fmt: skip
+    return (
+        f"{len(events)} events, {tasks} workflow tasks, input {started.input.ByteSize()} B, "
+        f"scheduled+completed {commands} B, whole history {sum(e.ByteSize() for e in events)} B"
+    )
+
+
 async def batch(start: Callable[[int], Awaitable[Awaitable[None]]], runs: int, clients: int) -> float:
     """Runs per second: ``runs`` started by ``clients`` concurrent starters, each awaited to its end."""
     counter = itertools.count()
@@ -114,6 +151,9 @@ async def bench(a: argparse.Namespace) -> int:
     tag = uuid.uuid4().hex[:8]
     print(f"load average before: {load_average()} (1/5/15 min)", flush=True)
     rates: dict[str, list[float]] = {"waterflow": [], "raw": []}
+    cpu: dict[str, dict[str, float]] = {side: dict.fromkeys(PROCESSES, 0.0) for side in rates}
+    last_ids: dict[str, str] = {}
+    histories: dict[str, str] = {}
     failures: list[str] = []
     agent_log_tail = ""
     with tempfile.TemporaryDirectory(prefix="waterflow-bench-") as tmp:
@@ -149,6 +189,7 @@ async def bench(a: argparse.Namespace) -> int:
                     if response.status_code != 201:
                         raise RuntimeError(f"submit answered {response.status_code}: {response.text}")
                     handle = client.get_workflow_handle(response.json()["id"], result_type=RunProgress)
+                    last_ids["waterflow"] = handle.id
 
                     async def finished() -> None:
                         # A failed run is counted and reported (it fails the goal), not fatal:
@@ -167,6 +208,7 @@ async def bench(a: argparse.Namespace) -> int:
                     handle = await client.start_workflow(
                         me.RawOneStep.run, id=f"bench-raw-{tag}-{uuid.uuid4().hex[:8]}", task_queue=raw_queue
                     )
+                    last_ids["raw"] = handle.id
 
                     async def finished() -> None:
                         if await handle.result() != 0:
@@ -180,9 +222,15 @@ async def bench(a: argparse.Namespace) -> int:
                 for round_no in range(a.rounds):
                     order = list(sides) if round_no % 2 == 0 else list(reversed(sides))
                     for name in order:
+                        pids = {"server": api.pid, "agent": agent.pid, "temporal": temporal.pid, "bench": os.getpid()}
+                        before = {p: cpu_seconds(pid or 0) for p, pid in pids.items()}
                         rate = await batch(sides[name], a.runs, a.clients)
+                        for p, pid in pids.items():
+                            cpu[name][p] += cpu_seconds(pid or 0) - before[p]
                         rates[name].append(rate)
                         print(f"round {round_no + 1} {name}: {rate:.2f} runs/s", flush=True)
+                for side, wid in last_ids.items():
+                    histories[side] = await history_summary(client, wid)
             if failures:
                 agent_log_tail = read_log(tmpdir / "agent.log")[-4000:]
         finally:
@@ -200,11 +248,18 @@ async def bench(a: argparse.Namespace) -> int:
         baseline_median=median(raw), baseline_p95=percentile(raw, 5), better="higher",
         goal=f"≥ {BUDGET_PCT:g} % of raw, every run succeeded", met=ratio * 100 >= BUDGET_PCT and not failures,
         samples=len(wf), notes={"waterflow_runs_per_s": wf, "raw_runs_per_s": raw,
-                                "p95_column": "5th percentile (worst batches)", "failed_runs": failures},
+                                "p95_column": "5th percentile (worst batches)", "failed_runs": failures,
+                                "cpu_seconds": cpu},
     )  # fmt: skip
     print()
     print_table([row])
     print("'p95' column of a throughput row: the 5th percentile of the batches (the slow end)")
+    timed_runs = a.runs * a.rounds
+    for side in rates:
+        per_run = {p: cpu[side][p] / timed_runs * 1000 for p in PROCESSES}
+        shown = ", ".join(f"{p} {ms:.1f}" for p, ms in per_run.items())
+        print(f"CPU ms per run, {side}: {shown} (total {sum(per_run.values()):.1f})")
+        print(f"one {side} run: {histories.get(side, 'n/a')}")
     print(f"waterflow / raw: {ratio * 100:.0f} %; load average after: {load_after} (1/5/15 min)")
     if failures:
         print(f"{len(failures)} waterflow run(s) did not succeed, e.g. {failures[0]}")
