@@ -38,6 +38,8 @@ async def start_run(
     :class:`temporalio.exceptions.WorkflowAlreadyStartedError` (the REST API answers 409); so is
     an id used by a closed run still in retention unless ``allow_reuse`` (the id is an
     idempotency key: submitting the same request twice must not run it twice).
+    A worker for ``task_queue`` on this same ``client`` gets the first workflow task directly
+    (Temporal's eager workflow start); any other worker still gets it by polling.
     """
     execution_timeout = timedelta(seconds=run.timeout) + CLEANUP_GRACE if run.timeout else None
     return await client.start_workflow(
@@ -55,4 +57,8 @@ async def start_run(
         static_summary=run.name[:200],
         static_details=run.description or None,
         rpc_timeout=START_RPC_TIMEOUT,
+        # The server's interpreter worker shares this client: Temporal then returns the run's
+        # first workflow task with the start, with no matching or poll (ADR 0048). Without a
+        # local worker with a free slot (``--no-worker``, the CLI) the SDK does not ask for it.
+        request_eager_start=True,
     )
