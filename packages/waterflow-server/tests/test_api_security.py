@@ -118,6 +118,22 @@ async def test_cors_preflight_is_never_granted(api: Api) -> None:
     assert not any(name.startswith("access-control-") for name in response.headers)
 
 
+async def test_api_answers_are_never_stored_or_sniffed(api: Api) -> None:
+    for path in ("/v1/workflows", "/v1/nodes", "/v1/workflows/nope"):
+        response = await api.http.get(path)
+        assert response.status_code in (200, 404), response.text
+        assert response.headers["cache-control"] == "no-store", path
+        assert response.headers["x-content-type-options"] == "nosniff", path
+    refused = await api.http.get("/v1/workflows", headers={"origin": EVIL})
+    assert refused.status_code == 403
+    assert refused.headers["cache-control"] == "no-store"
+    unknown = await api.http.get("/no/such/route")  # an error answer anywhere
+    assert unknown.status_code == 404 and unknown.headers["cache-control"] == "no-store"
+    # Outside the API each route keeps its own policy: the console's files are revalidated.
+    assert (await api.http.get("/ui/")).headers["cache-control"] == "no-cache"
+    assert "cache-control" not in (await api.http.get("/healthz")).headers
+
+
 # -- tokens -------------------------------------------------------------------------------------
 
 ROUTES = {
@@ -180,6 +196,8 @@ def test_every_route_class_needs_the_right_token(guarded: str) -> None:
                 assert allowed.status_code not in (401, 403), (path, allowed.text)
                 assert "www-authenticate" not in allowed.headers
         assert READER not in missing.text + wrong.text and OPERATOR not in wrong.text
+        if path.startswith("/v1/"):  # refused or answered, an API answer is never stored
+            assert {missing.headers["cache-control"], allowed.headers["cache-control"]} == {"no-store"}, path
 
 
 def test_tokens_are_never_logged(start_server: StartServer, tmp_path: Path) -> None:

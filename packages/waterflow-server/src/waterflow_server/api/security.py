@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 from blacksheep import Request, Response
 
 from .auth import TOKEN_ENV, ApiToken, Scope, find_token
-from .problems import APIError, json_response
+from .problems import ERROR_HEADERS, APIError, json_response
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +45,8 @@ HOOK_PATH = re.compile(r"^/v1/hooks/[A-Za-z0-9._-]{1,100}\Z")
 """Inbound webhooks (``POST /v1/hooks/{name}``) carry no bearer token: their HMAC signature,
 made with the hook's own secret, is the credential (checked by the handler; ADR 0037)."""
 READ_METHODS = frozenset({"GET", "HEAD"})
+API_PREFIX = "/v1/"
+"""Answers under this prefix carry run data, agent facts and logs: never stored, never sniffed."""
 REALM = 'Bearer realm="waterflow"'
 
 
@@ -120,7 +122,7 @@ class AccessPolicy:
 
 
 def _refusal(status: int, code: str, message: str, challenge: str | None = None) -> Response:
-    headers = [(b"WWW-Authenticate", challenge.encode())] if challenge else None
+    headers = [*ERROR_HEADERS, *([(b"WWW-Authenticate", challenge.encode())] if challenge else [])]
     return json_response(status, APIError(status, code, message).body(), headers)
 
 
@@ -150,6 +152,16 @@ def _has_body(request: Request) -> bool:
     return length not in (b"", b"0")
 
 
+def _api_headers(response: Response) -> None:
+    # A shared proxy or the browser's disk cache must not keep an authenticated answer (a run's
+    # outputs, an agent's facts) for the next user of the machine; a streaming answer's own
+    # ``no-cache`` is kept. ``nosniff``: a step output shown as JSON is never run as a script.
+    if not response.has_header(b"cache-control"):
+        response.add_header(b"Cache-Control", b"no-store")
+    if not response.has_header(b"x-content-type-options"):
+        response.add_header(b"X-Content-Type-Options", b"nosniff")
+
+
 def _is_public(path: str) -> bool:
     if path == "/":
         return True  # the redirect to /ui/
@@ -166,8 +178,12 @@ class RequestGuard:
         refusal = self.check(request)
         if refusal is not None:
             log.info("refused %s %s with %s", request.method, request.path, refusal.status)
-            return refusal
-        return await handler(request)
+            response = refusal
+        else:
+            response = await handler(request)
+        if request.path.startswith(API_PREFIX):
+            _api_headers(response)
+        return response
 
     def check(self, request: Request) -> Response | None:
         """The refusal for ``request``, or ``None`` when it may go on."""
