@@ -154,6 +154,7 @@ async def test_cancel_running_cancels_and_compensates_the_holder_first(h: Harnes
 async def test_a_failing_holder_releases_the_lock(h: Harness) -> None:
     key = f"k-{uuid.uuid4().hex[:8]}"
     first = await h.start(locked(key, fail=True))
+    await holding(h, first)  # started back to back, either run could ask for the lock first
     second = await h.start(locked(key, sleep=0))
     failed, _ = await h.finish(first)
     assert failed.status == "failed"
