@@ -17,6 +17,7 @@ import os
 import time
 import uuid
 from collections.abc import AsyncIterator, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -203,6 +204,21 @@ def activity_worker(client: Client, queue: str, nodes: Nodes) -> Worker:
     return Worker(
         client, task_queue=queue, activities=[nodes.execute], max_heartbeat_throttle_interval=timedelta(seconds=1)
     )
+
+
+@asynccontextmanager
+async def server_fleet(
+    client: Client, task_queue: str, provider: ServerGroupProvider, servers: Sequence[str]
+) -> AsyncIterator[Harness]:
+    """An interpreter worker answering each-server from ``provider``, and one agent worker per
+    server on its personal queue (``agent:<name>``); the steps of every server share ``nodes``."""
+    nodes = Nodes()
+    wf_queue = f"{task_queue}-wf"
+    async with AsyncExitStack() as stack:
+        await stack.enter_async_context(build_interpreter_worker(client, wf_queue, server_groups=provider))
+        for name in servers:
+            await stack.enter_async_context(activity_worker(client, f"agent:{name}", nodes))
+        yield Harness(client, task_queue, wf_queue, nodes, {})
 
 
 async def harness(temporal_client: Client, task_queue: str) -> AsyncIterator[Harness]:

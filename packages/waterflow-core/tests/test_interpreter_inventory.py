@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import sys
 import uuid
-from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
 
@@ -17,14 +16,14 @@ from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 
 from waterflow_core.dsl import load_workflow
-from waterflow_core.interpreter import build_interpreter_worker, start_run
+from waterflow_core.interpreter import start_run
 from waterflow_core.interpreter.servers import MAX_VARS_BYTES, listed_servers
 from waterflow_core.limit import LimitError, matches, parse_limit
 from waterflow_core.providers import ServerGroupProvider
 from waterflow_core.runs import RunInput
 
 sys.path.insert(0, str(Path(__file__).parent))  # importlib mode: the shared harness is a sibling module
-from interpreter_harness import Harness, Nodes, activity_worker, job, step
+from interpreter_harness import Nodes, job, server_fleet, step
 
 
 class _Provider(ServerGroupProvider):
@@ -55,17 +54,11 @@ def _names(count: int) -> list[str]:
 async def _run(
     client: Client, task_queue: str, provider: _Provider, servers: list[str], text: str, limit: list[str] | None = None
 ) -> tuple[Any, BaseException | None, Nodes]:
-    nodes = Nodes()
-    wf_queue = f"{task_queue}-wf"
-    async with AsyncExitStack() as stack:
-        await stack.enter_async_context(build_interpreter_worker(client, wf_queue, server_groups=provider))
-        for name in servers:
-            await stack.enter_async_context(activity_worker(client, f"agent:{name}", nodes))
-        h = Harness(client, task_queue, wf_queue, nodes, {})
+    async with server_fleet(client, task_queue, provider, servers) as h:
         run = RunInput.plan(load_workflow(text), {}, source=text).model_copy(update={"limit": limit})
-        handle = await start_run(client, run, workflow_id=f"inv-{uuid.uuid4().hex[:10]}", task_queue=wf_queue)
+        handle = await start_run(client, run, workflow_id=f"inv-{uuid.uuid4().hex[:10]}", task_queue=h.wf_queue)
         progress, error = await h.finish(handle)
-    return progress, error, nodes
+    return progress, error, h.nodes
 
 
 VARS_WORKFLOW = """

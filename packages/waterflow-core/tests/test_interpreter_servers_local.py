@@ -10,7 +10,6 @@ import asyncio
 import sys
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +19,8 @@ from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 
 sys.path.insert(0, str(Path(__file__).parent))  # importlib mode: the shared harness is a sibling module
-from interpreter_harness import Harness, Nodes, activity_worker, job
+from interpreter_harness import Harness, job, server_fleet
 
-from waterflow_core.interpreter import build_interpreter_worker
 from waterflow_core.interpreter.fanout import SERVERS_ACTIVITY
 from waterflow_core.providers import ServerGroupProvider
 
@@ -63,13 +61,8 @@ async def fleet(temporal_client: Client, task_queue: str) -> AsyncIterator[tuple
     prefix = f"srv-{uuid.uuid4().hex[:6]}"
     names = [f"{prefix}-{n}" for n in (1, 2)]
     provider = Flaky(names)
-    nodes = Nodes()
-    wf_queue = f"{task_queue}-wf"
-    async with AsyncExitStack() as stack:
-        await stack.enter_async_context(build_interpreter_worker(temporal_client, wf_queue, server_groups=provider))
-        for name in names:
-            await stack.enter_async_context(activity_worker(temporal_client, f"agent:{name}", nodes))
-        yield Harness(temporal_client, task_queue, wf_queue, nodes, {}), provider
+    async with server_fleet(temporal_client, task_queue, provider, names) as h:
+        yield h, provider
 
 
 async def _events(h: Harness, workflow_id: str) -> list[Any]:
