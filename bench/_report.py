@@ -32,6 +32,17 @@ def median(samples: Sequence[float]) -> float:
     return statistics.median(samples) if samples else math.nan
 
 
+def cpu_seconds(pid: int | None) -> float | None:
+    """User + system CPU seconds a process (this one if ``pid`` is ``None``) has used so far
+    (Linux ``/proc``; ``None`` elsewhere or once it is gone)."""
+    try:
+        path = f"/proc/{pid}/stat" if pid else "/proc/self/stat"
+        fields = Path(path).read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def load_average() -> str:
     """The 1/5/15-minute load average, printed before and after each run (shared machine)."""
     try:

@@ -36,7 +36,6 @@ import argparse
 import asyncio
 import contextlib
 import math
-import os
 import statistics
 import sys
 import tempfile
@@ -45,7 +44,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from _report import Row, load_average, median, percentile, print_table, write_json
+from _report import Row, cpu_seconds, load_average, median, percentile, print_table, write_json
 
 BUDGET_P95_RATIO = 1.3
 RAW = "raw client.start_workflow"
@@ -73,16 +72,6 @@ jobs:
     outputs:
       greeting: $<< steps.say.outputs.greeting >>
 """
-
-
-def cpu_seconds(pid: int | None) -> float | None:
-    """User + system CPU time of a process so far (Linux ``/proc``; ``None`` elsewhere)."""
-    try:
-        path = f"/proc/{pid}/stat" if pid else "/proc/self/stat"
-        fields = Path(path).read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, IndexError):
-        return None
 
 
 async def wait_healthy(http: object, process: object, log_file: Path, timeout: float) -> None:

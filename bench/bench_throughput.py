@@ -45,7 +45,7 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
 
-from _report import Row, load_average, median, percentile, print_table, write_json
+from _report import Row, cpu_seconds, load_average, median, percentile, print_table, write_json
 from temporalio import activity, workflow
 
 BUDGET_PCT = 80.0
@@ -82,15 +82,6 @@ class RawOneStep:
 
 
 PROCESSES = ("server", "agent", "temporal", "bench")
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds a process has used so far (Linux ``/proc``; 0 elsewhere)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def history_summary(client: object, workflow_id: str) -> str:
@@ -229,10 +220,10 @@ async def bench(a: argparse.Namespace) -> int:
                     order = list(sides) if round_no % 2 == 0 else list(reversed(sides))
                     for name in order:
                         pids = {"server": api.pid, "agent": agent.pid, "temporal": temporal.pid, "bench": os.getpid()}
-                        before = {p: cpu_seconds(pid or 0) for p, pid in pids.items()}
+                        before = {p: cpu_seconds(pid) or 0.0 for p, pid in pids.items() if pid}
                         rate = await batch(sides[name], a.runs, a.clients)
-                        for p, pid in pids.items():
-                            cpu[name][p] += cpu_seconds(pid or 0) - before[p]
+                        for p, used in before.items():
+                            cpu[name][p] += (cpu_seconds(pids[p]) or 0.0) - used
                         rates[name].append(rate)
                         print(f"round {round_no + 1} {name}: {rate:.2f} runs/s", flush=True)
                 for side, wid in last_ids.items():
