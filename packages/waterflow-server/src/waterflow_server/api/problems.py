@@ -87,14 +87,14 @@ def model_response(
     return json_response(status, model.model_dump(mode="json"), headers)
 
 
-ERROR_HEADERS = ((b"Cache-Control", b"no-store"), (b"X-Content-Type-Options", b"nosniff"))
-"""On every error answer, whichever path raised it: an error is never worth storing (the API's
-other answers get the same from the request guard)."""
+PRIVATE_HEADERS = ((b"Cache-Control", b"no-store"), (b"X-Content-Type-Options", b"nosniff"))
+"""Never stored, never sniffed: on every error answer, whichever path raised it, and (from the
+request guard) on every answer of the API."""
 
 
 def error_response(error: APIError) -> Response:
     """The response for ``error``."""
-    return json_response(error.status, error.body(), list(ERROR_HEADERS))
+    return json_response(error.status, error.body(), list(PRIVATE_HEADERS))
 
 
 def install_error_handlers(app: Application) -> None:

@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 from blacksheep import Request, Response
 
 from .auth import TOKEN_ENV, ApiToken, Scope, find_token
-from .problems import ERROR_HEADERS, APIError, json_response
+from .problems import PRIVATE_HEADERS, APIError, json_response
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +122,7 @@ class AccessPolicy:
 
 
 def _refusal(status: int, code: str, message: str, challenge: str | None = None) -> Response:
-    headers = [*ERROR_HEADERS, *([(b"WWW-Authenticate", challenge.encode())] if challenge else [])]
+    headers = [*PRIVATE_HEADERS, *([(b"WWW-Authenticate", challenge.encode())] if challenge else [])]
     return json_response(status, APIError(status, code, message).body(), headers)
 
 
@@ -156,10 +156,9 @@ def _api_headers(response: Response) -> None:
     # A shared proxy or the browser's disk cache must not keep an authenticated answer (a run's
     # outputs, an agent's facts) for the next user of the machine; a streaming answer's own
     # ``no-cache`` is kept. ``nosniff``: a step output shown as JSON is never run as a script.
-    if not response.has_header(b"cache-control"):
-        response.add_header(b"Cache-Control", b"no-store")
-    if not response.has_header(b"x-content-type-options"):
-        response.add_header(b"X-Content-Type-Options", b"nosniff")
+    for name, value in PRIVATE_HEADERS:
+        if not response.has_header(name):
+            response.add_header(name, value)
 
 
 def _is_public(path: str) -> bool:
